@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL and
+# Redis installed and started, the debian:trixie-slim base image present, the runtime
+# images built and node_modules installed. Every step checks first, so running it twice
+# is cheap.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+log() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+SLIPWAY_DB_USER=${SLIPWAY_DB_USER:-slipway}
+SLIPWAY_DB_PASSWORD=${SLIPWAY_DB_PASSWORD:-slipway}
+SLIPWAY_DB_NAME=${SLIPWAY_DB_NAME:-slipway}
+
+# --- packages -------------------------------------------------------------------------
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v git >/dev/null 2>&1 || missing+=(git)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Docker Engine --------------------------------------------------------------------
+if ! docker info >/dev/null 2>&1; then
+  log "starting dockerd"
+  as_root mkdir -p /var/log
+  as_root sh -c 'nohup setsid dockerd >/var/log/slipway-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/slipway-dockerd.log"; exit 1; }
+fi
+
+# --- PostgreSQL -----------------------------------------------------------------------
+pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h 2>/dev/null | grep -q .; then
+  as_root pg_createcluster "$pg_version" main >/dev/null
+fi
+cluster=$(pg_lsclusters -h | head -1)
+read -r cl_ver cl_name cl_port cl_status _ <<<"$cluster"
+if [ "$cl_status" != online ]; then
+  log "starting postgresql $cl_ver/$cl_name"
+  as_root pg_ctlcluster "$cl_ver" "$cl_name" start
+fi
+psql_admin() { as_root su postgres -c "psql -p $cl_port -v ON_ERROR_STOP=1 -qtA $*"; }
+if [ "$(psql_admin "-c \"select 1 from pg_roles where rolname='$SLIPWAY_DB_USER'\"")" != 1 ]; then
+  psql_admin "-c \"create role $SLIPWAY_DB_USER login createdb password '$SLIPWAY_DB_PASSWORD'\""
+fi
+if [ "$(psql_admin "-c \"select 1 from pg_database where datname='$SLIPWAY_DB_NAME'\"")" != 1 ]; then
+  psql_admin "-c \"create database $SLIPWAY_DB_NAME owner $SLIPWAY_DB_USER\""
+fi
+
+# --- Redis ----------------------------------------------------------------------------
+if ! redis-cli ping >/dev/null 2>&1; then
+  log "starting redis"
+  redis-server --daemonize yes --save '' --appendonly no >/dev/null
+  for _ in $(seq 1 20); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+# --- base image -----------------------------------------------------------------------
+if ! docker image inspect debian:trixie-slim >/dev/null 2>&1; then
+  log "creating debian:trixie-slim with debootstrap"
+  root=$(mktemp -d)
+  as_root debootstrap --variant=minbase trixie "$root" >/dev/null
+  as_root tar -C "$root" -c . | docker import - debian:trixie-slim >/dev/null
+  as_root rm -rf "$root"
+fi
+
+# --- node modules ---------------------------------------------------------------------
+cd "$here"
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing node modules"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- runtime images -------------------------------------------------------------------
+for dir in runtimes/*/; do
+  name=$(basename "$dir")
+  [ -f "$dir/Dockerfile" ] || continue
+  tag="slipway/runtime-$name:local"
+  sum=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  if [ "$(docker image inspect -f '{{ index .Config.Labels "slipway.source" }}' "$tag" 2>/dev/null)" != "$sum" ]; then
+    log "building $tag"
+    docker build -q --label "slipway.source=$sum" -t "$tag" "$dir" >/dev/null
+  fi
+done
+log "ready"
