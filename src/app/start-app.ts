@@ -1,0 +1,65 @@
+// Owns the app role's HTTP server: Probot's webhook endpoint (which verifies
+// x-hub-signature-256 and rejects anything unsigned or forged) and a health check.
+import type { Queue } from "bullmq";
+import { createServer, type Server } from "node:http";
+import type { Logger } from "pino";
+import { Probot, createNodeMiddleware } from "probot";
+import type { Config, GithubConfig } from "../config/load-config.js";
+import type { GitHubClient } from "../github/create-installation-client.js";
+import { handlePush, type PushEvent } from "../github/handle-push.js";
+import type { BuildJobData } from "../queue/build-queue.js";
+import type { Runtime } from "../runtimes/runtime-catalog.js";
+import type { Database } from "../store/create-database.js";
+
+export const webhookPath = "/api/github/webhooks";
+
+export type AppDependencies = {
+  config: Config;
+  github: GithubConfig;
+  db: Database;
+  queue: Queue<BuildJobData>;
+  runtimes: Map<string, Runtime>;
+  log: Logger;
+};
+
+export type App = { server: Server; url: string; close(): Promise<void> };
+
+export async function startApp(deps: AppDependencies): Promise<App> {
+  const probot = new Probot({
+    appId: deps.github.APP_ID,
+    privateKey: deps.github.PRIVATE_KEY,
+    secret: deps.github.WEBHOOK_SECRET,
+    baseUrl: deps.github.GITHUB_API_URL,
+    log: deps.log.child({ role: "app" }),
+  });
+
+  const middleware = await createNodeMiddleware(
+    (app) => {
+      app.on("push", async (context) => {
+        await handlePush(
+          { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
+          deps,
+        );
+      });
+    },
+    { probot, webhooksPath: webhookPath },
+  );
+
+  const server = createServer((req, res) => {
+    if (req.url === "/healthz") {
+      res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+      return;
+    }
+    void middleware(req, res, () => {
+      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(deps.config.SLIPWAY_APP_PORT, deps.config.SLIPWAY_HOST, resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : deps.config.SLIPWAY_APP_PORT;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

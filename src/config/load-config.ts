@@ -1,0 +1,114 @@
+// Owns Slipway's configuration: every setting comes from the environment and is checked
+// here, once, so a bad value stops start-up with a message that names the variable.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+export type Role = "app" | "worker" | "gateway" | "all";
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.url();
+
+const baseSchema = z.object({
+  DATABASE_URL: url.default("postgres://slipway:slipway@127.0.0.1:5432/slipway"),
+  REDIS_URL: url.default("redis://127.0.0.1:6379"),
+  SLIPWAY_QUEUE_PREFIX: z.string().min(1).default("slipway"),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  SLIPWAY_ARTIFACT_DIR: z.string().min(1).default(".slipway/artifacts"),
+  SLIPWAY_GATEWAY_SECRET: z.string().min(16, "must be at least 16 characters"),
+  SLIPWAY_GATEWAY_URL: url.default("http://127.0.0.1:3002"),
+  SLIPWAY_PUBLIC_URL: url.optional(),
+  SLIPWAY_APP_PORT: port.default(3000),
+  SLIPWAY_GATEWAY_PORT: port.default(3002),
+  SLIPWAY_HOST: z.string().default("0.0.0.0"),
+  SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
+  SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
+  SLIPWAY_HEALTH_TIMEOUT_SECONDS: positiveInt.default(30),
+  SLIPWAY_BUILD_MEMORY_MB: positiveInt.default(2048),
+  SLIPWAY_BUILD_CPUS: z.coerce.number().positive().default(1),
+  SLIPWAY_BUILD_PIDS: positiveInt.default(512),
+  SLIPWAY_BUILD_TIMEOUT_SECONDS: positiveInt.default(900),
+  SLIPWAY_BUILD_CA_BUNDLE: z.string().optional(),
+  SLIPWAY_MAX_ARTIFACT_MB: positiveInt.default(512),
+  SLIPWAY_WORKER_CONCURRENCY: positiveInt.default(2),
+  SLIPWAY_WORKER_LOCK_SECONDS: positiveInt.default(30),
+  SLIPWAY_WATCHDOG_INTERVAL_SECONDS: positiveInt.default(30),
+  SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
+  SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),
+  SLIPWAY_EXECUTION_TIMEOUT_SECONDS: positiveInt.default(15),
+});
+
+// GitHub App credentials keep Probot's variable names, so the .env written by Probot's
+// manifest flow works as it is.
+const githubSchema = z.object({
+  APP_ID: positiveInt,
+  PRIVATE_KEY: z.string().min(1, "is empty"),
+  WEBHOOK_SECRET: z.string().min(1, "is empty"),
+  GITHUB_API_URL: url.default("https://api.github.com"),
+});
+
+export type BaseConfig = z.infer<typeof baseSchema>;
+export type GithubConfig = z.infer<typeof githubSchema>;
+export type Config = BaseConfig & { github: GithubConfig | undefined; publicUrl: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Slipway cannot start; fix these settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function describeIssues(error: z.ZodError): string[] {
+  // Only the variable name and the rule are reported, never the value: it may be a secret.
+  return error.issues.map((issue) => {
+    const name = issue.path.join(".");
+    if (issue.code === "invalid_type" && issue.input === undefined) return `${name} is required but not set`;
+    return `${name}: ${issue.message}`;
+  });
+}
+
+function readPrivateKey(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.PRIVATE_KEY) {
+    const raw = env.PRIVATE_KEY.trim();
+    // Like Probot, accept a base64-encoded key for platforms without multi-line variables.
+    if (raw.includes("-----BEGIN")) return raw.replace(/\\n/g, "\n");
+    return Buffer.from(raw, "base64").toString("utf8");
+  }
+  if (env.PRIVATE_KEY_PATH) {
+    try {
+      return readFileSync(env.PRIVATE_KEY_PATH, "utf8");
+    } catch {
+      throw new ConfigError([`PRIVATE_KEY_PATH points to a file that cannot be read`]);
+    }
+  }
+  return undefined;
+}
+
+export function roleNeedsGithub(role: Role): boolean {
+  return role !== "gateway";
+}
+
+export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const base = baseSchema.safeParse(env);
+  if (!base.success) problems.push(...describeIssues(base.error));
+
+  let github: GithubConfig | undefined;
+  if (roleNeedsGithub(role)) {
+    const parsed = githubSchema.safeParse({ ...env, PRIVATE_KEY: readPrivateKey(env) });
+    if (!parsed.success) {
+      problems.push(
+        ...describeIssues(parsed.error).map((p) =>
+          p.startsWith("PRIVATE_KEY ") ? p.replace("PRIVATE_KEY ", "PRIVATE_KEY (or PRIVATE_KEY_PATH) ") : p,
+        ),
+      );
+    } else {
+      github = parsed.data;
+      if (!github.PRIVATE_KEY.includes("PRIVATE KEY-----")) problems.push("PRIVATE_KEY is not a PEM private key");
+    }
+  }
+  if (problems.length > 0 || !base.success) throw new ConfigError(problems);
+
+  const publicUrl = (base.data.SLIPWAY_PUBLIC_URL ?? base.data.SLIPWAY_GATEWAY_URL).replace(/\/+$/, "");
+  return { ...base.data, github, publicUrl };
+}

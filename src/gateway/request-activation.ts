@@ -1,0 +1,32 @@
+// Owns the worker's side of the gateway's activation API.
+import { request } from "undici";
+
+export type ActivationResult = {
+  activated: boolean;
+  reason?: string;
+  previousDeploymentId: string | null;
+  durationMs: number;
+};
+
+export async function requestActivation(
+  gatewayUrl: string,
+  gatewaySecret: string,
+  body: { deploymentId: string; alias: string; onlyIfNewer: boolean },
+): Promise<ActivationResult> {
+  const response = await request(`${gatewayUrl}/v1/activations`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${gatewaySecret}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    headersTimeout: 120_000,
+    bodyTimeout: 120_000,
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) {
+    let message = text;
+    try {
+      message = (JSON.parse(text) as { error?: string }).error ?? text;
+    } catch {}
+    throw new Error(`activation failed: ${message}`);
+  }
+  return JSON.parse(text) as ActivationResult;
+}

@@ -1,0 +1,136 @@
+// Owns the runtime containers that serve deployments, following the open-runtimes start
+// contract: the artifact goes to /mnt/code/code.tar.gz (through putArchive), and
+// `helpers/start.sh "bash helpers/server.sh"` serves it on port 3000 with the secret in
+// OPEN_RUNTIMES_SECRET. The port is published on loopback only.
+import type Docker from "dockerode";
+import { createHmac } from "node:crypto";
+import type { Readable } from "node:stream";
+import tar from "tar-stream";
+import { request } from "undici";
+
+export type RuntimeLimits = { memoryMb: number; cpus: number };
+
+export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string };
+
+const runtimePort = "3000/tcp";
+
+/** Each deployment's runtime secret is derived, so a restarted gateway can still talk to its containers. */
+export function runtimeSecret(gatewaySecret: string, deploymentId: string): string {
+  return createHmac("sha256", gatewaySecret).update(`runtime:${deploymentId}`).digest("hex").slice(0, 40);
+}
+
+function containerName(deploymentId: string): string {
+  return `slipway-runtime-${deploymentId}`;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function publishedUrl(info: Docker.ContainerInspectInfo, host: string): string | null {
+  const binding = info.NetworkSettings.Ports?.[runtimePort]?.[0];
+  return binding?.HostPort ? `http://${host}:${binding.HostPort}` : null;
+}
+
+/** A running container for the deployment, if one exists (say, from before a gateway restart). */
+export async function findRuntime(docker: Docker, deploymentId: string, gatewaySecret: string, host: string): Promise<RunningRuntime | null> {
+  try {
+    const info = await docker.getContainer(containerName(deploymentId)).inspect();
+    const baseUrl = publishedUrl(info, host);
+    if (!info.State.Running || !baseUrl) return null;
+    return { deploymentId, containerId: info.Id, baseUrl, secret: runtimeSecret(gatewaySecret, deploymentId) };
+  } catch {
+    return null;
+  }
+}
+
+export async function startRuntime(
+  docker: Docker,
+  options: {
+    deploymentId: string;
+    image: string;
+    entrypoint: string;
+    artifact: Readable;
+    gatewaySecret: string;
+    host: string;
+    limits: RuntimeLimits;
+    labels: Record<string, string>;
+  },
+): Promise<RunningRuntime> {
+  const name = containerName(options.deploymentId);
+  // A stopped container of the same name (a crash, a grace-period stop) is replaced.
+  await docker.getContainer(name).remove({ force: true }).catch(() => {});
+  const secret = runtimeSecret(options.gatewaySecret, options.deploymentId);
+  const container = await docker.createContainer({
+    name,
+    Image: options.image,
+    WorkingDir: "/usr/local/server",
+    Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
+    Env: [`OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
+    Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId },
+    ExposedPorts: { [runtimePort]: {} },
+    HostConfig: {
+      PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: "" }] },
+      Memory: options.limits.memoryMb * 1024 * 1024,
+      NanoCpus: Math.round(options.limits.cpus * 1e9),
+      PidsLimit: 256,
+      SecurityOpt: ["no-new-privileges"],
+      RestartPolicy: { Name: "no" },
+    },
+  });
+  const artifact = await readAll(options.artifact);
+  const pack = tar.pack();
+  pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
+  pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, artifact);
+  pack.finalize();
+  await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: "/" });
+  await container.start();
+  const baseUrl = publishedUrl(await container.inspect(), options.host);
+  if (!baseUrl) throw new Error("the runtime container has no published port");
+  return { deploymentId: options.deploymentId, containerId: container.id, baseUrl, secret };
+}
+
+export async function waitForHealth(docker: Docker, runtime: RunningRuntime, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const response = await request(`${runtime.baseUrl}/__opr/health`, { headersTimeout: 2000, bodyTimeout: 2000 });
+      await response.body.dump();
+      if (response.statusCode === 200) return;
+      lastProblem = `health check answered ${response.statusCode}`;
+    } catch (error) {
+      lastProblem = (error as Error).message;
+    }
+    const info = await docker.getContainer(runtime.containerId).inspect().catch(() => null);
+    if (info && !info.State.Running) {
+      const logs = await docker.getContainer(runtime.containerId).logs({ stdout: true, stderr: true, tail: 20 }).catch(() => Buffer.from(""));
+      throw new Error(`the function's container exited with code ${info.State.ExitCode} before it was healthy: ${cleanDockerLog(logs)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the function did not become healthy within ${Math.round(timeoutMs / 1000)} s (${lastProblem})`);
+}
+
+function cleanDockerLog(raw: Buffer): string {
+  // Non-TTY logs are multiplexed with an 8-byte header per frame.
+  const parts: string[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const size = raw.readUInt32BE(offset + 4);
+    parts.push(raw.subarray(offset + 8, offset + 8 + size).toString("utf8"));
+    offset += 8 + size;
+  }
+  return parts.join("").replace(/\u001b\[[0-9;]*m/g, "").trim().split("\n").slice(-5).join(" | ");
+}
+
+export async function stopRuntime(docker: Docker, deploymentId: string): Promise<void> {
+  await docker.getContainer(containerName(deploymentId)).remove({ force: true }).catch(() => {});
+}
+
+export async function listRuntimeDeployments(docker: Docker): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: ["slipway.role=runtime"] } });
+  return containers.map((c) => c.Labels["slipway.deployment"]).filter((id): id is string => Boolean(id));
+}

@@ -1,0 +1,270 @@
+// Owns the execution gateway: the activation API (authenticated with the shared gateway
+// secret), the route table from function URLs to warm runtime containers, and the proxy
+// that serves those URLs. Routes live in Postgres; this process holds a copy, rebuilt at
+// start and refreshed over Redis pub/sub when any gateway activates something.
+import type Docker from "dockerode";
+import type { Redis } from "ioredis";
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+import { Agent, request } from "undici";
+import { z } from "zod";
+import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { Config } from "../config/load-config.js";
+import type { Runtime } from "../runtimes/runtime-catalog.js";
+import { listRoutes, listRoutesForFunction, switchAlias, type Route } from "../store/aliases.js";
+import type { Database } from "../store/create-database.js";
+import { getBuildContext } from "../store/deployments.js";
+import { parseFunctionPath, routeKey } from "./route-key.js";
+import { findRuntime, listRuntimeDeployments, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+
+export type GatewayDependencies = {
+  config: Config;
+  db: Database;
+  docker: Docker;
+  artifacts: ArtifactStore;
+  runtimes: Map<string, Runtime>;
+  publisher: Redis;
+  subscriber: Redis;
+  log: Logger;
+};
+
+const activationBody = z.object({
+  deploymentId: z.uuid(),
+  alias: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  onlyIfNewer: z.boolean().default(false),
+});
+
+const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export type Gateway = { server: Server; url: string; close(): Promise<void> };
+
+export async function startGateway(deps: GatewayDependencies): Promise<Gateway> {
+  const { config, db, docker, log } = deps;
+  const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
+  const routes = new Map<string, { deploymentId: string; functionId: string; runtime: RunningRuntime }>();
+  const starting = new Map<string, Promise<RunningRuntime>>();
+  const functionLocks = new Map<string, Promise<unknown>>();
+  const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  const timers = new Set<NodeJS.Timeout>();
+
+  function ensureRuntime(deploymentId: string): Promise<RunningRuntime> {
+    let pending = starting.get(deploymentId);
+    if (!pending) {
+      pending = (async () => {
+        const existing = await findRuntime(docker, deploymentId, config.SLIPWAY_GATEWAY_SECRET, config.SLIPWAY_RUNTIME_HOST);
+        if (existing) return existing;
+        const deployment = await getBuildContext(db, deploymentId);
+        if (!deployment || deployment.status !== "ready" || !deployment.artifactDigest) {
+          throw new HttpError(409, `deployment ${deploymentId} is not ready, so it cannot serve`);
+        }
+        const runtime = deps.runtimes.get(deployment.runtime);
+        if (!runtime) throw new HttpError(409, `runtime ${deployment.runtime} is not in this gateway's catalog`);
+        const started = await startRuntime(docker, {
+          deploymentId,
+          image: runtime.image,
+          entrypoint: deployment.entrypoint,
+          artifact: deps.artifacts.open(deployment.artifactDigest),
+          gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
+          host: config.SLIPWAY_RUNTIME_HOST,
+          limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
+          labels: { "slipway.function": deployment.functionId },
+        });
+        await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
+        return started;
+      })();
+      starting.set(deploymentId, pending);
+      pending.catch(() => starting.delete(deploymentId));
+    }
+    return pending;
+  }
+
+  function forgetRuntime(deploymentId: string): void {
+    starting.delete(deploymentId);
+  }
+
+  function isRouted(deploymentId: string): boolean {
+    for (const route of routes.values()) if (route.deploymentId === deploymentId) return true;
+    return false;
+  }
+
+  function retireAfterGrace(deploymentId: string): void {
+    const timer = setTimeout(async () => {
+      timers.delete(timer);
+      if (isRouted(deploymentId)) return;
+      forgetRuntime(deploymentId);
+      await stopRuntime(docker, deploymentId);
+      log.info({ deploymentId }, "stopped a deployment after its grace period");
+    }, config.SLIPWAY_ACTIVATION_GRACE_SECONDS * 1000);
+    timer.unref();
+    timers.add(timer);
+  }
+
+  async function applyRoutes(list: Route[]): Promise<void> {
+    await Promise.all(
+      list.map(async (route) => {
+        try {
+          const runtime = await ensureRuntime(route.deploymentId);
+          const key = routeKey(route.slug, route.alias);
+          const previous = routes.get(key);
+          routes.set(key, { deploymentId: route.deploymentId, functionId: route.functionId, runtime });
+          if (previous && previous.deploymentId !== route.deploymentId) retireAfterGrace(previous.deploymentId);
+        } catch (error) {
+          log.error({ err: error, deploymentId: route.deploymentId }, "could not restore a route");
+        }
+      }),
+    );
+  }
+
+  function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
+    const previous = functionLocks.get(functionId) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(work);
+    functionLocks.set(functionId, next);
+    return next;
+  }
+
+  async function activate(input: z.infer<typeof activationBody>) {
+    const started = performance.now();
+    const deployment = await getBuildContext(db, input.deploymentId);
+    if (!deployment) throw new HttpError(404, `no deployment ${input.deploymentId}`);
+    return withFunctionLock(deployment.functionId, async () => {
+      const current = (await listRoutesForFunction(db, deployment.functionId)).find((r) => r.alias === input.alias);
+      if (input.onlyIfNewer && current) {
+        const currentVersion = (await getBuildContext(db, current.deploymentId))?.version ?? 0;
+        if (currentVersion > deployment.version) {
+          return { activated: false, reason: `v${currentVersion} is newer and already serving`, previousDeploymentId: current.deploymentId, durationMs: performance.now() - started };
+        }
+      }
+      // Start and health-check first; the route switches only once the new version is healthy.
+      const runtime = await ensureRuntime(deployment.deploymentId);
+      const previousDeploymentId = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId);
+      routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, runtime });
+      if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
+      await deps.publisher.publish(channel, JSON.stringify({ functionId: deployment.functionId }));
+      log.info({ deploymentId: deployment.deploymentId, alias: input.alias, previousDeploymentId }, "activated");
+      return { activated: true, previousDeploymentId, durationMs: performance.now() - started };
+    });
+  }
+
+  function authorized(req: IncomingMessage): boolean {
+    const given = Buffer.from(req.headers.authorization ?? "");
+    const expected = Buffer.from(`Bearer ${config.SLIPWAY_GATEWAY_SECRET}`);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  }
+
+  async function readJson(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > 64 * 1024) throw new HttpError(413, "request body too large");
+      chunks.push(chunk as Buffer);
+    }
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}");
+    } catch {
+      throw new HttpError(400, "request body is not JSON");
+    }
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, key: string, path: string): Promise<void> {
+    const route = routes.get(key);
+    if (!route) throw new HttpError(404, `no function is deployed at /fn/${key}/`);
+    const headers: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+      headers[name] = value;
+    }
+    headers["x-forwarded-host"] = req.headers.host ?? "";
+    headers["x-open-runtimes-secret"] = route.runtime.secret;
+    headers["x-open-runtimes-timeout"] = String(config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS);
+    headers["x-open-runtimes-logging"] = "enabled";
+    const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    try {
+      const upstream = await request(`${route.runtime.baseUrl}${path}`, {
+        method: (req.method ?? "GET") as "GET",
+        headers,
+        body: hasBody ? req : null,
+        dispatcher: agent,
+        headersTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
+        bodyTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
+      });
+      const outHeaders: Record<string, string | string[]> = {};
+      for (const [name, value] of Object.entries(upstream.headers)) {
+        if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+        outHeaders[name] = value;
+      }
+      res.writeHead(upstream.statusCode, outHeaders);
+      await pipeline(upstream.body, res);
+    } catch (error) {
+      // The container may have died; the next request starts it again.
+      forgetRuntime(route.deploymentId);
+      throw new HttpError(502, `the function did not answer: ${(error as Error).message}`);
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? "/";
+    if (url === "/healthz") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
+      return;
+    }
+    if (url === "/v1/activations" && req.method === "POST") {
+      if (!authorized(req)) throw new HttpError(401, "activation requires the gateway secret as a Bearer token");
+      const parsed = activationBody.safeParse(await readJson(req));
+      if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      const result = await activate(parsed.data);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
+      return;
+    }
+    const target = parseFunctionPath(url);
+    if (target) return proxy(req, res, target.key, target.path);
+    throw new HttpError(404, "not found");
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const status = error instanceof HttpError ? error.status : 500;
+      const message = error instanceof HttpError ? error.message : "internal error";
+      if (status >= 500) log.error({ err: error, url: req.url }, "gateway request failed");
+      if (!res.headersSent) res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: message }));
+    });
+  });
+
+  await deps.subscriber.subscribe(channel);
+  deps.subscriber.on("message", (_channel: string, message: string) => {
+    const { functionId } = JSON.parse(message) as { functionId: string };
+    listRoutesForFunction(db, functionId)
+      .then(applyRoutes)
+      .catch((error) => log.error({ err: error }, "could not refresh routes"));
+  });
+
+  const restored = await listRoutes(db);
+  await applyRoutes(restored);
+  // Containers no route needs any more (say, the gateway died during a grace period).
+  for (const deploymentId of await listRuntimeDeployments(docker)) {
+    if (!isRouted(deploymentId)) retireAfterGrace(deploymentId);
+  }
+  log.info({ routes: routes.size }, "gateway routes restored");
+
+  await new Promise<void>((resolve) => server.listen(config.SLIPWAY_GATEWAY_PORT, config.SLIPWAY_HOST, resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.SLIPWAY_GATEWAY_PORT;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    async close() {
+      for (const timer of timers) clearTimeout(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await agent.close();
+    },
+  };
+}

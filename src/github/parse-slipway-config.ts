@@ -1,0 +1,98 @@
+// Owns the meaning of slipway.yml. Pure: text in, either a checked config or a list of
+// problems, each with the line and column it refers to, so a check run can point at it.
+import { LineCounter, isNode, parseDocument } from "yaml";
+import { z } from "zod";
+
+export const configFileName = "slipway.yml";
+
+const functionId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "must be 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit");
+
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a path inside the repository (no leading '/' and no '..')");
+
+export function functionSchema(runtimes: readonly string[]) {
+  return z
+    .object({
+      id: functionId,
+      runtime: z.string().refine((r) => runtimes.includes(r), {
+        message: `is not a known runtime; use one of: ${runtimes.join(", ")}`,
+      }),
+      root: relativePath.default("."),
+      entrypoint: relativePath.optional(),
+      commands: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+      branch: z.string().min(1).optional(),
+    })
+    .strict();
+}
+
+export function slipwayConfigSchema(runtimes: readonly string[]) {
+  return z
+    .object({
+      functions: z.array(functionSchema(runtimes)).min(1, "must list at least one function"),
+    })
+    .strict()
+    .superRefine((config, ctx) => {
+      const seen = new Set<string>();
+      config.functions.forEach((fn, index) => {
+        if (seen.has(fn.id)) {
+          ctx.addIssue({ code: "custom", path: ["functions", index, "id"], message: `'${fn.id}' is used by two functions; ids must be unique` });
+        }
+        seen.add(fn.id);
+      });
+    });
+}
+
+export type SlipwayConfig = z.infer<ReturnType<typeof slipwayConfigSchema>>;
+export type FunctionConfig = SlipwayConfig["functions"][number];
+
+export type ConfigProblem = { message: string; line: number; column: number; path: string };
+
+export type ParseResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: ConfigProblem[] };
+
+export function parseSlipwayConfig(text: string, runtimes: readonly string[]): ParseResult {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+
+  if (document.errors.length > 0) {
+    return {
+      ok: false,
+      problems: document.errors.map((error) => ({
+        message: `YAML syntax error: ${error.message.split("\n")[0]}`,
+        ...at(error.pos[0]),
+        path: "",
+      })),
+    };
+  }
+
+  const parsed = slipwayConfigSchema(runtimes).safeParse(document.toJS() ?? {});
+  if (parsed.success) return { ok: true, config: parsed.data };
+
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => {
+      const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+      // Point at the deepest node that exists: a missing key is reported on its parent.
+      let node: unknown;
+      for (let depth = path.length; depth >= 0 && !isNode(node); depth--) {
+        node = depth === 0 ? document.contents : document.getIn(path.slice(0, depth), true);
+      }
+      const offset = isNode(node) && node.range ? node.range[0] : 0;
+      const label = path.length > 0 ? path.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("").slice(1) : "(top level)";
+      return { message: `${label}: ${describeIssue(issue)}`, ...at(offset), path: label };
+    }),
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type" && issue.input === undefined) return "is required";
+  if (issue.code === "unrecognized_keys") return `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `'${k}'`).join(", ")}`;
+  return issue.message;
+}

@@ -1,0 +1,118 @@
+// Owns the words Slipway puts on a check run. Pure functions: facts in, GitHub's
+// check-run `output` out, always within GitHub's limits.
+import type { ConfigProblem } from "./parse-slipway-config.js";
+import { configFileName } from "./parse-slipway-config.js";
+
+export const maxOutputText = 65_535;
+const ansiPattern = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
+
+export type CheckRunOutput = {
+  title: string;
+  summary: string;
+  text?: string;
+  annotations?: {
+    path: string;
+    start_line: number;
+    end_line: number;
+    annotation_level: "notice" | "warning" | "failure";
+    message: string;
+    title?: string;
+  }[];
+};
+
+export function checkRunName(functionName: string): string {
+  return `slipway / ${functionName}`;
+}
+
+/** The end of a build log, fenced, cleaned of colour codes, within GitHub's size limit. */
+export function logTail(log: string, limit = maxOutputText): string {
+  const clean = log.replace(ansiPattern, "").replace(/\r(?!\n)/g, "\n");
+  const fenceCost = "```text\n\n```".length + 40;
+  const budget = limit - fenceCost;
+  const body = clean.length > budget ? `…(earlier output trimmed)\n${clean.slice(-budget + 30)}` : clean;
+  return "```text\n" + body.replaceAll("```", "ˋˋˋ") + "\n```";
+}
+
+export function formatDuration(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function timingTable(timings: Record<string, number>): string {
+  const rows = Object.entries(timings).map(([step, ms]) => `| ${step} | ${formatDuration(ms)} |`);
+  return rows.length === 0 ? "" : ["| step | time |", "| --- | --- |", ...rows].join("\n");
+}
+
+export function queuedOutput(version: number): CheckRunOutput {
+  return { title: `v${version} queued`, summary: `Deployment v${version} is waiting for a build worker.` };
+}
+
+export function buildingOutput(version: number, log = ""): CheckRunOutput {
+  return {
+    title: `Building v${version}`,
+    summary: `Deployment v${version} is building.`,
+    ...(log ? { text: logTail(log) } : {}),
+  };
+}
+
+export function successOutput(facts: {
+  version: number;
+  url: string;
+  activated: boolean;
+  activationNote?: string;
+  timings: Record<string, number>;
+  digest: string;
+  size: number;
+  log: string;
+}): CheckRunOutput {
+  const lines = [
+    `**v${facts.version}** is ${facts.activated ? "live" : "built"}${facts.activated ? ` at ${facts.url}` : ""}.`,
+    ...(facts.activationNote ? ["", facts.activationNote] : []),
+    "",
+    `Artifact: \`${facts.digest}\` (${(facts.size / 1024).toFixed(1)} KiB)`,
+    "",
+    timingTable(facts.timings),
+  ];
+  return {
+    title: facts.activated ? `v${facts.version} is live` : `v${facts.version} built`,
+    summary: lines.join("\n").slice(0, maxOutputText),
+    text: logTail(facts.log),
+  };
+}
+
+export function failureOutput(facts: {
+  version: number;
+  reason: string;
+  failedCommand?: string | null;
+  log: string;
+  timings: Record<string, number>;
+}): CheckRunOutput {
+  const lines = [
+    `**v${facts.version} failed:** ${facts.reason}`,
+    ...(facts.failedCommand ? ["", "Failing command:", "```sh", facts.failedCommand, "```"] : []),
+    "",
+    "The previous version, if any, is still serving.",
+    "",
+    timingTable(facts.timings),
+  ];
+  return {
+    title: `v${facts.version} failed: ${facts.reason}`.slice(0, 250),
+    summary: lines.join("\n").slice(0, maxOutputText),
+    ...(facts.log ? { text: logTail(facts.log) } : {}),
+  };
+}
+
+export function invalidConfigOutput(problems: ConfigProblem[]): CheckRunOutput {
+  const list = problems.map((p) => `- \`${configFileName}\` line ${p.line}, column ${p.column}: ${p.message}`);
+  return {
+    title: `${configFileName} is invalid: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+    summary: [`Nothing was deployed. Fix \`${configFileName}\` and push again.`, "", ...list].join("\n").slice(0, maxOutputText),
+    annotations: problems.slice(0, 50).map((p) => ({
+      path: configFileName,
+      start_line: p.line,
+      end_line: p.line,
+      annotation_level: "failure",
+      title: "Invalid slipway.yml",
+      message: p.message,
+    })),
+  };
+}

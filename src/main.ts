@@ -1,0 +1,86 @@
+// Slipway's one entry point: `slipway <app|worker|gateway|all>`. It checks the settings,
+// applies migrations and starts the roles asked for; `all` runs the three in one process.
+import Docker from "dockerode";
+import { Redis } from "ioredis";
+import { startApp } from "./app/start-app.js";
+import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
+import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
+import { createInstallationClients } from "./github/create-installation-client.js";
+import { startGateway } from "./gateway/start-gateway.js";
+import { createLogger } from "./logging/create-logger.js";
+import { createBuildQueue } from "./queue/build-queue.js";
+import { startBuildWorker } from "./queue/start-build-worker.js";
+import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
+import { createDatabase } from "./store/create-database.js";
+import { runMigrations } from "./store/run-migrations.js";
+
+const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
+
+async function main(argv: string[]): Promise<void> {
+  const role = argv[0] as Role | undefined;
+  if (!role || !roles.includes(role)) {
+    process.stderr.write(`usage: slipway <${roles.join("|")}>\n`);
+    process.exit(2);
+  }
+
+  let config;
+  try {
+    config = loadConfig(role);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+
+  const log = createLogger(config.LOG_LEVEL).child({ role });
+  const db = createDatabase(config.DATABASE_URL);
+  const applied = await runMigrations(db);
+  if (applied.length > 0) log.info({ applied }, "database migrated");
+
+  const redis = (name: string) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` });
+  const docker = new Docker();
+  const artifacts = createLocalArtifactStore(config.SLIPWAY_ARTIFACT_DIR);
+  const runtimes = loadRuntimeCatalog();
+  const closers: (() => Promise<unknown>)[] = [];
+
+  if (role === "gateway" || role === "all") {
+    const gateway = await startGateway({ config, db, docker, artifacts, runtimes, publisher: redis("publish"), subscriber: redis("subscribe"), log: log.child({ component: "gateway" }) });
+    closers.push(() => gateway.close());
+    log.info({ url: gateway.url }, "gateway listening");
+  }
+  if ((role === "worker" || role === "all") && config.github) {
+    const worker = await startBuildWorker(
+      { config, db, docker, artifacts, runtimes, github: createInstallationClients(config.github), log: log.child({ component: "worker" }) },
+      redis("worker"),
+    );
+    closers.push(() => worker.close());
+    log.info("worker consuming builds");
+  }
+  if ((role === "app" || role === "all") && config.github) {
+    const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
+    const app = await startApp({ config, github: config.github, db, queue, runtimes, log: log.child({ component: "app" }) });
+    closers.push(() => app.close(), () => queue.close());
+    log.info({ url: app.url }, "app listening for webhooks");
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    const forced = setTimeout(() => process.exit(1), 30_000);
+    forced.unref();
+    for (const close of closers.reverse()) await close().catch((error) => log.error({ err: error }, "error while closing"));
+    await db.end();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main(process.argv.slice(2)).catch((error) => {
+  process.stderr.write(`slipway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

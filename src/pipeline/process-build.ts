@@ -1,0 +1,214 @@
+// Owns the story of one build job, as ARCHITECTURE.md tells it: claim the deployment,
+// fetch exactly its commit, build it in a runtime container, stream the artifact out into
+// the store, mark it ready, activate it when it belongs in production, and say how it went
+// on the check run. Every ending, good or bad, leaves the deployment in a final state.
+import type Docker from "dockerode";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { Config } from "../config/load-config.js";
+import { claimBuild, isTerminal, transitionDeployment } from "../deployments/deployment-state.js";
+import { completeCheckRun, markCheckRunInProgress, updateCheckRunOutput, type CheckRunConclusion } from "../github/check-runs.js";
+import type { InstallationClients } from "../github/create-installation-client.js";
+import { buildingOutput, failureOutput, successOutput, type CheckRunOutput } from "../github/render-check-run.js";
+import { requestActivation } from "../gateway/request-activation.js";
+import { functionUrl } from "../gateway/route-key.js";
+import type { Runtime } from "../runtimes/runtime-catalog.js";
+import type { Database } from "../store/create-database.js";
+import { getBuildContext, type BuildContext } from "../store/deployments.js";
+import { fetchSource } from "./fetch-source.js";
+import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
+import { streamArtifactOut } from "./stream-artifact-out.js";
+
+export type BuildDependencies = {
+  config: Config;
+  db: Database;
+  docker: Docker;
+  artifacts: ArtifactStore;
+  github: InstallationClients;
+  runtimes: Map<string, Runtime>;
+  log: Logger;
+};
+
+class BuildFailure extends Error {
+  constructor(message: string, readonly conclusion: CheckRunConclusion = "failure", readonly failedCommand: string | null = null) {
+    super(message);
+  }
+}
+
+const liveLogIntervalMs = 10_000;
+
+export async function processBuild(deploymentId: string, deps: BuildDependencies): Promise<void> {
+  const { config, db, docker } = deps;
+  const initial = await getBuildContext(db, deploymentId);
+  if (!initial || isTerminal(initial.status)) return;
+  const attempt = await claimBuild(db, deploymentId);
+  if (attempt === null) return;
+  const log = deps.log.child({ deploymentId, attempt });
+  // A previous attempt's worker died; its build container may still be running.
+  const leftovers = await removeBuildContainers(docker, deploymentId);
+  if (leftovers > 0) log.warn({ leftovers }, "removed build containers of a dead attempt");
+
+  const deployment = (await getBuildContext(db, deploymentId))!;
+  const octokit = deps.github.forInstallation(deployment.installationId);
+  const repoRef = { owner: deployment.owner, repo: deployment.repo };
+  const checkRun = deployment.checkRunId === null ? null : { ...repoRef, checkRunId: deployment.checkRunId };
+  const report = async (work: () => Promise<void>) => {
+    // GitHub being down must not fail a build; the deployment's own state is the truth.
+    try {
+      await work();
+    } catch (error) {
+      log.warn({ err: { message: (error as Error).message } }, "could not update the check run");
+    }
+  };
+
+  const timings: Record<string, number> = {};
+  const createdAt = (await db.query<{ created_at: Date }>("select created_at from deployments where id = $1", [deploymentId])).rows[0]!.created_at;
+  timings["queue wait"] = Math.max(0, Date.now() - createdAt.getTime());
+  let output = "";
+  const workdir = await mkdtemp(join(tmpdir(), "slipway-build-"));
+
+  const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      timings[name] = performance.now() - started;
+    }
+  };
+
+  if (checkRun) await report(() => markCheckRunInProgress(octokit, checkRun, buildingOutput(deployment.version)));
+
+  let liveLogTimer: NodeJS.Timeout | undefined;
+  let container: Docker.Container | undefined;
+  try {
+    const runtime = deps.runtimes.get(deployment.runtime);
+    if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
+
+    await step("fetch", async () => {
+      const token = await deps.github.installationToken(deployment.installationId);
+      await fetchSource({ cloneUrl: deployment.cloneUrl, sha: deployment.commitSha, token, directory: workdir });
+    });
+
+    const sourceDirectory = join(workdir, deployment.root);
+    const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
+    let lastShown = 0;
+    if (checkRun) {
+      liveLogTimer = setInterval(() => {
+        if (output.length === lastShown) return;
+        lastShown = output.length;
+        void report(() => updateCheckRunOutput(octokit, checkRun, buildingOutput(deployment.version, output)));
+      }, liveLogIntervalMs);
+    }
+    const build = await step("build", () =>
+      runBuildContainer(docker, {
+        image: runtime.image,
+        sourceDirectory,
+        entrypoint: deployment.entrypoint,
+        commands: deployment.commands,
+        limits: {
+          memoryMb: config.SLIPWAY_BUILD_MEMORY_MB,
+          cpus: config.SLIPWAY_BUILD_CPUS,
+          pids: config.SLIPWAY_BUILD_PIDS,
+          timeoutSeconds: config.SLIPWAY_BUILD_TIMEOUT_SECONDS,
+        },
+        labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
+        ...(extraCaBundle ? { extraCaBundle } : {}),
+        onOutput: (text) => {
+          output += text;
+          if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
+        },
+      }),
+    );
+    clearInterval(liveLogTimer);
+    container = build.container;
+    output = build.output;
+    if (build.timedOut) {
+      throw new BuildFailure(`the build took longer than its ${config.SLIPWAY_BUILD_TIMEOUT_SECONDS} s limit`, "timed_out", deployment.commands);
+    }
+    if (build.exitCode !== 0) {
+      const reason = build.exitCode === 137 ? "the build ran out of memory or was killed (exit code 137)" : `the build command exited with code ${build.exitCode}`;
+      throw new BuildFailure(reason, "failure", deployment.commands);
+    }
+
+    const artifact = await step("artifact", () => streamArtifactOut(build.container, deps.artifacts, config.SLIPWAY_MAX_ARTIFACT_MB * 1024 * 1024));
+    const ready = await transitionDeployment(db, deploymentId, "ready", {
+      attempt,
+      fields: { artifact_digest: artifact.digest, artifact_size: artifact.size, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
+    });
+    if (!ready) {
+      log.warn("the deployment changed state while it built (cancelled or taken over); dropping this result");
+      return;
+    }
+
+    const url = functionUrl(config.publicUrl, deployment.slug);
+    let activated = false;
+    let activationNote: string | undefined;
+    if (deployment.ref === `refs/heads/${deployment.branch}`) {
+      const result = await step("activate", () =>
+        requestActivation(config.SLIPWAY_GATEWAY_URL, config.SLIPWAY_GATEWAY_SECRET, { deploymentId, alias: "production", onlyIfNewer: true }),
+      );
+      activated = result.activated;
+      if (!result.activated) activationNote = `Not activated: ${result.reason}.`;
+    }
+    await db.query("update deployments set timings = $2 where id = $1", [deploymentId, JSON.stringify(timings)]);
+    if (checkRun) {
+      await report(() =>
+        completeCheckRun(octokit, checkRun, "success", successOutput({
+          version: deployment.version, url, activated, ...(activationNote ? { activationNote } : {}),
+          timings, digest: artifact.digest, size: artifact.size, log: output,
+        })),
+      );
+    }
+    log.info({ version: deployment.version, activated, timings }, "deployment ready");
+  } catch (error) {
+    clearInterval(liveLogTimer);
+    await failBuild(deps, deployment, attempt, error, output, timings, checkRun);
+  } finally {
+    await rm(workdir, { recursive: true, force: true });
+    if (container) await container.remove({ force: true }).catch(() => {});
+  }
+}
+
+async function failBuild(
+  deps: BuildDependencies,
+  deployment: BuildContext,
+  attempt: number,
+  error: unknown,
+  output: string,
+  timings: Record<string, number>,
+  checkRun: { owner: string; repo: string; checkRunId: number } | null,
+): Promise<void> {
+  const failure = error instanceof BuildFailure ? error : null;
+  const reason = failure ? failure.message : describeInfrastructureError(error);
+  if (!failure) deps.log.error({ err: error, deploymentId: deployment.deploymentId }, "build failed unexpectedly");
+  const wasReady = (await getBuildContext(deps.db, deployment.deploymentId))?.status === "ready";
+  const changed = wasReady
+    ? false
+    : await transitionDeployment(deps.db, deployment.deploymentId, "failed", {
+        attempt,
+        fields: { error: reason, failed_command: failure?.failedCommand ?? null, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
+      });
+  if (!changed && !wasReady) return;
+  if (!checkRun) return;
+  const octokit = deps.github.forInstallation(deployment.installationId);
+  const outputForGithub: CheckRunOutput = failureOutput({
+    version: deployment.version,
+    reason: wasReady ? `built, but could not be activated: ${reason}` : reason,
+    failedCommand: failure?.failedCommand ?? null,
+    log: output,
+    timings,
+  });
+  try {
+    await completeCheckRun(octokit, checkRun, failure?.conclusion ?? "failure", outputForGithub);
+  } catch (reportError) {
+    deps.log.warn({ err: { message: (reportError as Error).message } }, "could not complete the check run");
+  }
+}
+
+function describeInfrastructureError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0]!.slice(0, 500);
+}

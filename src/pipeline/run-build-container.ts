@@ -1,0 +1,119 @@
+// Owns one build inside a runtime container, following the open-runtimes build contract:
+// the source goes to /mnt/code, `helpers/build.sh '<commands>'` runs in /usr/local/server
+// and leaves /mnt/code/code.tar.gz. The container gets memory, CPU, pid and wall-time
+// limits, no extra privileges, and no Docker socket.
+import type Docker from "dockerode";
+import { PassThrough } from "node:stream";
+import { packDirectory, type ExtraEntry } from "./pack-directory.js";
+
+export type BuildLimits = { memoryMb: number; cpus: number; pids: number; timeoutSeconds: number };
+
+export type BuildRequest = {
+  image: string;
+  sourceDirectory: string;
+  entrypoint: string;
+  commands: string;
+  limits: BuildLimits;
+  labels: Record<string, string>;
+  extraCaBundle?: Buffer;
+  onOutput?: (text: string) => void;
+};
+
+export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string };
+
+const extraCaPath = "usr/local/share/slipway/extra-ca.crt";
+
+// Additive CA setup for images we do not control: the extra bundle is appended to the
+// image's own bundle and every common client is pointed at the result.
+const caPrelude = `
+extra=/${extraCaPath}
+combined=/usr/local/share/slipway/ca-bundle.crt
+: > "$combined"
+for system in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+  if [ -f "$system" ]; then cat "$system" >> "$combined"; break; fi
+done
+cat "$extra" >> "$combined"
+export NODE_EXTRA_CA_CERTS="$extra" SSL_CERT_FILE="$combined" CURL_CA_BUNDLE="$combined" GIT_SSL_CAINFO="$combined" \\
+  PIP_CERT="$combined" REQUESTS_CA_BUNDLE="$combined" CARGO_HTTP_CAINFO="$combined"
+exec bash helpers/build.sh "$1"
+`;
+
+/** Keeps the last `limit` characters of a stream of text. */
+export class TailBuffer {
+  private text = "";
+  constructor(private readonly limit: number) {}
+  push(chunk: string): void {
+    this.text += chunk;
+    if (this.text.length > this.limit * 2) this.text = this.text.slice(-this.limit);
+  }
+  toString(): string {
+    return this.text.slice(-this.limit);
+  }
+}
+
+export async function runBuildContainer(docker: Docker, request: BuildRequest): Promise<BuildOutcome> {
+  const { limits } = request;
+  const cmd = request.extraCaBundle
+    ? ["bash", "-c", caPrelude, "slipway-build", request.commands]
+    : ["bash", "helpers/build.sh", request.commands];
+  const container = await docker.createContainer({
+    Image: request.image,
+    WorkingDir: "/usr/local/server",
+    Cmd: cmd,
+    Env: [`OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true"],
+    Labels: { ...request.labels, "slipway.role": "build" },
+    Tty: false,
+    HostConfig: {
+      Memory: limits.memoryMb * 1024 * 1024,
+      MemorySwap: limits.memoryMb * 1024 * 1024,
+      NanoCpus: Math.round(limits.cpus * 1e9),
+      PidsLimit: limits.pids,
+      SecurityOpt: ["no-new-privileges"],
+      CapDrop: ["ALL"],
+      CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID"],
+    },
+  });
+
+  const extras: ExtraEntry[] = request.extraCaBundle ? [{ name: extraCaPath, content: request.extraCaBundle }] : [];
+  await container.putArchive(packDirectory(request.sourceDirectory, "mnt/code", extras) as unknown as NodeJS.ReadableStream, { path: "/" });
+
+  const output = new TailBuffer(256 * 1024);
+  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  const sink = new PassThrough();
+  sink.on("data", (chunk: Buffer) => {
+    const text = chunk.toString("utf8");
+    output.push(text);
+    request.onOutput?.(text);
+  });
+  docker.modem.demuxStream(stream, sink, sink);
+  const streamEnded = new Promise<void>((resolve) => {
+    stream.on("end", resolve);
+    stream.on("close", resolve);
+    stream.on("error", () => resolve());
+  });
+
+  await container.start();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    container.kill().catch(() => {});
+  }, limits.timeoutSeconds * 1000);
+  try {
+    const result = (await container.wait()) as { StatusCode: number };
+    // Give the log stream a moment to drain after the process exits.
+    await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+    return { container, exitCode: result.StatusCode, timedOut, output: output.toString() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Removes build containers left behind by a worker that died mid-build. */
+export async function removeBuildContainers(docker: Docker, deploymentId: string): Promise<number> {
+  const containers = await docker.listContainers({
+    all: true,
+    filters: { label: [`slipway.deployment=${deploymentId}`, "slipway.role=build"] },
+  });
+  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  return containers.length;
+}

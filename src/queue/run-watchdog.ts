@@ -1,0 +1,48 @@
+// Owns the rule that no deployment waits forever: a build past its wall-time limit (plus a
+// margin for the worker's own steps) is failed with a check run saying so, and a queued
+// deployment whose job went missing is enqueued again.
+import type { Queue } from "bullmq";
+import { transitionDeployment } from "../deployments/deployment-state.js";
+import { completeCheckRun } from "../github/check-runs.js";
+import { failureOutput } from "../github/render-check-run.js";
+import type { BuildDependencies } from "../pipeline/process-build.js";
+import { removeBuildContainers } from "../pipeline/run-build-container.js";
+import { findOverdueBuilds, findQueuedDeployments, getBuildContext } from "../store/deployments.js";
+import { enqueueBuild, type BuildJobData } from "./build-queue.js";
+
+const marginSeconds = 120;
+const strandedAfterSeconds = 60;
+
+export async function runWatchdog(deps: BuildDependencies, buildQueue: Queue<BuildJobData>): Promise<{ failed: number; requeued: number }> {
+  const limit = deps.config.SLIPWAY_BUILD_TIMEOUT_SECONDS + marginSeconds;
+  let failed = 0;
+  for (const overdue of await findOverdueBuilds(deps.db, limit)) {
+    const reason = `the build did not finish within ${limit} s; its worker stopped responding`;
+    const changed = await transitionDeployment(deps.db, overdue.id, "failed", {
+      attempt: overdue.attempt,
+      fields: { error: reason, build_finished_at: new Date() },
+    });
+    if (!changed) continue;
+    failed++;
+    await removeBuildContainers(deps.docker, overdue.id);
+    const deployment = await getBuildContext(deps.db, overdue.id);
+    if (deployment?.checkRunId) {
+      const octokit = deps.github.forInstallation(deployment.installationId);
+      await completeCheckRun(
+        octokit,
+        { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId },
+        "timed_out",
+        failureOutput({ version: deployment.version, reason, log: "", timings: {} }),
+      ).catch((error: Error) => deps.log.warn({ err: { message: error.message } }, "could not complete the check run"));
+    }
+    deps.log.warn({ deploymentId: overdue.id }, "watchdog failed an overdue build");
+  }
+
+  let requeued = 0;
+  for (const deploymentId of await findQueuedDeployments(deps.db, strandedAfterSeconds)) {
+    // Adding a job whose id exists is a no-op, so only a truly missing job is recreated.
+    await enqueueBuild(buildQueue, deploymentId);
+    requeued++;
+  }
+  return { failed, requeued };
+}

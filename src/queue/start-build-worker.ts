@@ -1,0 +1,44 @@
+// Owns the worker role's BullMQ consumers: the build queue, and the maintenance queue whose
+// job scheduler runs the watchdog on every tick, once across all workers.
+import { Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import { processBuild, type BuildDependencies } from "../pipeline/process-build.js";
+import { buildQueueName, createBuildQueue, type BuildJobData } from "./build-queue.js";
+import { runWatchdog } from "./run-watchdog.js";
+
+const maintenanceQueueName = "maintenance";
+
+export type BuildWorker = { close(): Promise<void> };
+
+export async function startBuildWorker(deps: BuildDependencies, connection: Redis): Promise<BuildWorker> {
+  const { config } = deps;
+  const prefix = config.SLIPWAY_QUEUE_PREFIX;
+  const builds = new Worker<BuildJobData>(buildQueueName, (job) => processBuild(job.data.deploymentId, deps), {
+    connection,
+    prefix,
+    concurrency: config.SLIPWAY_WORKER_CONCURRENCY,
+    lockDuration: config.SLIPWAY_WORKER_LOCK_SECONDS * 1000,
+    stalledInterval: Math.max(1000, (config.SLIPWAY_WORKER_LOCK_SECONDS * 1000) / 2),
+    // A job whose worker died goes back to the queue; twice is a pattern, not bad luck.
+    maxStalledCount: 2,
+  });
+  builds.on("failed", (job, error) => deps.log.error({ err: error, jobId: job?.id }, "build job failed"));
+  builds.on("error", (error) => deps.log.error({ err: error }, "build worker error"));
+
+  const buildQueue = createBuildQueue(connection, prefix);
+  const maintenance = new Queue(maintenanceQueueName, { connection, prefix });
+  await maintenance.upsertJobScheduler(
+    "watchdog",
+    { every: config.SLIPWAY_WATCHDOG_INTERVAL_SECONDS * 1000 },
+    { name: "watchdog", opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
+  const maintenanceWorker = new Worker(maintenanceQueueName, () => runWatchdog(deps, buildQueue), { connection, prefix, concurrency: 1 });
+  maintenanceWorker.on("error", (error) => deps.log.error({ err: error }, "maintenance worker error"));
+
+  return {
+    async close() {
+      await Promise.all([builds.close(), maintenanceWorker.close()]);
+      await Promise.all([buildQueue.close(), maintenance.close()]);
+    },
+  };
+}

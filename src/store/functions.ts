@@ -1,0 +1,32 @@
+// Owns the functions table: one row per function id per repository, updated to the
+// latest slipway.yml each time a push names it.
+import type { Queryable } from "./create-database.js";
+
+export type FunctionRecord = {
+  id: string;
+  repositoryId: number;
+  name: string;
+  slug: string;
+  runtime: string;
+  root: string;
+  entrypoint: string;
+  commands: string;
+  branch: string;
+};
+
+export function functionSlug(owner: string, repo: string, name: string): string {
+  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
+  return `${clean(name)}--${clean(repo)}--${clean(owner)}`;
+}
+
+export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id">): Promise<FunctionRecord> {
+  const result = await db.query<{ id: string }>(
+    `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch)
+       values ($1, $2, $3, $4, $5, $6, $7, $8)
+       on conflict (repository_id, name) do update set runtime = excluded.runtime, root = excluded.root,
+         entrypoint = excluded.entrypoint, commands = excluded.commands, branch = excluded.branch, updated_at = now()
+       returning id`,
+    [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch],
+  );
+  return { ...fn, id: result.rows[0]!.id };
+}
