@@ -1,0 +1,155 @@
+// Starts Slipway for an integration test the way an operator runs it: the app, worker and
+// gateway as separate processes (so a test can SIGKILL one), on a fresh database and a
+// fresh queue prefix, talking to the GitHub emulator instead of github.com.
+import { spawn, type ChildProcess } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import Docker from "dockerode";
+import { startGitHubEmulator } from "../emulator/start-github-emulator.js";
+import { createTestDatabase } from "./create-test-database.js";
+
+export type Role = "app" | "worker" | "gateway";
+const slipwayBin = fileURLToPath(new URL("../../bin/slipway.js", import.meta.url));
+const hostCaBundle = "/etc/ssl/certs/ca-certificates.crt";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+async function waitForHttp(url: string, timeoutMs: number, process: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (process.exitCode !== null) throw new Error(`process exited with ${process.exitCode} before ${url} answered:\n${output()}`);
+    try {
+      const response = await fetch(url);
+      if (response.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${output()}`);
+}
+
+export async function startSlipwayStack(options: { env?: Record<string, string> } = {}) {
+  const id = randomBytes(4).toString("hex");
+  const appId = 100_000 + Math.floor(Math.random() * 100_000);
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+  const webhookSecret = randomBytes(20).toString("hex");
+  const gatewaySecret = randomBytes(24).toString("hex");
+
+  // The gateway applies the migrations when it starts, as in production.
+  const testDatabase = await createTestDatabase({ migrate: false });
+  const databaseUrl = testDatabase.url;
+  const db = testDatabase.db;
+
+  const emulator = await startGitHubEmulator({ appId, publicKey });
+  const artifactDir = await mkdtemp(join(tmpdir(), "slipway-artifacts-"));
+  const appPort = await freePort();
+  const gatewayPort = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/root",
+    APP_ID: String(appId),
+    PRIVATE_KEY: privateKey,
+    WEBHOOK_SECRET: webhookSecret,
+    GITHUB_API_URL: emulator.apiUrl,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
+    SLIPWAY_QUEUE_PREFIX: `slipway-test-${id}`,
+    SLIPWAY_ARTIFACT_DIR: artifactDir,
+    SLIPWAY_GATEWAY_SECRET: gatewaySecret,
+    SLIPWAY_GATEWAY_URL: `http://127.0.0.1:${gatewayPort}`,
+    SLIPWAY_APP_PORT: String(appPort),
+    SLIPWAY_GATEWAY_PORT: String(gatewayPort),
+    SLIPWAY_HOST: "127.0.0.1",
+    SLIPWAY_WORKER_LOCK_SECONDS: "4",
+    SLIPWAY_WATCHDOG_INTERVAL_SECONDS: "5",
+    SLIPWAY_ACTIVATION_GRACE_SECONDS: "5",
+    LOG_LEVEL: "info",
+    ...(existsSync(hostCaBundle) ? { SLIPWAY_BUILD_CA_BUNDLE: hostCaBundle } : {}),
+    ...options.env,
+  };
+
+  const processes = new Map<Role, ChildProcess>();
+  const logs: string[] = [];
+  const spawnRole = async (role: Role) => {
+    const child = spawn(process.execPath, [slipwayBin, role], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const collect = (chunk: Buffer) => {
+      output += chunk.toString();
+      logs.push(chunk.toString());
+    };
+    child.stdout!.on("data", collect);
+    child.stderr!.on("data", collect);
+    processes.set(role, child);
+    if (role === "app") await waitForHttp(`http://127.0.0.1:${appPort}/healthz`, 30_000, child, () => output);
+    if (role === "gateway") await waitForHttp(`http://127.0.0.1:${gatewayPort}/healthz`, 60_000, child, () => output);
+    if (role === "worker") {
+      const deadline = Date.now() + 30_000;
+      while (!output.includes("worker consuming builds")) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    return child;
+  };
+
+  const kill = async (role: Role, signal: NodeJS.Signals = "SIGTERM") => {
+    const child = processes.get(role);
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await exited;
+  };
+
+  // The gateway applies the migrations first, so the others start on a ready schema.
+  await spawnRole("gateway");
+  await spawnRole("app");
+  await spawnRole("worker");
+
+  return {
+    emulator,
+    db,
+    env,
+    webhookSecret,
+    gatewaySecret,
+    appUrl: `http://127.0.0.1:${appPort}`,
+    webhookUrl: `http://127.0.0.1:${appPort}/api/github/webhooks`,
+    gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    logs: () => logs.join(""),
+    spawnRole,
+    kill,
+    async stop() {
+      for (const role of processes.keys()) await kill(role, "SIGKILL");
+      const docker = new Docker();
+      const ids = (await db.query<{ id: string }>("select id from deployments")).rows.map((r) => r.id);
+      const containers = await docker.listContainers({ all: true, filters: { label: ["slipway.deployment"] } });
+      await Promise.all(
+        containers
+          .filter((c) => ids.includes(c.Labels["slipway.deployment"] ?? ""))
+          .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
+      );
+      await emulator.stop();
+      await rm(artifactDir, { recursive: true, force: true });
+      await testDatabase.drop();
+    },
+  };
+}
+
+export type SlipwayStack = Awaited<ReturnType<typeof startSlipwayStack>>;

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { allowedTransitions, canTransition, claimBuild, isTerminal, transitionDeployment } from "../../src/deployments/deployment-state.js";
+import { createQueuedDeployment } from "../../src/store/deployments.js";
+import { upsertFunction } from "../../src/store/functions.js";
+import { upsertRepository } from "../../src/store/repositories.js";
+import { createTestDatabase } from "../support/create-test-database.js";
+
+let database: Awaited<ReturnType<typeof createTestDatabase>>;
+let functionId: string;
+
+before(async () => {
+  database = await createTestDatabase();
+  await upsertRepository(database.db, { id: 1, installationId: 9, owner: "o", name: "r", cloneUrl: "http://x/o/r.git", defaultBranch: "main" });
+  functionId = (await upsertFunction(database.db, { repositoryId: 1, name: "f", slug: "f--r--o", runtime: "node-20", root: ".", entrypoint: "index.js", commands: "npm install", branch: "main" })).id;
+});
+after(() => database.drop());
+
+const newDeployment = (deliveryId: string) =>
+  createQueuedDeployment(database.db, { functionId, commitSha: "a".repeat(40), ref: "refs/heads/main", trigger: "push", deliveryId, runtime: "node-20", entrypoint: "index.js", commands: "npm install", root: "." });
+
+test("the terminal states allow no transition, and ready is only reached from building", () => {
+  for (const status of ["ready", "failed", "cancelled"] as const) assert.ok(isTerminal(status));
+  assert.ok(!canTransition("queued", "ready"));
+  assert.ok(canTransition("building", "ready"));
+  assert.deepEqual(allowedTransitions.ready, []);
+});
+
+test("versions count up per function, and the same delivery never makes a second deployment", async () => {
+  const first = await newDeployment("d1");
+  const again = await newDeployment("d1");
+  const second = await newDeployment("d2");
+  assert.equal(first.version, 1);
+  assert.equal(again.id, first.id);
+  assert.equal(again.created, false);
+  assert.equal(second.version, 2);
+});
+
+test("of two workers racing for the same transition, exactly one wins", async () => {
+  const deployment = await newDeployment("race");
+  const attempt = await claimBuild(database.db, deployment.id);
+  assert.equal(attempt, 1);
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => transitionDeployment(database.db, deployment.id, i % 2 === 0 ? "ready" : "failed", { attempt: 1 })),
+  );
+  assert.equal(results.filter(Boolean).length, 1);
+});
+
+test("a stale attempt cannot finish a build another worker has taken over", async () => {
+  const deployment = await newDeployment("takeover");
+  assert.equal(await claimBuild(database.db, deployment.id), 1);
+  assert.equal(await claimBuild(database.db, deployment.id), 2, "a second worker re-claims a building deployment");
+  assert.equal(await transitionDeployment(database.db, deployment.id, "ready", { attempt: 1 }), false);
+  assert.equal(await transitionDeployment(database.db, deployment.id, "ready", { attempt: 2 }), true);
+  assert.equal(await claimBuild(database.db, deployment.id), null, "a ready deployment is never built again");
+});
