@@ -1,0 +1,16 @@
+# One image for every Slipway role: `docker run slipway app|worker|gateway|all`.
+# Built from debian:trixie-slim with Debian's Node 20, so it builds with or without a
+# container registry mirror of node images.
+FROM debian:trixie-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nodejs npm git ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/slipway
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY runtimes ./runtimes
+ENV NODE_ENV=production
+ENTRYPOINT ["node", "bin/slipway.js"]
+CMD ["all"]
