@@ -5,9 +5,12 @@ import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { checkArchivePaths, isSafeArchivePath } from "../../src/pipeline/stream-artifact-out.js";
 
-async function gzippedTar(entries: tar.Headers[]): Promise<Buffer> {
+async function gzippedTar(entries: tar.Header[]): Promise<Buffer> {
   const pack = tar.pack();
-  for (const entry of entries) pack.entry(entry, entry.type === "file" || !entry.type ? "x" : undefined);
+  for (const entry of entries) {
+    if (entry.type === "file" || !entry.type) pack.entry(entry, "x");
+    else pack.entry(entry);
+  }
   pack.finalize();
   const chunks: Buffer[] = [];
   for await (const chunk of pack) chunks.push(chunk as Buffer);
