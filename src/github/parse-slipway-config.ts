@@ -19,7 +19,7 @@ export function functionSchema(runtimes: readonly string[]) {
     .object({
       id: functionId,
       runtime: z.string().refine((r) => runtimes.includes(r), {
-        message: `is not a known runtime; use one of: ${runtimes.join(", ")}`,
+        error: (issue) => `'${String(issue.input)}' is not a known runtime; use one of: ${runtimes.join(", ")}`,
       }),
       root: relativePath.default("."),
       entrypoint: relativePath.optional(),

@@ -123,15 +123,20 @@ describe("push to live", { timeout: 15 * 60_000 }, () => {
   test("an invalid slipway.yml fails a check run that names the line", async () => {
     const bad = "functions:\n  - id: hello\n    runtime: cobol-85\n";
     const commit = await stack.emulator.commit({ owner, repo: repoName, files: { "slipway.yml": bad }, message: "bad config" });
-    const payload = pushPayload({ repo, before: commit.before, after: commit.sha, message: "bad config" });
-    await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret });
-    const run = await completedRun(commit.sha, "slipway / config");
-    assert.equal(run.conclusion, "failure");
-    assert.match(run.output!.summary!, /line 3/);
-    assert.match(run.output!.summary!, /cobol-85/);
-    assert.match(run.output!.summary!, /node-20/, "the message says which runtimes exist");
-    // Put a valid configuration back for the tests that follow.
-    await stack.emulator.commit({ owner, repo: repoName, files: { "slipway.yml": slipwayYml, "functions/hello/package.json": packageJson }, message: "fix config" });
+    try {
+      const payload = pushPayload({ repo, before: commit.before, after: commit.sha, message: "bad config" });
+      await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret });
+      const run = await completedRun(commit.sha, "slipway / config");
+      assert.equal(run.conclusion, "failure");
+      assert.match(run.output!.summary!, /line 3/);
+      assert.match(run.output!.summary!, /'cobol-85' is not a known runtime/);
+      assert.match(run.output!.summary!, /node-20/, "the message says which runtimes exist");
+      const annotations = stack.emulator.checkRun(run.id)!.annotations;
+      assert.ok(annotations.some((a) => a.path === "slipway.yml" && a.start_line === 3), "an annotation points at the line");
+    } finally {
+      // Put a valid configuration back for the tests that follow.
+      await stack.emulator.commit({ owner, repo: repoName, files: { "slipway.yml": slipwayYml, "functions/hello/package.json": packageJson }, message: "fix config" });
+    }
   });
 
   test("a forged signature is rejected and nothing is enqueued", async () => {
@@ -201,6 +206,6 @@ describe("push to live", { timeout: 15 * 60_000 }, () => {
       for (const request of stack.emulator.requests) assert.ok(!request.path.includes(token), "a token was in a URL");
     }
     assert.ok(stack.emulator.requests.some((r) => r.path.includes("git-upload-pack")), "the worker cloned over smart HTTP");
-    assert.ok(!logs.includes(stack.env.PRIVATE_KEY.split("\n")[1]!), "the private key was logged");
+    assert.ok(!logs.includes((stack.env.PRIVATE_KEY as string).split("\n")[1]!), "the private key was logged");
   });
 });

@@ -5,7 +5,7 @@ import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { checkArchivePaths, isSafeArchivePath } from "../../src/pipeline/stream-artifact-out.js";
 
-async function gzippedTar(entries: tar.Header[]): Promise<Buffer> {
+async function gzippedTar(entries: Parameters<tar.Pack["entry"]>[0][]): Promise<Buffer> {
   const pack = tar.pack();
   for (const entry of entries) {
     if (entry.type === "file" || !entry.type) pack.entry(entry, "x");
