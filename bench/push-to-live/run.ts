@@ -40,7 +40,7 @@ async function servedText(url: string): Promise<string | null> {
 }
 
 async function main() {
-  const stack = await startSlipwayStack({ env: { LOG_LEVEL: "warn", SLIPWAY_ACTIVATION_GRACE_SECONDS: "2" } });
+  const stack = await startSlipwayStack({ env: { SLIPWAY_ACTIVATION_GRACE_SECONDS: "2" } });
   const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 777 });
   const github = createInstallationClients({
     APP_ID: Number(stack.env.APP_ID),
