@@ -85,6 +85,7 @@ export async function handlePush(event: PushEvent, deps: PushDependencies): Prom
       entrypoint: fn.entrypoint,
       commands: fn.commands,
       branch: fn.branch,
+      cache: fn.cache,
     });
     const deployment = await createQueuedDeployment(deps.db, {
       functionId: stored.id,

@@ -25,6 +25,7 @@ export function functionSchema(runtimes: readonly string[]) {
       entrypoint: relativePath.optional(),
       commands: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
       branch: z.string().min(1).optional(),
+      cache: z.boolean().default(true),
     })
     .strict();
 }

@@ -10,6 +10,7 @@ export type SelectedFunction = {
   entrypoint: string;
   commands: string;
   branch: string;
+  cache: boolean;
 };
 
 export function selectFunctionsForPush(
@@ -28,6 +29,7 @@ export function selectFunctionsForPush(
         entrypoint: fn.entrypoint ?? runtime.entrypoint,
         commands,
         branch: fn.branch ?? push.defaultBranch,
+        cache: fn.cache,
       };
     })
     .filter((fn) => fn.branch === push.branch);

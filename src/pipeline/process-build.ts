@@ -18,6 +18,7 @@ import { functionUrl } from "../gateway/route-key.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
+import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
 import { fetchSource } from "./fetch-source.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
 import { streamArtifactOut } from "./stream-artifact-out.js";
@@ -102,31 +103,41 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         void report(() => updateCheckRunOutput(octokit, checkRun, buildingOutput(deployment.version, output)));
       }, liveLogIntervalMs);
     }
-    const build = await step("build", () =>
+    const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+    const buildOnce = (cacheVolume: string | undefined) =>
       runBuildContainer(docker, {
         image: runtime.image,
         sourceDirectory,
         entrypoint: deployment.entrypoint,
         commands: deployment.commands,
         limits: {
-          memoryMb: config.SLIPWAY_BUILD_MEMORY_MB,
+          memoryMb: Math.max(runtime.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
           cpus: config.SLIPWAY_BUILD_CPUS,
           pids: config.SLIPWAY_BUILD_PIDS,
-          timeoutSeconds: config.SLIPWAY_BUILD_TIMEOUT_SECONDS,
+          timeoutSeconds,
         },
         labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
         ...(extraCaBundle ? { extraCaBundle } : {}),
+        ...(cacheVolume ? { cacheVolume } : {}),
         onOutput: (text) => {
           output += text;
           if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
         },
-      }),
-    );
+      });
+    const build = await step("build", async () => {
+      const cacheVolume = deployment.cache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
+      const first = await buildOnce(cacheVolume);
+      if (first.exitCode === 0 || first.timedOut || !cacheVolume || !looksLikeCorruptCache(first.output)) return first;
+      // A broken cache must not fail every build from now on: start it afresh, once.
+      log.warn("the build cache looks corrupt; rebuilding it");
+      await first.container.remove({ force: true }).catch(() => {});
+      output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
+      return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime));
+    });
     clearInterval(liveLogTimer);
     container = build.container;
-    output = build.output;
     if (build.timedOut) {
-      throw new BuildFailure(`the build took longer than its ${config.SLIPWAY_BUILD_TIMEOUT_SECONDS} s limit`, "timed_out", deployment.commands);
+      throw new BuildFailure(`the build took longer than its ${timeoutSeconds} s limit`, "timed_out", deployment.commands);
     }
     if (build.exitCode !== 0) {
       const reason = build.exitCode === 137 ? "the build ran out of memory or was killed (exit code 137)" : `the build command exited with code ${build.exitCode}`;

@@ -16,8 +16,21 @@ export type BuildRequest = {
   limits: BuildLimits;
   labels: Record<string, string>;
   extraCaBundle?: Buffer;
+  /** A Docker volume kept between this function's builds, mounted at /mnt/cache. */
+  cacheVolume?: string;
   onOutput?: (text: string) => void;
 };
+
+export const cacheMountPath = "/mnt/cache";
+
+// The standard variables each toolchain reads for its cache, so official open-runtimes
+// images use the cache too without knowing about Slipway.
+export const cacheEnvironment = [
+  `npm_config_cache=${cacheMountPath}/npm`,
+  `PIP_CACHE_DIR=${cacheMountPath}/pip`,
+  `CARGO_HOME=${cacheMountPath}/cargo`,
+  `CARGO_TARGET_DIR=${cacheMountPath}/target`,
+];
 
 export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string };
 
@@ -60,7 +73,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     Image: request.image,
     WorkingDir: "/usr/local/server",
     Cmd: cmd,
-    Env: [`OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true"],
+    Env: [`OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true", ...(request.cacheVolume ? cacheEnvironment : [])],
     Labels: { ...request.labels, "slipway.role": "build" },
     Tty: false,
     HostConfig: {
@@ -71,6 +84,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
       SecurityOpt: ["no-new-privileges"],
       CapDrop: ["ALL"],
       CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID"],
+      ...(request.cacheVolume ? { Mounts: [{ Type: "volume" as const, Source: request.cacheVolume, Target: cacheMountPath }] } : {}),
     },
   });
 

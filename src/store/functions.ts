@@ -12,6 +12,7 @@ export type FunctionRecord = {
   entrypoint: string;
   commands: string;
   branch: string;
+  cache: boolean;
 };
 
 export function functionSlug(owner: string, repo: string, name: string): string {
@@ -21,12 +22,13 @@ export function functionSlug(owner: string, repo: string, name: string): string 
 
 export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id">): Promise<FunctionRecord> {
   const result = await db.query<{ id: string }>(
-    `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch)
-       values ($1, $2, $3, $4, $5, $6, $7, $8)
+    `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch, cache)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        on conflict (repository_id, name) do update set runtime = excluded.runtime, root = excluded.root,
-         entrypoint = excluded.entrypoint, commands = excluded.commands, branch = excluded.branch, updated_at = now()
+         entrypoint = excluded.entrypoint, commands = excluded.commands, branch = excluded.branch,
+         cache = excluded.cache, updated_at = now()
        returning id`,
-    [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch],
+    [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch, fn.cache],
   );
   return { ...fn, id: result.rows[0]!.id };
 }
