@@ -13,6 +13,15 @@ export const docker = new Docker();
 
 /** Where the build container finds the extra CA bundle (NODE_EXTRA_CA_CERTS). */
 export const EXTRA_CA_PATH = "/usr/local/share/slipway/extra-ca.crt";
+/** Where a build's per-function cache volume is mounted, as Slipway's worker does. */
+export const CACHE_MOUNT = "/mnt/cache";
+/** The variables the worker sets when a cache volume is mounted at CACHE_MOUNT. */
+export const CACHE_ENV: readonly string[] = [
+  `CARGO_HOME=${CACHE_MOUNT}/cargo`,
+  `CARGO_TARGET_DIR=${CACHE_MOUNT}/target`,
+  `npm_config_cache=${CACHE_MOUNT}/npm`,
+  `PIP_CACHE_DIR=${CACHE_MOUNT}/pip`,
+];
 const SERVER_WORKDIR = "/usr/local/server";
 
 export interface BuildOptions {
@@ -28,6 +37,11 @@ export interface BuildOptions {
   pidsLimit?: number;
   /** Kill the build after this long (default 5 minutes). */
   timeoutMs?: number;
+  /**
+   * Docker volume mounted at CACHE_MOUNT, with CACHE_ENV set (entries in `env`
+   * win over CACHE_ENV). Create it with createCacheVolume.
+   */
+  cacheVolume?: string;
 }
 
 export interface BuildResult {
@@ -178,7 +192,11 @@ async function removeQuietly(container: Docker.Container): Promise<void> {
 
 export async function buildFunction(image: string, sourceDir: string, options: BuildOptions): Promise<BuildResult> {
   const entries = await collectTree(sourceDir, "mnt/code");
-  const env = [`OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`, ...(options.env ?? [])];
+  const env = [
+    `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`,
+    ...(options.cacheVolume ? CACHE_ENV : []),
+    ...(options.env ?? []),
+  ];
   if (options.caBundlePath) {
     entries.push({ name: "usr/local/share/slipway/", type: "directory", mode: 0o755 });
     entries.push({
@@ -200,6 +218,9 @@ export async function buildFunction(image: string, sourceDir: string, options: B
       Memory: options.memoryBytes ?? 1024 * 1024 * 1024,
       NanoCpus: options.nanoCpus ?? 2_000_000_000,
       PidsLimit: options.pidsLimit ?? 512,
+      ...(options.cacheVolume
+        ? { Mounts: [{ Type: "volume" as const, Source: options.cacheVolume, Target: CACHE_MOUNT }] }
+        : {}),
     },
   });
   try {
@@ -223,6 +244,49 @@ export async function buildFunction(image: string, sourceDir: string, options: B
 
     const artifact = waited.StatusCode === 0 ? await readContainerFile(container, "/mnt/code/code.tar.gz") : null;
     return { exitCode: waited.StatusCode, logs: output.text(), artifact: artifact ?? Buffer.alloc(0) };
+  } finally {
+    await removeQuietly(container);
+  }
+}
+
+// ---- cache volumes ---------------------------------------------------------------
+
+/** Creates a Docker volume for BuildOptions.cacheVolume and returns its name. */
+export async function createCacheVolume(name = `slipway-test-cache-${randomBytes(6).toString("hex")}`): Promise<string> {
+  await docker.createVolume({ Name: name, Labels: { "slipway.test": "runtime-harness" } });
+  return name;
+}
+
+/** Removes a cache volume (and any stopped container still holding it). */
+export async function removeCacheVolume(name: string): Promise<void> {
+  try {
+    await docker.getVolume(name).remove({ force: true });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+/**
+ * Runs `bash -c <script>` in a throw-away container of `image` with the cache
+ * volume mounted at CACHE_MOUNT (e.g. to inspect or damage a cache).
+ */
+export async function runInCacheVolume(
+  image: string,
+  volume: string,
+  script: string,
+): Promise<{ exitCode: number; output: string }> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: ["bash", "-c", script],
+    Labels: { "slipway.test": "runtime-harness", "slipway.role": "cache" },
+    HostConfig: { Mounts: [{ Type: "volume", Source: volume, Target: CACHE_MOUNT }] },
+  });
+  try {
+    await container.start();
+    const output = await collectOutput(container);
+    const waited = (await container.wait()) as { StatusCode: number };
+    await output.ended;
+    return { exitCode: waited.StatusCode, output: output.text() };
   } finally {
     await removeQuietly(container);
   }

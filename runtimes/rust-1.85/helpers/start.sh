@@ -1,0 +1,52 @@
+#!/bin/bash
+# Executor contract: bash helpers/start.sh "<start command>"
+#                    (the start command is normally "bash helpers/server.sh")
+#
+# Input: /mnt/code/code.tar.gz produced by helpers/build.sh.
+# Extracts it into /usr/local/server/src/function, exports the variables in its
+# .open-runtimes metadata, then replaces itself with the start command so that
+# signals (docker stop) reach the server directly.
+set -euo pipefail
+shopt -s dotglob
+
+. /usr/local/server/helpers/lib.sh
+
+ARTIFACT=/mnt/code/code.tar.gz
+FUNCTION_DIR=/usr/local/server/src/function
+BINARY=slipway-rust-server
+START_COMMAND="${1:-bash helpers/server.sh}"
+
+mkdir -p /mnt/telemetry /mnt/logs "$FUNCTION_DIR"
+
+slipway_log "Code extraction started."
+started=$(slipway_uptime)
+if [ ! -f "$ARTIFACT" ]; then
+	slipway_error "Code archive not found at $ARTIFACT."
+	exit 1
+fi
+# Detect gzip by magic bytes; a plain tar is accepted too.
+if [ "$(head -c2 "$ARTIFACT" | od -An -tx1 | tr -d ' \n')" = "1f8b" ]; then
+	tar -xzf "$ARTIFACT" -C "$FUNCTION_DIR"
+else
+	tar -xf "$ARTIFACT" -C "$FUNCTION_DIR"
+fi
+finished=$(slipway_uptime)
+echo "extract=$(awk "BEGIN{printf \"%.3f\", $finished - $started}")" >>/mnt/telemetry/timings.txt
+slipway_log "Code extraction finished."
+
+if [ ! -x "$FUNCTION_DIR/$BINARY" ]; then
+	slipway_error "The artifact has no $BINARY binary. Was it built by this runtime's helpers/build.sh?"
+	exit 1
+fi
+
+# Build-time metadata wins over the container environment, as in open-runtimes.
+if [ -f "$FUNCTION_DIR/.open-runtimes" ]; then
+	set -o allexport
+	. "$FUNCTION_DIR/.open-runtimes"
+	set +o allexport
+fi
+
+cd /usr/local/server
+export SLIPWAY_START_UPTIME="$finished"
+slipway_log "Runtime starting: $START_COMMAND"
+exec bash -c "$START_COMMAND"
