@@ -4,6 +4,8 @@ import type { Queue } from "bullmq";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { Probot, createNodeMiddleware } from "probot";
+import { createApiRouter } from "../api/create-api-router.js";
+import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient } from "../github/create-installation-client.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
@@ -45,11 +47,15 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     { probot, webhooksPath: webhookPath },
   );
 
+  const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
+  registerApiRoutes(api, deps);
+
   const server = createServer((req, res) => {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
       return;
     }
+    if (api.handle(req, res)) return;
     void middleware(req, res, () => {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
     });

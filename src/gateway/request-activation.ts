@@ -11,7 +11,16 @@ export type ActivationResult = {
 export async function requestActivation(
   gatewayUrl: string,
   gatewaySecret: string,
-  body: { deploymentId: string; alias: string; onlyIfNewer: boolean },
+  body: {
+    deploymentId: string;
+    alias: string;
+    onlyIfNewer?: boolean;
+    respectPin?: boolean;
+    pin?: boolean;
+    action?: string;
+    actor?: string;
+    via?: "push" | "comment" | "button" | "cli" | "api" | "system";
+  },
 ): Promise<ActivationResult> {
   const response = await request(`${gatewayUrl}/v1/activations`, {
     method: "POST",

@@ -13,7 +13,8 @@ import { z } from "zod";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
-import { listRoutes, listRoutesForFunction, switchAlias, type Route } from "../store/aliases.js";
+import { getAlias, listRoutes, listRoutesForFunction, switchAlias, type Route } from "../store/aliases.js";
+import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext } from "../store/deployments.js";
 import { parseFunctionPath, routeKey } from "./route-key.js";
@@ -33,7 +34,15 @@ export type GatewayDependencies = {
 const activationBody = z.object({
   deploymentId: z.uuid(),
   alias: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
+  // A push activates only if it is newer than what serves and the alias is not pinned; a
+  // rollback or promote is explicit and does neither check.
   onlyIfNewer: z.boolean().default(false),
+  respectPin: z.boolean().default(false),
+  // true pins the alias (a rollback), false unpins it (a promote), absent leaves it.
+  pin: z.boolean().optional(),
+  action: z.string().min(1).max(40).default("activate"),
+  actor: z.string().min(1).max(200).default("slipway"),
+  via: z.enum(["push", "comment", "button", "cli", "api", "system"]).default("system"),
 });
 
 const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
@@ -135,16 +144,27 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const deployment = await getBuildContext(db, input.deploymentId);
     if (!deployment) throw new HttpError(404, `no deployment ${input.deploymentId}`);
     return withFunctionLock(deployment.functionId, async () => {
-      const current = (await listRoutesForFunction(db, deployment.functionId)).find((r) => r.alias === input.alias);
-      if (input.onlyIfNewer && current) {
-        const currentVersion = (await getBuildContext(db, current.deploymentId))?.version ?? 0;
-        if (currentVersion > deployment.version) {
-          return { activated: false, reason: `v${currentVersion} is newer and already serving`, previousDeploymentId: current.deploymentId, durationMs: performance.now() - started };
-        }
+      const current = await getAlias(db, deployment.functionId, input.alias);
+      const skipped = (reason: string) => ({ activated: false, reason, previousDeploymentId: current?.deploymentId ?? null, durationMs: performance.now() - started });
+      if (deployment.status !== "ready") return skipped(`v${deployment.version} is ${deployment.status}, not ready`);
+      if (input.respectPin && current?.pinned) {
+        return skipped(`${input.alias} is pinned to v${current.version} after a rollback; run \`/slipway promote\` or \`/slipway unpin\` to deploy again`);
+      }
+      if (input.onlyIfNewer && current && current.version > deployment.version) {
+        return skipped(`v${current.version} is newer and already serving`);
       }
       // Start and health-check first; the route switches only once the new version is healthy.
       const runtime = await ensureRuntime(deployment.deploymentId);
-      const previousDeploymentId = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId);
+      const previousDeploymentId = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId, input.pin);
+      await recordAudit(db, {
+        functionId: deployment.functionId,
+        action: input.action,
+        actor: input.actor,
+        via: input.via,
+        fromDeploymentId: previousDeploymentId,
+        toDeploymentId: deployment.deploymentId,
+        detail: { alias: input.alias, ...(input.pin !== undefined ? { pinned: input.pin } : {}) },
+      });
       routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, runtime });
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
       await deps.publisher.publish(channel, JSON.stringify({ functionId: deployment.functionId }));

@@ -159,7 +159,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     let activationNote: string | undefined;
     if (deployment.ref === `refs/heads/${deployment.branch}`) {
       const result = await step("activate", () =>
-        requestActivation(config.SLIPWAY_GATEWAY_URL, config.SLIPWAY_GATEWAY_SECRET, { deploymentId, alias: "production", onlyIfNewer: true }),
+        requestActivation(config.SLIPWAY_GATEWAY_URL, config.SLIPWAY_GATEWAY_SECRET, { deploymentId, alias: "production", onlyIfNewer: true, respectPin: true, action: "activate", actor: "slipway", via: "push" }),
       );
       activated = result.activated;
       if (!result.activated) activationNote = `Not activated: ${result.reason}.`;

@@ -1,0 +1,151 @@
+// Owns Slipway's REST API plumbing: routes (find-my-way), token authentication, zod input
+// checking and the OpenAPI description, which is generated from the same route
+// definitions so it cannot drift from the code. Feature modules add routes with
+// `api.route({...})`; the app and the gateway each mount a router.
+import { type IncomingMessage, type ServerResponse } from "node:http";
+import findMyWay from "find-my-way";
+import { z } from "zod";
+import type { Queryable } from "../store/create-database.js";
+import { authenticateToken, type Principal, type TokenKind } from "./api-tokens.js";
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly details?: unknown) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export type ApiRequest<Body, Query> = {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  body: Body;
+  query: Query;
+  principal: Principal | null;
+};
+
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+export type RouteDefinition<B extends z.ZodType, Q extends z.ZodType> = {
+  method: Method;
+  path: string; // find-my-way syntax: /v1/functions/:functionId
+  summary: string;
+  tags?: string[];
+  /** Token kinds allowed; "public" needs no token; "custom" lets the handler decide. */
+  auth: TokenKind[] | "public" | "custom";
+  body?: B;
+  query?: Q;
+  /** Returns a JSON-serialisable value (status 200), or handles `res` itself and returns undefined. */
+  handler: (request: ApiRequest<z.infer<B>, z.infer<Q>>) => Promise<unknown>;
+};
+
+const maxBodyBytes = 25 * 1024 * 1024;
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBodyBytes) throw new ApiError(413, `the request body is larger than ${maxBodyBytes / 1024 / 1024} MB`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError(400, "the request body is not valid JSON");
+  }
+}
+
+function describeZodError(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`).join("; ");
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify(value));
+}
+
+export type ApiRouter = ReturnType<typeof createApiRouter>;
+
+export function createApiRouter(options: { db: Queryable; title: string; onError?: (error: unknown, req: IncomingMessage) => void }) {
+  const router = findMyWay({ ignoreTrailingSlash: true });
+  const paths: Record<string, Record<string, unknown>> = {};
+
+  function route<B extends z.ZodType = z.ZodUnknown, Q extends z.ZodType = z.ZodUnknown>(definition: RouteDefinition<B, Q>): void {
+    router.on(definition.method, definition.path, (req, res, params) => {
+      void (async () => {
+        let principal: Principal | null = null;
+        if (definition.auth !== "public") {
+          principal = await authenticateToken(options.db, req.headers.authorization);
+          if (definition.auth !== "custom") {
+            if (!principal) throw new ApiError(401, "this endpoint needs an API token: send `Authorization: Bearer slw_…`");
+            if (!definition.auth.includes(principal.kind)) {
+              throw new ApiError(403, `this endpoint needs a ${definition.auth.join(" or ")} token; this token is a ${principal.kind} token`);
+            }
+          }
+        }
+        const url = new URL(req.url ?? "/", "http://local");
+        const query = definition.query ? definition.query.safeParse(Object.fromEntries(url.searchParams)) : { success: true as const, data: undefined };
+        if (!query.success) throw new ApiError(400, describeZodError(query.error));
+        let body: unknown;
+        if (definition.body) {
+          const parsed = definition.body.safeParse(await readBody(req));
+          if (!parsed.success) throw new ApiError(400, describeZodError(parsed.error));
+          body = parsed.data;
+        }
+        const result = await definition.handler({ req, res, params: params as Record<string, string>, body: body as z.infer<B>, query: query.data as z.infer<Q>, principal });
+        if (result !== undefined && !res.headersSent) sendJson(res, 200, result);
+      })().catch((error: unknown) => {
+        if (!(error instanceof ApiError)) options.onError?.(error, req);
+        if (res.headersSent) return res.end();
+        if (error instanceof ApiError) sendJson(res, error.status, { error: error.message, ...(error.details ? { details: error.details } : {}) });
+        else sendJson(res, 500, { error: "internal error" });
+      });
+    });
+
+    const openApiPath = definition.path.replace(/:([A-Za-z]+)/g, "{$1}");
+    const parameters = [...definition.path.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+    if (definition.query) {
+      const schema = z.toJSONSchema(definition.query, { io: "input", unrepresentable: "any" }) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, property] of Object.entries(schema.properties ?? {})) {
+        parameters.push({ name, in: "query", required: (schema.required ?? []).includes(name), schema: property as { type: string } });
+      }
+    }
+    paths[openApiPath] ??= {};
+    paths[openApiPath]![definition.method.toLowerCase()] = {
+      summary: definition.summary,
+      ...(definition.tags ? { tags: definition.tags } : {}),
+      ...(parameters.length > 0 ? { parameters } : {}),
+      ...(definition.auth === "public" ? { security: [] } : {}),
+      ...(definition.body
+        ? { requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(definition.body, { io: "input", unrepresentable: "any" }) } } } }
+        : {}),
+      responses: { "200": { description: "OK" }, "4XX": { description: "A JSON `{ error }` that says what is wrong" } },
+    };
+  }
+
+  function openApiDocument() {
+    return {
+      openapi: "3.1.0",
+      info: { title: options.title, version: "1" },
+      components: { securitySchemes: { token: { type: "http", scheme: "bearer" } } },
+      security: [{ token: [] }],
+      paths,
+    };
+  }
+
+  route({ method: "GET", path: "/v1/openapi.json", summary: "This API's OpenAPI description", auth: "public", handler: async () => openApiDocument() });
+
+  return {
+    route,
+    openApiDocument,
+    /** Handles the request if a route matches; returns false otherwise. */
+    handle(req: IncomingMessage, res: ServerResponse): boolean {
+      const found = router.find((req.method ?? "GET") as Method, (req.url ?? "/").split("?")[0]!);
+      if (!found) return false;
+      router.lookup(req, res);
+      return true;
+    },
+  };
+}
