@@ -60,7 +60,8 @@ async function main(argv: string[]): Promise<void> {
   }
   if ((role === "app" || role === "all") && config.github) {
     const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
-    const app = await startApp({ config, github: config.github, db, queue, runtimes, log: log.child({ component: "app" }) });
+    const installations = createInstallationClients(config.github);
+    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, log: log.child({ component: "app" }) });
     closers.push(() => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
   }

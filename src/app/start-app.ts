@@ -7,7 +7,8 @@ import { Probot, createNodeMiddleware } from "probot";
 import { createApiRouter } from "../api/create-api-router.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
-import type { GitHubClient } from "../github/create-installation-client.js";
+import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
+import { handleComment } from "../github/handle-comment.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
@@ -21,6 +22,7 @@ export type AppDependencies = {
   db: Database;
   queue: Queue<BuildJobData>;
   runtimes: Map<string, Runtime>;
+  installations: InstallationClients;
   log: Logger;
 };
 
@@ -41,6 +43,37 @@ export async function startApp(deps: AppDependencies): Promise<App> {
         await handlePush(
           { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
           deps,
+        );
+      });
+      // Only new comments: an edited comment must not run a command twice.
+      app.on("issue_comment.created", async (context) => {
+        const { comment, issue, repository } = context.payload;
+        await handleComment(
+          {
+            octokit: context.octokit as unknown as GitHubClient,
+            owner: repository.owner.login,
+            repo: repository.name,
+            commentId: comment.id,
+            body: comment.body,
+            author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
+            place: { kind: "issue", number: issue.number },
+          },
+          { ...deps, github: deps.installations },
+        );
+      });
+      app.on("commit_comment.created", async (context) => {
+        const { comment, repository } = context.payload;
+        await handleComment(
+          {
+            octokit: context.octokit as unknown as GitHubClient,
+            owner: repository.owner.login,
+            repo: repository.name,
+            commentId: comment.id,
+            body: comment.body,
+            author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
+            place: { kind: "commit", sha: comment.commit_id },
+          },
+          { ...deps, github: deps.installations },
         );
       });
     },

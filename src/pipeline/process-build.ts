@@ -125,7 +125,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         },
       });
     const build = await step("build", async () => {
-      const cacheVolume = deployment.cache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
+      const cacheVolume = deployment.cache && deployment.useCache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
       const first = await buildOnce(cacheVolume);
       if (first.exitCode === 0 || first.timedOut || !cacheVolume || !looksLikeCorruptCache(first.output)) return first;
       // A broken cache must not fail every build from now on: start it afresh, once.

@@ -71,6 +71,7 @@ export type BuildContext = {
   slug: string;
   branch: string;
   cache: boolean;
+  useCache: boolean;
   repositoryId: number;
   owner: string;
   repo: string;
@@ -83,7 +84,7 @@ export async function getBuildContext(db: Queryable, deploymentId: string): Prom
     `select d.id as "deploymentId", d.version, d.status, d.attempt, d.commit_sha as "commitSha", d.ref,
             d.runtime, d.entrypoint, d.commands, d.root, d.check_run_id as "checkRunId",
             d.build_started_at as "buildStartedAt", d.artifact_digest as "artifactDigest", d.artifact_size as "artifactSize",
-            f.id as "functionId", f.name as "functionName", f.slug, f.branch, f.cache,
+            f.id as "functionId", f.name as "functionName", f.slug, f.branch, f.cache, d.use_cache as "useCache",
             r.id as "repositoryId", r.owner, r.name as repo, r.clone_url as "cloneUrl", r.installation_id as "installationId"
        from deployments d join functions f on f.id = d.function_id join repositories r on r.id = f.repository_id
       where d.id = $1`,

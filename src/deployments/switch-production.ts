@@ -1,0 +1,59 @@
+// Owns rollback and promote, which are the same act with different intent: point
+// production at an existing ready deployment (no rebuild) through the gateway, which
+// warm-starts it if needed and switches only once it is healthy. A rollback pins
+// production so pushes stop going live; a promote unpins it.
+import type { Config } from "../config/load-config.js";
+import { requestActivation } from "../gateway/request-activation.js";
+import { functionUrl } from "../gateway/route-key.js";
+import type { Queryable } from "../store/create-database.js";
+import type { AuditVia } from "../store/audit-log.js";
+import { DeploymentActionError } from "./deployment-action-error.js";
+import { loadFunctionState } from "./load-function-state.js";
+import { resolvePromoteTarget, resolveRollbackTarget } from "./resolve-deployment-target.js";
+
+export type SwitchResult = {
+  functionName: string;
+  fromVersion: number | null;
+  toVersion: number;
+  deploymentId: string;
+  pinned: boolean;
+  url: string;
+  durationMs: number;
+};
+
+export async function switchProduction(
+  deps: { config: Config; db: Queryable },
+  request: { functionId: string; action: "rollback" | "promote"; target?: string; actor: string; via: AuditVia },
+): Promise<SwitchResult> {
+  const started = performance.now();
+  const state = await loadFunctionState(deps.db, request.functionId);
+  let target = request.target;
+  const previewAlias = target ? /^pr-\d+$/i.exec(target) : null;
+  if (previewAlias) {
+    const alias = await deps.db.query<{ deployment_id: string }>("select deployment_id from aliases where function_id = $1 and name = $2", [state.id, target!.toLowerCase()]);
+    if (alias.rowCount === 0) throw new DeploymentActionError(`${target} has no preview deployment of ${state.name}`);
+    target = alias.rows[0]!.deployment_id;
+  }
+  const resolve = request.action === "rollback" ? resolveRollbackTarget : resolvePromoteTarget;
+  const resolution = resolve(state.deployments, state.production, target);
+  if (!resolution.ok) throw new DeploymentActionError(resolution.reason);
+  const pinned = request.action === "rollback";
+  const activation = await requestActivation(deps.config.SLIPWAY_GATEWAY_URL, deps.config.SLIPWAY_GATEWAY_SECRET, {
+    deploymentId: resolution.deployment.id,
+    alias: "production",
+    pin: pinned,
+    action: request.action,
+    actor: request.actor,
+    via: request.via,
+  });
+  if (!activation.activated) throw new DeploymentActionError(activation.reason ?? "the gateway did not switch");
+  return {
+    functionName: state.name,
+    fromVersion: state.production?.version ?? null,
+    toVersion: resolution.deployment.version,
+    deploymentId: resolution.deployment.id,
+    pinned,
+    url: functionUrl(deps.config.publicUrl, state.slug),
+    durationMs: performance.now() - started,
+  };
+}

@@ -1,0 +1,44 @@
+// Owns the words of Slipway's replies to comment commands. Pure.
+import { formatDuration } from "../render-check-run.js";
+import { requiredPermission } from "./can-run-command.js";
+
+export function quote(text: string): string {
+  return `> ${text.replace(/\n/g, "\n> ")}`;
+}
+
+export const helpText = [
+  "Slipway understands these commands (first line of a comment, on a pull request or a commit):",
+  "",
+  "| command | what it does |",
+  "| --- | --- |",
+  "| `/slipway rollback [function] [vN\\|sha\\|deployment-id]` | serve an earlier ready deployment (default: the previous one) and pin production |",
+  "| `/slipway promote [function] [vN\\|pr-<n>]` | serve a ready deployment (default: the newest), e.g. a preview, and unpin production |",
+  "| `/slipway redeploy [function] [--no-cache]` | build production's commit again as a new version |",
+  "| `/slipway unpin [function]` | let pushes go live again after a rollback |",
+  "| `/slipway status` | what each function serves |",
+  "| `/slipway help` | this table |",
+  "",
+  `Commands need ${requiredPermission} permission on the repository.`,
+].join("\n");
+
+export function replyBody(commandText: string, outcome: "done" | "refused", message: string): string {
+  return `${quote(commandText)}\n\n${outcome === "done" ? "🚀" : "👎"} ${message}`;
+}
+
+export function switchedMessage(result: { functionName: string; fromVersion: number | null; toVersion: number; pinned: boolean; url: string; durationMs: number }, action: "rollback" | "promote"): string {
+  const change = `v${result.fromVersion ?? "–"} → v${result.toVersion}`;
+  const verb = action === "rollback" ? "Rolled back" : "Promoted";
+  const pin = result.pinned
+    ? "Production is now **pinned**: pushes still build, but they do not go live until `/slipway promote` or `/slipway unpin`."
+    : "Production follows pushes again.";
+  return `${verb} **${result.functionName}** production: ${change} in ${formatDuration(result.durationMs)}.\n\nServing at ${result.url}\n\n${pin}`;
+}
+
+export function statusTable(rows: { name: string; version: number | null; pinned: boolean; url: string; latest: string }[]): string {
+  if (rows.length === 0) return "This repository has no functions deployed by Slipway yet.";
+  return [
+    "| function | production | pinned | latest deployment | URL |",
+    "| --- | --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.name} | ${r.version === null ? "–" : `v${r.version}`} | ${r.pinned ? "yes" : "no"} | ${r.latest} | ${r.url} |`),
+  ].join("\n");
+}

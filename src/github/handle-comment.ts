@@ -1,0 +1,160 @@
+// Owns the story of one comment: is it a command, 👀 to acknowledge, may this person run
+// it (asked of GitHub's permission API), which function it means, do it, then reply with
+// what happened and 🚀 or 👎 in place of 👀. Works on pull-request and commit comments.
+import type { Queue } from "bullmq";
+import type { Logger } from "pino";
+import type { Config } from "../config/load-config.js";
+import { DeploymentActionError } from "../deployments/deployment-action-error.js";
+import { listRepositoryFunctions, loadFunctionState } from "../deployments/load-function-state.js";
+import { redeployFunction } from "../deployments/redeploy-function.js";
+import { switchProduction } from "../deployments/switch-production.js";
+import { unpinProduction } from "../deployments/unpin-production.js";
+import { functionUrl } from "../gateway/route-key.js";
+import type { BuildJobData } from "../queue/build-queue.js";
+import type { Database } from "../store/create-database.js";
+import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
+import { parseCommand, type Command } from "./chatops/parse-command.js";
+import { helpText, replyBody, statusTable, switchedMessage } from "./chatops/render-reply.js";
+import type { GitHubClient, InstallationClients } from "./create-installation-client.js";
+
+export type CommentDependencies = {
+  config: Config;
+  db: Database;
+  queue: Queue<BuildJobData>;
+  github: InstallationClients;
+  log: Logger;
+  /** Commands owned elsewhere (e.g. `approve` for fork pull requests). */
+  extraCommands?: Partial<Record<Command["name"], (event: CommentEvent) => Promise<string>>>;
+};
+
+export type CommentEvent = {
+  octokit: GitHubClient;
+  owner: string;
+  repo: string;
+  commentId: number;
+  body: string;
+  author: { login: string; type: string };
+  /** Where the reply goes: the pull request / issue, or the commit. */
+  place: { kind: "issue"; number: number } | { kind: "commit"; sha: string };
+};
+
+async function react(event: CommentEvent, content: "eyes" | "rocket" | "-1"): Promise<number | null> {
+  const { octokit, owner, repo, commentId } = event;
+  const response =
+    event.place.kind === "issue"
+      ? await octokit.rest.reactions.createForIssueComment({ owner, repo, comment_id: commentId, content })
+      : await octokit.rest.reactions.createForCommitComment({ owner, repo, comment_id: commentId, content });
+  return response.data.id;
+}
+
+async function removeReaction(event: CommentEvent, reactionId: number): Promise<void> {
+  const { octokit, owner, repo, commentId } = event;
+  if (event.place.kind === "issue") await octokit.rest.reactions.deleteForIssueComment({ owner, repo, comment_id: commentId, reaction_id: reactionId });
+  else await octokit.rest.reactions.deleteForCommitComment({ owner, repo, comment_id: commentId, reaction_id: reactionId });
+}
+
+async function reply(event: CommentEvent, body: string): Promise<void> {
+  const { octokit, owner, repo } = event;
+  if (event.place.kind === "issue") await octokit.rest.issues.createComment({ owner, repo, issue_number: event.place.number, body });
+  else await octokit.rest.repos.createCommitComment({ owner, repo, commit_sha: event.place.sha, body });
+}
+
+async function permissionOf(event: CommentEvent): Promise<string> {
+  try {
+    const response = await event.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: event.owner, repo: event.repo, username: event.author.login });
+    // role_name carries maintain/triage; the legacy `permission` folds them into write/read.
+    return response.data.role_name || response.data.permission;
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return "none";
+    throw error;
+  }
+}
+
+async function resolveFunction(deps: CommentDependencies, event: CommentEvent, functionName: string | undefined): Promise<string> {
+  const functions = await listRepositoryFunctions(deps.db, event.owner, event.repo);
+  const names = functions.map((f) => `\`${f.name}\``).join(", ");
+  if (functions.length === 0) throw new DeploymentActionError("this repository has no functions deployed by Slipway yet");
+  if (functionName) {
+    const found = functions.find((f) => f.name === functionName);
+    if (!found) throw new DeploymentActionError(`there is no function \`${functionName}\` here; the functions are ${names}`);
+    return found.id;
+  }
+  if (functions.length > 1) {
+    throw new DeploymentActionError(`this repository has several functions, so name one: ${names}. Nothing was changed.`);
+  }
+  return functions[0]!.id;
+}
+
+async function runCommand(deps: CommentDependencies, event: CommentEvent, command: Command): Promise<string> {
+  const actor = event.author.login;
+  switch (command.name) {
+    case "rollback":
+    case "promote": {
+      const functionId = await resolveFunction(deps, event, command.functionName);
+      const result = await switchProduction(deps, { functionId, action: command.name, ...(command.target ? { target: command.target } : {}), actor, via: "comment" });
+      return switchedMessage(result, command.name);
+    }
+    case "unpin": {
+      const functionId = await resolveFunction(deps, event, command.functionName);
+      const result = await unpinProduction(deps.db, { functionId, actor, via: "comment" });
+      return `Unpinned **${result.functionName}**: v${result.version} keeps serving, and the next push goes live.`;
+    }
+    case "redeploy": {
+      const functionId = await resolveFunction(deps, event, command.functionName);
+      const result = await redeployFunction(deps, { functionId, noCache: command.noCache, actor });
+      return `Redeploying **${result.functionName}** from \`${result.commitSha.slice(0, 7)}\` as v${result.version}${command.noCache ? " without the build cache" : ""}; its check run shows the build.`;
+    }
+    case "status": {
+      const functions = await listRepositoryFunctions(deps.db, event.owner, event.repo);
+      const rows = await Promise.all(
+        functions.map(async (f) => {
+          const state = await loadFunctionState(deps.db, f.id);
+          const latest = state.deployments.at(-1);
+          return {
+            name: state.name,
+            version: state.production?.version ?? null,
+            pinned: state.production?.pinned ?? false,
+            url: functionUrl(deps.config.publicUrl, state.slug),
+            latest: latest ? `v${latest.version} ${latest.status}` : "–",
+          };
+        }),
+      );
+      return statusTable(rows);
+    }
+    case "help":
+      return command.unknown ? `\`${command.unknown}\` is not a Slipway command.\n\n${helpText}` : helpText;
+    default: {
+      const handler = deps.extraCommands?.[command.name];
+      if (!handler) throw new DeploymentActionError(`\`${command.name}\` is not available here`);
+      return handler(event);
+    }
+  }
+}
+
+export async function handleComment(event: CommentEvent, deps: CommentDependencies): Promise<void> {
+  if (event.author.type === "Bot") return;
+  const parsed = parseCommand(event.body);
+  if (!parsed) return;
+  const log = deps.log.child({ repo: `${event.owner}/${event.repo}`, command: parsed.command.name, actor: event.author.login });
+  const eyes = await react(event, "eyes");
+  let outcome: "done" | "refused" = "done";
+  let message: string;
+  try {
+    const permission = await permissionOf(event);
+    if (!canRunCommand(permission) && parsed.command.name !== "help") {
+      throw new DeploymentActionError(`@${event.author.login} has ${permission} permission on this repository; \`${parsed.command.name}\` needs ${requiredPermission}.`);
+    }
+    message = await runCommand(deps, event, parsed.command);
+  } catch (error) {
+    outcome = "refused";
+    if (error instanceof DeploymentActionError) message = `Nothing changed: ${error.message}`;
+    else {
+      log.error({ err: error }, "a comment command failed");
+      message = "Nothing changed: Slipway could not finish this command because of an internal error. The app's logs have the details.";
+    }
+  }
+  await reply(event, replyBody(parsed.text, outcome, message));
+  await react(event, outcome === "done" ? "rocket" : "-1");
+  if (eyes !== null) await removeReaction(event, eyes).catch(() => {});
+  log.info({ outcome }, "comment command handled");
+}

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { canRunCommand } from "../../src/github/chatops/can-run-command.js";
+import { parseCommand } from "../../src/github/chatops/parse-command.js";
+import { resolvePromoteTarget, resolveRollbackTarget, type DeploymentSummary } from "../../src/deployments/resolve-deployment-target.js";
+
+test("only the first line is parsed, and the command name is case-insensitive", () => {
+  assert.deepEqual(parseCommand("/Slipway ROLLBACK v5\nthanks!")?.command, { name: "rollback", target: "v5" });
+  assert.equal(parseCommand("looks good\n/slipway rollback"), null);
+  assert.equal(parseCommand("/slipwayrollback"), null);
+  assert.equal(parseCommand("/slipway rollback")?.text, "/slipway rollback");
+});
+
+test("function and target are told apart", () => {
+  assert.deepEqual(parseCommand("/slipway rollback api v3")?.command, { name: "rollback", functionName: "api", target: "v3" });
+  assert.deepEqual(parseCommand("/slipway rollback api")?.command, { name: "rollback", functionName: "api" });
+  assert.deepEqual(parseCommand("/slipway rollback 1a2b3c4")?.command, { name: "rollback", target: "1a2b3c4" });
+  assert.deepEqual(parseCommand("/slipway promote pr-12")?.command, { name: "promote", target: "pr-12" });
+  assert.deepEqual(parseCommand("/slipway redeploy api --no-cache")?.command, { name: "redeploy", functionName: "api", noCache: true });
+  assert.deepEqual(parseCommand("/slipway unpin")?.command, { name: "unpin" });
+});
+
+test("an unknown command is a request for help that names it", () => {
+  assert.deepEqual(parseCommand("/slipway deploy-everything")?.command, { name: "help", unknown: "deploy-everything" });
+  assert.deepEqual(parseCommand("/slipway")?.command, { name: "help" });
+});
+
+test("write, maintain and admin may run commands; triage, read and none may not", () => {
+  for (const p of ["admin", "maintain", "write"]) assert.ok(canRunCommand(p));
+  for (const p of ["triage", "read", "none", ""]) assert.ok(!canRunCommand(p));
+});
+
+const deployments: DeploymentSummary[] = [
+  { id: "00000000-0000-0000-0000-000000000001", version: 1, status: "ready", commitSha: "aaaaaaa1".padEnd(40, "0") },
+  { id: "00000000-0000-0000-0000-000000000002", version: 2, status: "failed", commitSha: "bbbbbbb2".padEnd(40, "0") },
+  { id: "00000000-0000-0000-0000-000000000003", version: 3, status: "ready", commitSha: "ccccccc3".padEnd(40, "0") },
+  { id: "00000000-0000-0000-0000-000000000004", version: 4, status: "ready", commitSha: "ddddddd4".padEnd(40, "0") },
+];
+const current = deployments[3]!;
+
+test("a rollback goes to the previous ready version by default, skipping failed ones", () => {
+  const result = resolveRollbackTarget(deployments, current);
+  assert.ok(result.ok && result.deployment.version === 3);
+  const fromThree = resolveRollbackTarget(deployments, deployments[2]!);
+  assert.ok(fromThree.ok && fromThree.deployment.version === 1);
+});
+
+test("a rollback by version, sha or id; failed, unknown and current targets are refused with a reason", () => {
+  assert.ok(resolveRollbackTarget(deployments, current, "v1").ok);
+  const bySha = resolveRollbackTarget(deployments, current, "ccccccc");
+  assert.ok(bySha.ok && bySha.deployment.version === 3);
+  assert.ok(resolveRollbackTarget(deployments, current, "00000000-0000-0000-0000-000000000001").ok);
+  assert.deepEqual(resolveRollbackTarget(deployments, current, "v2"), { ok: false, reason: "v2 is failed; only a ready deployment can serve" });
+  assert.deepEqual(resolveRollbackTarget(deployments, current, "v9"), { ok: false, reason: "there is no v9" });
+  assert.deepEqual(resolveRollbackTarget(deployments, current, "v4"), { ok: false, reason: "v4 is already serving" });
+  assert.equal(resolveRollbackTarget(deployments, deployments[0]!).ok, false);
+  assert.equal(resolveRollbackTarget(deployments, null).ok, false);
+});
+
+test("a promote picks the newest ready deployment unless told otherwise", () => {
+  const result = resolvePromoteTarget(deployments, deployments[0]!);
+  assert.ok(result.ok && result.deployment.version === 4);
+  assert.deepEqual(resolvePromoteTarget(deployments, current), { ok: false, reason: "v4 is already serving" });
+});
