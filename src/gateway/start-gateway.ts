@@ -144,27 +144,41 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const deployment = await getBuildContext(db, input.deploymentId);
     if (!deployment) throw new HttpError(404, `no deployment ${input.deploymentId}`);
     return withFunctionLock(deployment.functionId, async () => {
-      const current = await getAlias(db, deployment.functionId, input.alias);
-      const skipped = (reason: string) => ({ activated: false, reason, previousDeploymentId: current?.deploymentId ?? null, durationMs: performance.now() - started });
-      if (deployment.status !== "ready") return skipped(`v${deployment.version} is ${deployment.status}, not ready`);
-      if (input.respectPin && current?.pinned) {
-        return skipped(`${input.alias} is pinned to v${current.version} after a rollback; run \`/slipway promote\` or \`/slipway unpin\` to deploy again`);
+      if (deployment.status !== "ready") {
+        return { activated: false, reason: `v${deployment.version} is ${deployment.status}, not ready`, previousDeploymentId: null, durationMs: performance.now() - started };
       }
-      if (input.onlyIfNewer && current && current.version > deployment.version) {
-        return skipped(`v${current.version} is newer and already serving`);
-      }
+      const refuse = (current: { pinned: boolean; version: number } | null): string | null => {
+        if (input.respectPin && current?.pinned) {
+          return `${input.alias} is pinned to v${current.version} after a rollback; run \`/slipway promote\` or \`/slipway unpin\` to deploy again`;
+        }
+        if (input.onlyIfNewer && current && current.version > deployment.version) return `v${current.version} is newer and already serving`;
+        return null;
+      };
+      // Cheap early answer for the common case, before starting a container; the same
+      // rule is applied again under the alias lock, where it is authoritative.
+      const early = refuse(await getAlias(db, deployment.functionId, input.alias));
+      if (early) return { activated: false, reason: early, previousDeploymentId: null, durationMs: performance.now() - started };
       // Start and health-check first; the route switches only once the new version is healthy.
       const runtime = await ensureRuntime(deployment.deploymentId);
-      const previousDeploymentId = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId, input.pin);
-      await recordAudit(db, {
-        functionId: deployment.functionId,
-        action: input.action,
-        actor: input.actor,
-        via: input.via,
-        fromDeploymentId: previousDeploymentId,
-        toDeploymentId: deployment.deploymentId,
-        detail: { alias: input.alias, ...(input.pin !== undefined ? { pinned: input.pin } : {}) },
+      const switched = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId, {
+        ...(input.pin !== undefined ? { pinned: input.pin } : {}),
+        guard: refuse,
+        afterSwitch: (client, previous) =>
+          recordAudit(client, {
+            functionId: deployment.functionId,
+            action: input.action,
+            actor: input.actor,
+            via: input.via,
+            fromDeploymentId: previous,
+            toDeploymentId: deployment.deploymentId,
+            detail: { alias: input.alias, ...(input.pin !== undefined ? { pinned: input.pin } : {}) },
+          }),
       });
+      if (!switched.switched) {
+        if (!isRouted(deployment.deploymentId)) retireAfterGrace(deployment.deploymentId);
+        return { activated: false, reason: switched.reason, previousDeploymentId: switched.current?.deploymentId ?? null, durationMs: performance.now() - started };
+      }
+      const previousDeploymentId = switched.previousDeploymentId;
       routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, runtime });
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
       await deps.publisher.publish(channel, JSON.stringify({ functionId: deployment.functionId }));

@@ -1,6 +1,6 @@
 // Owns the aliases table: the named pointers (production, pr-<n>, ...) from a function to
 // one of its deployments. Switching an alias is the whole of an activation or a rollback.
-import type { Queryable } from "./create-database.js";
+import { inTransaction, type Database, type Queryable } from "./create-database.js";
 
 export type Route = {
   slug: string;
@@ -12,27 +12,49 @@ export type Route = {
   entrypoint: string;
 };
 
-/** Points the alias at the deployment; `pinned` undefined keeps the alias's pin as it is. */
+export type AliasTarget = { deploymentId: string; pinned: boolean; version: number };
+
+export type SwitchOptions = {
+  /** true pins, false unpins, undefined keeps the alias's pin as it is. */
+  pinned?: boolean;
+  /** Sees what the alias points at now, under the lock; a returned string refuses the switch with that reason. */
+  guard?: (current: AliasTarget | null) => string | null;
+  /** Runs in the same transaction, e.g. to write the audit entry with the swap itself. */
+  afterSwitch?: (client: Queryable, previousDeploymentId: string | null) => Promise<void>;
+};
+
+/**
+ * Points the alias at the deployment. The decision and the swap happen under one lock per
+ * alias, so two gateways switching the same alias at once are serialized, and each sees
+ * the other's result.
+ */
 export async function switchAlias(
-  db: Queryable,
+  db: Database,
   functionId: string,
   alias: string,
   deploymentId: string,
-  pinned?: boolean,
-): Promise<string | null> {
-  const result = await db.query<{ previous: string | null }>(
-    `with previous as (select deployment_id from aliases where function_id = $1 and name = $2 for update)
-     insert into aliases (function_id, name, deployment_id, pinned) values ($1, $2, $3, coalesce($4, false))
-       on conflict (function_id, name) do update set deployment_id = excluded.deployment_id,
-         pinned = coalesce($4, aliases.pinned), updated_at = now()
-     returning (select deployment_id from previous) as previous`,
-    [functionId, alias, deploymentId, pinned ?? null],
-  );
-  return result.rows[0]?.previous ?? null;
+  options: SwitchOptions = {},
+): Promise<{ switched: true; previousDeploymentId: string | null } | { switched: false; reason: string; current: AliasTarget | null }> {
+  return inTransaction(db, async (client) => {
+    // An advisory lock also covers the first activation, when there is no row to lock yet.
+    await client.query("select pg_advisory_xact_lock(hashtext($1))", [`alias:${functionId}:${alias}`]);
+    const current = await getAlias(client, functionId, alias);
+    const refusal = options.guard?.(current) ?? null;
+    if (refusal) return { switched: false, reason: refusal, current };
+    await client.query(
+      `insert into aliases (function_id, name, deployment_id, pinned) values ($1, $2, $3, coalesce($4, false))
+         on conflict (function_id, name) do update set deployment_id = excluded.deployment_id,
+           pinned = coalesce($4, aliases.pinned), updated_at = now()`,
+      [functionId, alias, deploymentId, options.pinned ?? null],
+    );
+    const previousDeploymentId = current?.deploymentId ?? null;
+    await options.afterSwitch?.(client, previousDeploymentId);
+    return { switched: true, previousDeploymentId };
+  });
 }
 
-export async function getAlias(db: Queryable, functionId: string, alias: string): Promise<{ deploymentId: string; pinned: boolean; version: number } | null> {
-  const result = await db.query<{ deploymentId: string; pinned: boolean; version: number }>(
+export async function getAlias(db: Queryable, functionId: string, alias: string): Promise<AliasTarget | null> {
+  const result = await db.query<AliasTarget>(
     `select a.deployment_id as "deploymentId", a.pinned, d.version
        from aliases a join deployments d on d.id = a.deployment_id where a.function_id = $1 and a.name = $2`,
     [functionId, alias],

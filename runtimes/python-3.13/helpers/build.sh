@@ -80,7 +80,7 @@ if [ -x "$SLIPWAY_VENV_TEMPLATE/bin/python3" ]; then
 	cp -a "$SLIPWAY_VENV_TEMPLATE" "$VENV"
 	relocate_venv "$VENV" "$SLIPWAY_VENV_TEMPLATE" "$VENV"
 else
-	python3 -m venv "$VENV"
+	python3 -m venv --copies "$VENV"
 fi
 export VIRTUAL_ENV="$VENV"
 export PATH="$VENV/bin:$PATH"
