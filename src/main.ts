@@ -5,6 +5,7 @@ import { Redis } from "ioredis";
 import { startApp } from "./app/start-app.js";
 import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
 import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
+import { cliCommands, runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startGateway } from "./gateway/start-gateway.js";
 import { createLogger } from "./logging/create-logger.js";
@@ -17,9 +18,12 @@ import { runMigrations } from "./store/run-migrations.js";
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
 
 async function main(argv: string[]): Promise<void> {
+  if ((cliCommands as readonly string[]).includes(argv[0] ?? "")) {
+    process.exit(await runCli(argv));
+  }
   const role = argv[0] as Role | undefined;
   if (!role || !roles.includes(role)) {
-    process.stderr.write(`usage: slipway <${roles.join("|")}>\n`);
+    process.stderr.write(`usage: slipway <${roles.join("|")}>   (run a role)\n       slipway help               (the command line)\n`);
     process.exit(2);
   }
 
@@ -52,7 +56,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if ((role === "worker" || role === "all") && config.github) {
     const worker = await startBuildWorker(
-      { config, db, docker, artifacts, runtimes, github: createInstallationClients(config.github), log: log.child({ component: "worker" }) },
+      { config, db, docker, artifacts, runtimes, github: createInstallationClients(config.github), redis: redis("build-logs"), log: log.child({ component: "worker" }) },
       redis("worker"),
     );
     closers.push(() => worker.close());
@@ -61,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
   if ((role === "app" || role === "all") && config.github) {
     const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
     const installations = createInstallationClients(config.github);
-    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, log: log.child({ component: "app" }) });
+    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, redis: redis("api"), log: log.child({ component: "app" }) });
     closers.push(() => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
   }

@@ -1,8 +1,10 @@
 // The one place where the app's REST API is assembled: each feature adds its routes here.
 import type { ApiRouter } from "./create-api-router.js";
+import { registerDeploymentActionRoutes } from "./deployment-action-routes.js";
 import { registerDeploymentRoutes } from "./deployment-routes.js";
 import type { AppDependencies } from "../app/start-app.js";
 
 export function registerApiRoutes(api: ApiRouter, deps: AppDependencies): void {
   registerDeploymentRoutes(api, deps);
+  registerDeploymentActionRoutes(api, deps);
 }

@@ -1,6 +1,7 @@
 // Owns the app role's HTTP server: Probot's webhook endpoint (which verifies
 // x-hub-signature-256 and rejects anything unsigned or forged) and a health check.
 import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { Probot, createNodeMiddleware } from "probot";
@@ -23,6 +24,8 @@ export type AppDependencies = {
   queue: Queue<BuildJobData>;
   runtimes: Map<string, Runtime>;
   installations: InstallationClients;
+  /** For following live build logs; optional. */
+  redis?: Redis;
   log: Logger;
 };
 

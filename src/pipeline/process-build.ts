@@ -6,6 +6,7 @@ import type Docker from "dockerode";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
@@ -19,6 +20,7 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
+import { appendBuildLog, buildLogKey, endBuildLog } from "./build-log-stream.js";
 import { fetchSource } from "./fetch-source.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
 import { streamArtifactOut } from "./stream-artifact-out.js";
@@ -31,6 +33,8 @@ export type BuildDependencies = {
   github: InstallationClients;
   runtimes: Map<string, Runtime>;
   log: Logger;
+  /** Live build logs for followers; optional so a worker without it still builds. */
+  redis?: Redis;
 };
 
 class BuildFailure extends Error {
@@ -83,6 +87,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   if (checkRun) await report(() => markCheckRunInProgress(octokit, checkRun, buildingOutput(deployment.version)));
 
   let liveLogTimer: NodeJS.Timeout | undefined;
+  const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
   let container: Docker.Container | undefined;
   try {
     const runtime = deps.runtimes.get(deployment.runtime);
@@ -122,6 +127,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         onOutput: (text) => {
           output += text;
           if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
+          if (liveLog) void appendBuildLog(deps.redis!, liveLog, text).catch(() => {});
         },
       });
     const build = await step("build", async () => {
@@ -178,6 +184,10 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     clearInterval(liveLogTimer);
     await failBuild(deps, deployment, attempt, error, output, timings, checkRun);
   } finally {
+    if (liveLog) {
+      const final = (await getBuildContext(db, deploymentId))?.status ?? "ended";
+      await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
+    }
     await rm(workdir, { recursive: true, force: true });
     if (container) await container.remove({ force: true }).catch(() => {});
   }

@@ -1,0 +1,152 @@
+// The `slipway` command line for people and scripts. Everything but `token create` goes
+// through the REST API (SLIPWAY_API_URL, SLIPWAY_TOKEN), so the CLI needs no access to
+// Slipway's database or GitHub. `token create` is the operator's bootstrap: it writes to
+// the database directly (DATABASE_URL) and prints the new token once.
+import { parseArgs } from "node:util";
+import { request } from "undici";
+import { createApiToken, type TokenKind } from "../api/api-tokens.js";
+import { createDatabase } from "../store/create-database.js";
+import { runMigrations } from "../store/run-migrations.js";
+
+export const cliCommands = ["functions", "deployments", "logs", "rollback", "promote", "unpin", "redeploy", "token", "help"] as const;
+
+const usage = `usage:
+  slipway functions ls [--repo owner/name] [--json]
+  slipway deployments ls [--function <id>] [--status <status>] [--limit <n>] [--json]
+  slipway logs <deployment-id> [--follow]
+  slipway rollback <function-id> [vN|sha|deployment-id]
+  slipway promote <function-id> [vN|sha|deployment-id|pr-<n>]
+  slipway unpin <function-id>
+  slipway redeploy <function-id> [--no-cache]
+  slipway token create --name <name> [--kind server|client] [--team <t>]... [--scope <s>]...
+
+  SLIPWAY_API_URL (default http://127.0.0.1:3000) and SLIPWAY_TOKEN (a server token) reach the API.`;
+
+class CliError extends Error {}
+
+type Output = { out: (text: string) => void; err: (text: string) => void };
+
+async function api(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+  const token = process.env.SLIPWAY_TOKEN;
+  if (!token) throw new CliError("SLIPWAY_TOKEN is not set; create a server token with `slipway token create --name <you>`");
+  const response = await request(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await response.body.text();
+  const parsed = text ? (JSON.parse(text) as { error?: string }) : {};
+  if (response.statusCode >= 400) throw new CliError(`${parsed.error ?? `HTTP ${response.statusCode}`}`);
+  return parsed;
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const cells = rows.map((row) => columns.map((c) => String(row[c] ?? "–")));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(columns), ...cells.map(line)].join("\n");
+}
+
+async function streamLogs(deploymentId: string, follow: boolean, output: Output): Promise<void> {
+  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+  const response = await request(`${base}/v1/deployments/${deploymentId}/logs${follow ? "?follow=true" : ""}`, {
+    headers: { authorization: `Bearer ${process.env.SLIPWAY_TOKEN ?? ""}` },
+    bodyTimeout: 0,
+  });
+  if (response.statusCode >= 400) throw new CliError(((await response.body.json()) as { error?: string }).error ?? `HTTP ${response.statusCode}`);
+  for await (const chunk of response.body) output.out((chunk as Buffer).toString("utf8"));
+}
+
+export async function runCli(argv: string[], output: Output = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) }): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean" },
+      follow: { type: "boolean", short: "f" },
+      "no-cache": { type: "boolean" },
+      function: { type: "string" },
+      status: { type: "string" },
+      limit: { type: "string" },
+      repo: { type: "string" },
+      name: { type: "string" },
+      kind: { type: "string" },
+      team: { type: "string", multiple: true },
+      scope: { type: "string", multiple: true },
+    },
+  });
+  const [command, ...rest] = positionals;
+  const print = (value: unknown, text: string) => output.out(`${values.json ? JSON.stringify(value, null, 2) : text}\n`);
+  try {
+    switch (command) {
+      case "functions": {
+        const query = values.repo ? `?repo=${encodeURIComponent(values.repo)}` : "";
+        const result = (await api("GET", `/v1/functions${query}`)) as { functions: { id: string; name: string; owner: string; repo: string; runtime: string; aliases: { alias: string; version: number; pinned: boolean }[]; url: string }[] };
+        const rows = result.functions.map((f) => {
+          const production = f.aliases.find((a) => a.alias === "production");
+          return { id: f.id, function: f.name, repo: `${f.owner}/${f.repo}`, runtime: f.runtime, production: production ? `v${production.version}${production.pinned ? " (pinned)" : ""}` : "–", url: f.url };
+        });
+        print(result, table(rows, ["id", "function", "repo", "runtime", "production", "url"]));
+        return 0;
+      }
+      case "deployments": {
+        const params = new URLSearchParams();
+        if (values.function) params.set("functionId", values.function);
+        if (values.status) params.set("status", values.status);
+        if (values.limit) params.set("limit", values.limit);
+        const result = (await api("GET", `/v1/deployments${params.size ? `?${params}` : ""}`)) as { deployments: Record<string, unknown>[] };
+        const rows = result.deployments.map((d) => ({ ...d, version: `v${d.version}`, commit: String(d.commitSha ?? "").slice(0, 7), created: d.createdAt }));
+        print(result, table(rows, ["id", "functionName", "version", "status", "commit", "created"]));
+        return 0;
+      }
+      case "logs": {
+        if (!rest[0]) throw new CliError("which deployment? `slipway logs <deployment-id> [--follow]`");
+        await streamLogs(rest[0], Boolean(values.follow), output);
+        return 0;
+      }
+      case "rollback":
+      case "promote": {
+        if (!rest[0]) throw new CliError(`which function? \`slipway ${command} <function-id> [target]\` (see \`slipway functions ls\`)`);
+        const result = (await api("POST", `/v1/functions/${rest[0]}/${command}`, rest[1] ? { target: rest[1] } : {})) as { functionName: string; fromVersion: number | null; toVersion: number; url: string; pinned: boolean; durationMs: number };
+        print(result, `${command === "rollback" ? "Rolled back" : "Promoted"} ${result.functionName}: v${result.fromVersion ?? "–"} → v${result.toVersion} in ${Math.round(result.durationMs)} ms${result.pinned ? " (production pinned)" : ""}\n${result.url}`);
+        return 0;
+      }
+      case "unpin": {
+        if (!rest[0]) throw new CliError("which function? `slipway unpin <function-id>`");
+        const result = (await api("POST", `/v1/functions/${rest[0]}/unpin`, {})) as { functionName: string; version: number };
+        print(result, `Unpinned ${result.functionName}; v${result.version} serves until the next push.`);
+        return 0;
+      }
+      case "redeploy": {
+        if (!rest[0]) throw new CliError("which function? `slipway redeploy <function-id> [--no-cache]`");
+        const result = (await api("POST", `/v1/functions/${rest[0]}/redeploy`, { noCache: Boolean(values["no-cache"]) })) as { functionName: string; version: number; deploymentId: string };
+        print(result, `Redeploying ${result.functionName} as v${result.version} (${result.deploymentId}); follow it with \`slipway logs ${result.deploymentId} --follow\`.`);
+        return 0;
+      }
+      case "token": {
+        if (rest[0] !== "create" || !values.name) throw new CliError("`slipway token create --name <name> [--kind server|client] [--team t] [--scope s]`");
+        const kind = (values.kind ?? "server") as TokenKind;
+        if (kind !== "server" && kind !== "client") throw new CliError("--kind is server or client");
+        const db = createDatabase(process.env.DATABASE_URL ?? "postgres://slipway:slipway@127.0.0.1:5432/slipway");
+        try {
+          await runMigrations(db);
+          const created = await createApiToken(db, { name: values.name, kind, teams: values.team ?? [], scopes: values.scope ?? [] });
+          print(created, `${created.token}\n(shown once; Slipway keeps only its hash)`);
+        } finally {
+          await db.end();
+        }
+        return 0;
+      }
+      default:
+        output.out(`${usage}\n`);
+        return command === undefined || command === "help" ? 0 : 2;
+    }
+  } catch (error) {
+    if (error instanceof CliError) {
+      output.err(`slipway: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
