@@ -11,6 +11,8 @@ import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { handleComment } from "../github/handle-comment.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
+import { approveFromComment } from "../github/approve-from-comment.js";
+import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
@@ -40,14 +42,16 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     log: deps.log.child({ role: "app" }),
   });
 
+  const scheduleDeps = { ...deps, github: deps.installations };
   const middleware = await createNodeMiddleware(
     (app) => {
       app.on("push", async (context) => {
         await handlePush(
           { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
-          deps,
+          scheduleDeps,
         );
       });
+      registerPullRequestHandlers(app, scheduleDeps);
       // Only new comments: an edited comment must not run a command twice.
       app.on("issue_comment.created", async (context) => {
         const { comment, issue, repository } = context.payload;
@@ -61,7 +65,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
             author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
             place: { kind: "issue", number: issue.number },
           },
-          { ...deps, github: deps.installations },
+          { ...deps, github: deps.installations, extraCommands: { approve: approveFromComment(scheduleDeps) } },
         );
       });
       app.on("commit_comment.created", async (context) => {

@@ -18,6 +18,8 @@ const baseSchema = z.object({
   SLIPWAY_GATEWAY_SECRET: z.string().min(16, "must be at least 16 characters"),
   SLIPWAY_GATEWAY_URL: url.default("http://127.0.0.1:3002"),
   SLIPWAY_PUBLIC_URL: url.optional(),
+  // Where users reach the app's REST API (check-run details links, PR comment log links).
+  SLIPWAY_APP_URL: url.optional(),
   SLIPWAY_APP_PORT: port.default(3000),
   SLIPWAY_GATEWAY_PORT: port.default(3002),
   SLIPWAY_HOST: z.string().default("0.0.0.0"),
@@ -49,7 +51,7 @@ const githubSchema = z.object({
 
 export type BaseConfig = z.infer<typeof baseSchema>;
 export type GithubConfig = z.infer<typeof githubSchema>;
-export type Config = BaseConfig & { github: GithubConfig | undefined; publicUrl: string };
+export type Config = BaseConfig & { github: GithubConfig | undefined; publicUrl: string; appUrl: string };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -110,5 +112,6 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);
 
   const publicUrl = (base.data.SLIPWAY_PUBLIC_URL ?? base.data.SLIPWAY_GATEWAY_URL).replace(/\/+$/, "");
-  return { ...base.data, github, publicUrl };
+  const appUrl = (base.data.SLIPWAY_APP_URL ?? `http://127.0.0.1:${base.data.SLIPWAY_APP_PORT}`).replace(/\/+$/, "");
+  return { ...base.data, github, publicUrl, appUrl };
 }

@@ -13,11 +13,11 @@ import { z } from "zod";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
-import { getAlias, listRoutes, listRoutesForFunction, switchAlias, type Route } from "../store/aliases.js";
+import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext } from "../store/deployments.js";
-import { parseFunctionPath, routeKey } from "./route-key.js";
+import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { findRuntime, listRuntimeDeployments, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
 export type GatewayDependencies = {
@@ -211,6 +211,42 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function proxy(req: IncomingMessage, res: ServerResponse, key: string, path: string): Promise<void> {
     const route = routes.get(key);
     if (!route) throw new HttpError(404, `no function is deployed at /fn/${key}/`);
+    return forward(req, res, route, path);
+  }
+
+  // /d/<deployment id>/: one deployment's immutable URL, whatever its aliases say. Its
+  // container starts on demand and, unless an alias needs it, stops after the grace period.
+  async function proxyDeployment(req: IncomingMessage, res: ServerResponse, deploymentId: string, path: string): Promise<void> {
+    const fresh = !starting.has(deploymentId);
+    const runtime = await ensureRuntime(deploymentId);
+    if (fresh && !isRouted(deploymentId)) retireAfterGrace(deploymentId);
+    return forward(req, res, { deploymentId, runtime }, path);
+  }
+
+  // A closed pull request: the alias goes, and so do the containers only it needed.
+  const aliasRemovalBody = z.object({ functionId: z.uuid(), alias: z.string().regex(/^pr-\d+$/) });
+  async function removePreviewAlias(input: z.infer<typeof aliasRemovalBody>): Promise<{ removed: boolean; stopped: number }> {
+    return withFunctionLock(input.functionId, async () => {
+      const previous = await removeAlias(db, input.functionId, input.alias);
+      for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) routes.delete(key);
+      const built = await db.query<{ id: string }>(
+        "select d.id from deployments d join deployment_targets t on t.deployment_id = d.id where d.function_id = $1 and t.alias = $2",
+        [input.functionId, input.alias],
+      );
+      let stopped = 0;
+      for (const { id } of built.rows) {
+        if (isRouted(id)) continue;
+        forgetRuntime(id);
+        await stopRuntime(docker, id);
+        stopped++;
+      }
+      await deps.publisher.publish(channel, JSON.stringify({ functionId: input.functionId }));
+      log.info({ functionId: input.functionId, alias: input.alias, previous, stopped }, "alias removed");
+      return { removed: previous !== null, stopped };
+    });
+  }
+
+  async function forward(req: IncomingMessage, res: ServerResponse, route: { deploymentId: string; runtime: RunningRuntime }, path: string): Promise<void> {
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
@@ -250,6 +286,13 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
       return;
     }
+    if (url === "/v1/aliases/remove" && req.method === "POST") {
+      if (!authorized(req)) throw new HttpError(401, "alias removal requires the gateway secret as a Bearer token");
+      const parsed = aliasRemovalBody.safeParse(await readJson(req));
+      if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(await removePreviewAlias(parsed.data)));
+      return;
+    }
     if (url === "/v1/activations" && req.method === "POST") {
       if (!authorized(req)) throw new HttpError(401, "activation requires the gateway secret as a Bearer token");
       const parsed = activationBody.safeParse(await readJson(req));
@@ -260,6 +303,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     }
     const target = parseFunctionPath(url);
     if (target) return proxy(req, res, target.key, target.path);
+    const immutable = parseDeploymentPath(url);
+    if (immutable) return proxyDeployment(req, res, immutable.deploymentId, immutable.path);
     throw new HttpError(404, "not found");
   }
 
@@ -277,7 +322,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   deps.subscriber.on("message", (_channel: string, message: string) => {
     const { functionId } = JSON.parse(message) as { functionId: string };
     listRoutesForFunction(db, functionId)
-      .then(applyRoutes)
+      .then((list) => {
+        // An alias removed on another gateway (a closed pull request) goes here too.
+        const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
+        for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) routes.delete(key);
+        return applyRoutes(list);
+      })
       .catch((error) => log.error({ err: error }, "could not refresh routes"));
   });
 

@@ -26,6 +26,10 @@ export function functionSchema(runtimes: readonly string[]) {
       commands: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
       branch: z.string().min(1).optional(),
       cache: z.boolean().default(true),
+      // Paths (globs, from the repository root) whose change triggers a build; default: root/** and slipway.yml.
+      watch: z.array(z.string().min(1)).min(1).optional(),
+      // false: a newer commit does not cancel this function's older builds of the same alias.
+      supersede: z.boolean().default(true),
     })
     .strict();
 }

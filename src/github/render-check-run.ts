@@ -63,10 +63,13 @@ export function successOutput(facts: {
   digest: string;
   size: number;
   log: string;
+  /** Every URL of this build: its aliases (production, pr-<n>) and its immutable URL. */
+  links?: { label: string; url: string }[];
 }): CheckRunOutput {
   const lines = [
     `**v${facts.version}** is ${facts.activated ? "live" : "built"}${facts.activated ? ` at ${facts.url}` : ""}.`,
     ...(facts.activationNote ? ["", facts.activationNote] : []),
+    ...(facts.links && facts.links.length > 0 ? ["", "| URL | |", "| --- | --- |", ...facts.links.map((l) => `| ${l.label} | ${l.url} |`)] : []),
     "",
     `Artifact: \`${facts.digest}\` (${(facts.size / 1024).toFixed(1)} KiB)`,
     "",
@@ -85,6 +88,7 @@ export function failureOutput(facts: {
   failedCommand?: string | null;
   log: string;
   timings: Record<string, number>;
+  annotations?: CheckRunOutput["annotations"];
 }): CheckRunOutput {
   const lines = [
     `**v${facts.version} failed:** ${facts.reason}`,
@@ -98,7 +102,30 @@ export function failureOutput(facts: {
     title: `v${facts.version} failed: ${facts.reason}`.slice(0, 250),
     summary: lines.join("\n").slice(0, maxOutputText),
     ...(facts.log ? { text: logTail(facts.log) } : {}),
+    ...(facts.annotations && facts.annotations.length > 0 ? { annotations: facts.annotations.slice(0, 50) } : {}),
   };
+}
+
+export function cancelledOutput(facts: { version: number; reason: string; newer?: { version: number; url: string } | undefined; log?: string }): CheckRunOutput {
+  const lines = [
+    `**v${facts.version} was cancelled:** ${facts.reason}.`,
+    ...(facts.newer ? ["", `The newer build is v${facts.newer.version}: ${facts.newer.url}`] : []),
+    "",
+    "Nothing it built was activated; what served before still serves.",
+  ];
+  return {
+    title: `v${facts.version} cancelled`,
+    summary: lines.join("\n").slice(0, maxOutputText),
+    ...(facts.log ? { text: logTail(facts.log) } : {}),
+  };
+}
+
+export function skippedOutput(reason: string): CheckRunOutput {
+  return { title: "Skipped: nothing to deploy", summary: `Slipway did not build this function: ${reason}.`.slice(0, maxOutputText) };
+}
+
+export function awaitingApprovalOutput(reason: string, instructions: string): CheckRunOutput {
+  return { title: "Waiting for approval to build fork code", summary: [`Not built yet: ${reason}.`, "", instructions].join("\n").slice(0, maxOutputText) };
 }
 
 export function invalidConfigOutput(problems: ConfigProblem[]): CheckRunOutput {

@@ -1,5 +1,6 @@
 // Decides which functions a push deploys: those whose branch (by default the repository's
-// default branch) is the pushed one, with the runtime's defaults filled in.
+// default branch) is the pushed one, with the runtime's defaults filled in. A pull request
+// (branch null) previews every function.
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { SlipwayConfig } from "./parse-slipway-config.js";
 
@@ -11,26 +12,31 @@ export type SelectedFunction = {
   commands: string;
   branch: string;
   cache: boolean;
+  watch: string[];
+  supersede: boolean;
 };
 
 export function selectFunctionsForPush(
   config: SlipwayConfig,
   runtimes: Map<string, Runtime>,
-  push: { branch: string; defaultBranch: string },
+  push: { branch: string | null; defaultBranch: string },
 ): SelectedFunction[] {
   return config.functions
     .map((fn) => {
       const runtime = runtimes.get(fn.runtime)!;
       const commands = fn.commands === undefined ? runtime.commands : Array.isArray(fn.commands) ? fn.commands.join(" && ") : fn.commands;
+      const root = fn.root.replace(/\/+$/, "") || ".";
       return {
         id: fn.id,
         runtime: fn.runtime,
-        root: fn.root.replace(/\/+$/, "") || ".",
+        root,
         entrypoint: fn.entrypoint ?? runtime.entrypoint,
         commands,
         branch: fn.branch ?? push.defaultBranch,
         cache: fn.cache,
+        watch: fn.watch ?? [root === "." ? "**" : `${root}/**`, "slipway.yml"],
+        supersede: fn.supersede,
       };
     })
-    .filter((fn) => fn.branch === push.branch);
+    .filter((fn) => push.branch === null || fn.branch === push.branch);
 }

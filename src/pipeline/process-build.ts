@@ -14,13 +14,16 @@ import { claimBuild, isTerminal, transitionDeployment } from "../deployments/dep
 import { completeCheckRun, markCheckRunInProgress, updateCheckRunOutput, type CheckRunConclusion } from "../github/check-runs.js";
 import type { InstallationClients } from "../github/create-installation-client.js";
 import { buildingOutput, failureOutput, successOutput, type CheckRunOutput } from "../github/render-check-run.js";
-import { requestActivation } from "../gateway/request-activation.js";
-import { functionUrl } from "../gateway/route-key.js";
+import { checkRunActions } from "../github/check-run-actions.js";
+import { parseBuildAnnotations } from "../github/parse-build-annotations.js";
+import { reportDeploymentTargets } from "../github/report-deployment-targets.js";
+import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
 import { appendBuildLog, buildLogKey, endBuildLog } from "./build-log-stream.js";
+import { activateTargets, type TargetActivation } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
 import { streamArtifactOut } from "./stream-artifact-out.js";
@@ -44,10 +47,14 @@ class BuildFailure extends Error {
 }
 
 const liveLogIntervalMs = 10_000;
+// How often a running build checks whether it was cancelled (superseded, closed, button).
+const cancelCheckIntervalMs = 1_000;
 
 export async function processBuild(deploymentId: string, deps: BuildDependencies): Promise<void> {
   const { config, db, docker } = deps;
   const initial = await getBuildContext(db, deploymentId);
+  // A ready build wanted by one more alias (a push and a pull request for one sha): activate only.
+  if (initial?.status === "ready") return activateReadyBuild(deps, initial);
   if (!initial || isTerminal(initial.status)) return;
   const attempt = await claimBuild(db, deploymentId);
   if (attempt === null) return;
@@ -84,7 +91,22 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     }
   };
 
-  if (checkRun) await report(() => markCheckRunInProgress(octokit, checkRun, buildingOutput(deployment.version)));
+  if (checkRun) {
+    await report(() => markCheckRunInProgress(octokit, { ...checkRun, actions: checkRunActions({ phase: "building", alias: "", serving: false }) }, buildingOutput(deployment.version)));
+  }
+  await reportDeploymentTargets(deps, deployment, "in_progress");
+  // A cancelled build (superseded, its pull request closed, the Cancel button) has its
+  // build container killed here, by the worker that runs it, on whatever engine that is.
+  const cancelWatch = setInterval(() => {
+    void getBuildContext(db, deploymentId)
+      .then(async (now) => {
+        if (now?.status !== "cancelled") return;
+        clearInterval(cancelWatch);
+        const killed = await removeBuildContainers(docker, deploymentId);
+        log.info({ killed }, "build cancelled; its container was removed");
+      })
+      .catch(() => {});
+  }, cancelCheckIntervalMs);
 
   let liveLogTimer: NodeJS.Timeout | undefined;
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
@@ -160,30 +182,15 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       return;
     }
 
-    const url = functionUrl(config.publicUrl, deployment.slug);
-    let activated = false;
-    let activationNote: string | undefined;
-    if (deployment.ref === `refs/heads/${deployment.branch}`) {
-      const result = await step("activate", () =>
-        requestActivation(config.SLIPWAY_GATEWAY_URL, config.SLIPWAY_GATEWAY_SECRET, { deploymentId, alias: "production", onlyIfNewer: true, respectPin: true, action: "activate", actor: "slipway", via: "push" }),
-      );
-      activated = result.activated;
-      if (!result.activated) activationNote = `Not activated: ${result.reason}.`;
-    }
+    const activations = await step("activate", () => activateTargets(deps, deployment));
     await db.query("update deployments set timings = $2 where id = $1", [deploymentId, JSON.stringify(timings)]);
-    if (checkRun) {
-      await report(() =>
-        completeCheckRun(octokit, checkRun, "success", successOutput({
-          version: deployment.version, url, activated, ...(activationNote ? { activationNote } : {}),
-          timings, digest: artifact.digest, size: artifact.size, log: output,
-        })),
-      );
-    }
-    log.info({ version: deployment.version, activated, timings }, "deployment ready");
+    await reportReady(deps, deployment, activations, { timings, digest: artifact.digest, size: artifact.size, log: output });
+    log.info({ version: deployment.version, activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
   } catch (error) {
     clearInterval(liveLogTimer);
     await failBuild(deps, deployment, attempt, error, output, timings, checkRun);
   } finally {
+    clearInterval(cancelWatch);
     if (liveLog) {
       const final = (await getBuildContext(db, deploymentId))?.status ?? "ended";
       await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
@@ -221,12 +228,66 @@ async function failBuild(
     failedCommand: failure?.failedCommand ?? null,
     log: output,
     timings,
+    annotations: parseBuildAnnotations(output, deployment.root),
   });
   try {
-    await completeCheckRun(octokit, checkRun, failure?.conclusion ?? "failure", outputForGithub);
+    await completeCheckRun(octokit, { ...checkRun, detailsUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}` }, failure?.conclusion ?? "failure", outputForGithub);
   } catch (reportError) {
     deps.log.warn({ err: { message: (reportError as Error).message } }, "could not complete the check run");
   }
+  await reportDeploymentTargets(deps, deployment, "failure", reason);
+}
+
+/** The success story on GitHub: the check run with every URL and its buttons, each alias's GitHub Deployment, the PR comment. */
+async function reportReady(
+  deps: BuildDependencies,
+  deployment: BuildContext,
+  activations: TargetActivation[],
+  facts: { timings: Record<string, number>; digest: string; size: number; log: string },
+): Promise<void> {
+  const { config } = deps;
+  const production = activations.find((a) => a.alias === "production");
+  const primary = production ?? activations[0];
+  const links = [
+    ...activations.map((a) => ({ label: a.alias === "production" ? "production" : `preview (${a.alias})`, url: a.url })),
+    { label: `v${deployment.version} (immutable)`, url: deploymentUrl(config.publicUrl, deployment.deploymentId) },
+  ];
+  const notes = activations.filter((a) => a.note).map((a) => a.note!);
+  if (deployment.checkRunId !== null) {
+    const octokit = deps.github.forInstallation(deployment.installationId);
+    const actions = checkRunActions({ phase: "ready", alias: primary?.alias ?? "production", serving: primary?.activated ?? false });
+    try {
+      await completeCheckRun(
+        octokit,
+        { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId, detailsUrl: `${config.appUrl}/v1/deployments/${deployment.deploymentId}`, actions },
+        "success",
+        successOutput({
+          version: deployment.version,
+          url: primary?.url ?? functionUrl(config.publicUrl, deployment.slug),
+          activated: primary?.activated ?? false,
+          ...(notes.length > 0 ? { activationNote: notes.join("\n") } : {}),
+          ...facts,
+          links,
+        }),
+      );
+    } catch (error) {
+      deps.log.warn({ err: { message: (error as Error).message }, deploymentId: deployment.deploymentId }, "could not complete the check run");
+    }
+  }
+  const activated = new Set(activations.filter((a) => a.activated).map((a) => a.alias));
+  await reportDeploymentTargets(deps, deployment, (alias) => (activated.has(alias) ? "success" : activations.some((a) => a.alias === alias) ? "inactive" : null));
+}
+
+async function activateReadyBuild(deps: BuildDependencies, deployment: BuildContext): Promise<void> {
+  const activations = await activateTargets(deps, deployment);
+  if (activations.length === 0) return;
+  const row = await deps.db.query<{ timings: Record<string, number>; log_tail: string | null }>("select timings, log_tail from deployments where id = $1", [deployment.deploymentId]);
+  await reportReady(deps, deployment, activations, {
+    timings: row.rows[0]?.timings ?? {},
+    digest: deployment.artifactDigest ?? "",
+    size: deployment.artifactSize ?? 0,
+    log: row.rows[0]?.log_tail ?? "",
+  });
 }
 
 function describeInfrastructureError(error: unknown): string {

@@ -29,3 +29,8 @@ export async function enqueueBuild(queue: Queue<BuildJobData>, deploymentId: str
     },
   );
 }
+
+/** A build that is already ready, needed for one more alias: the worker only activates it. */
+export async function enqueueActivation(queue: Queue<BuildJobData>, deploymentId: string, alias: string): Promise<void> {
+  await queue.add("activate", { deploymentId }, { jobId: `activate-${deploymentId}-${alias}-${Date.now()}`, attempts: 1, removeOnComplete: true, removeOnFail: { age: 24 * 3600 } });
+}

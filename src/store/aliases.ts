@@ -79,3 +79,9 @@ export async function listRoutes(db: Queryable): Promise<Route[]> {
 export async function listRoutesForFunction(db: Queryable, functionId: string): Promise<Route[]> {
   return (await db.query<Route>(`${routeSelect} where f.id = $1`, [functionId])).rows;
 }
+
+/** Removes the alias (a closed pull request's preview); returns the deployment it pointed at. */
+export async function removeAlias(db: Queryable, functionId: string, alias: string): Promise<string | null> {
+  const result = await db.query<{ deployment_id: string }>("delete from aliases where function_id = $1 and name = $2 returning deployment_id", [functionId, alias]);
+  return result.rows[0]?.deployment_id ?? null;
+}

@@ -13,6 +13,8 @@ export type FunctionRecord = {
   commands: string;
   branch: string;
   cache: boolean;
+  watch?: string[];
+  supersede?: boolean;
 };
 
 export function functionSlug(owner: string, repo: string, name: string): string {
@@ -22,13 +24,13 @@ export function functionSlug(owner: string, repo: string, name: string): string 
 
 export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id">): Promise<FunctionRecord> {
   const result = await db.query<{ id: string }>(
-    `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch, cache)
-       values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch, cache, watch, supersede)
+       values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        on conflict (repository_id, name) do update set runtime = excluded.runtime, root = excluded.root,
          entrypoint = excluded.entrypoint, commands = excluded.commands, branch = excluded.branch,
-         cache = excluded.cache, updated_at = now()
+         cache = excluded.cache, watch = excluded.watch, supersede = excluded.supersede, updated_at = now()
        returning id`,
-    [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch, fn.cache],
+    [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch, fn.cache, fn.watch ?? [], fn.supersede ?? true],
   );
   return { ...fn, id: result.rows[0]!.id };
 }

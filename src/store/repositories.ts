@@ -24,3 +24,13 @@ export async function upsertRepository(db: Queryable, repo: RepositoryRecord): P
     [repo.id, repo.installationId, repo.owner, repo.name, repo.cloneUrl, repo.defaultBranch],
   );
 }
+
+export async function getRepositoryByName(db: Queryable, owner: string, name: string): Promise<RepositoryRecord | null> {
+  const result = await db.query(
+    `select id, installation_id as "installationId", owner, name, clone_url as "cloneUrl", default_branch as "defaultBranch"
+       from repositories where lower(owner) = lower($1) and lower(name) = lower($2)`,
+    [owner, name],
+  );
+  const row = result.rows[0];
+  return row ? { ...row, id: Number(row.id), installationId: Number(row.installationId) } : null;
+}

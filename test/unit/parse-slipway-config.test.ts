@@ -7,7 +7,7 @@ const runtimes = ["node-20", "python-3.13"];
 test("a valid config is accepted with defaults applied", () => {
   const result = parseSlipwayConfig("functions:\n  - id: hello\n    runtime: node-20\n", runtimes);
   assert.ok(result.ok);
-  assert.deepEqual(result.config.functions[0], { id: "hello", runtime: "node-20", root: ".", cache: true });
+  assert.deepEqual(result.config.functions[0], { id: "hello", runtime: "node-20", root: ".", cache: true, supersede: true });
 });
 
 test("an unknown runtime is reported on its line with the known runtimes", () => {

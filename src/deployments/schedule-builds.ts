@@ -1,0 +1,241 @@
+// Owns deciding and enqueueing the builds of one commit for one alias (production for a
+// push, pr-<n> for a pull request), as ARCHITECTURE.md's steps 2 and 3 tell it: read
+// slipway.yml at the commit, skip what `[skip ci]` or unchanged watch paths say to skip
+// (each with a neutral check run saying why), hold fork code until it is approved, and
+// otherwise record a queued deployment, its check run and GitHub Deployment, cancel older
+// builds it supersedes, and enqueue it. A second event for the same commit (a push and a
+// pull request) reuses the first one's build and only adds its alias.
+import type { Queue } from "bullmq";
+import type { Logger } from "pino";
+import type { Config } from "../config/load-config.js";
+import { checkRunActions } from "../github/check-run-actions.js";
+import { createCheckRun } from "../github/check-runs.js";
+import { compareCommits, type Comparison } from "../github/compare-commits.js";
+import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
+import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
+import { createGithubDeployment, setGithubDeploymentStatus } from "../github/github-deployments.js";
+import { parseSlipwayConfig } from "../github/parse-slipway-config.js";
+import { readSlipwayConfig } from "../github/read-slipway-config.js";
+import { awaitingApprovalOutput, checkRunName, invalidConfigOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
+import { decideByChangedPaths } from "../github/select-changed-functions.js";
+import { selectFunctionsForPush, type SelectedFunction } from "../github/select-functions-for-push.js";
+import { skipReasonForMessage } from "../github/skip-reason-for-message.js";
+import { updatePullRequestComment } from "../github/update-pull-request-comment.js";
+import { enqueueActivation, enqueueBuild, type BuildJobData } from "../queue/build-queue.js";
+import type { Runtime } from "../runtimes/runtime-catalog.js";
+import { getAlias } from "../store/aliases.js";
+import type { AuditVia } from "../store/audit-log.js";
+import { inTransaction, type Database } from "../store/create-database.js";
+import { addDeploymentTarget, setGithubDeploymentId } from "../store/deployment-targets.js";
+import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
+import { functionSlug, upsertFunction } from "../store/functions.js";
+import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
+import type { RepositoryRecord } from "../store/repositories.js";
+import type { DeploymentStatus } from "./deployment-state.js";
+import { supersedeOlderBuilds } from "./supersede-older-builds.js";
+
+export type ScheduleDependencies = {
+  config: Config;
+  db: Database;
+  queue: Queue<BuildJobData>;
+  runtimes: Map<string, Runtime>;
+  github: InstallationClients;
+  log: Logger;
+};
+
+export type ScheduleRequest = {
+  octokit: GitHubClient;
+  repository: RepositoryRecord;
+  sha: string;
+  /** Recorded on the deployment: refs/heads/<branch> for a push, refs/pull/<n>/head for a PR. */
+  ref: string;
+  alias: string;
+  pullRequest: PullRequestRecord | null;
+  /** A push deploys only the functions of its branch; a pull request (null) previews all. */
+  branch: string | null;
+  trigger: string;
+  deliveryId: string;
+  /** The head commit's message when the webhook carries it; otherwise the compare API's. */
+  headCommitMessage: string | null;
+  /** A re-run builds whatever changed or not ([skip ci] and watch paths do not apply)… */
+  force?: boolean;
+  /** …and as a new build, even when one exists for this commit. */
+  rebuild?: boolean;
+  onlyFunctions?: string[];
+  trusted: boolean;
+  via: AuditVia;
+};
+
+export type ScheduledFunction = { id: string; outcome: "queued" | "reused" | "skipped" | "awaiting approval"; deploymentId?: string; reason?: string };
+
+export async function scheduleBuilds(deps: ScheduleDependencies, request: ScheduleRequest): Promise<ScheduledFunction[] | null> {
+  const { octokit, repository, sha } = request;
+  const repo = { owner: repository.owner, repo: repository.name };
+  const log = deps.log.child({ repo: repository.name, sha, alias: request.alias });
+
+  const text = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
+  if (text === null) return null;
+  const parsed = parseSlipwayConfig(text, [...deps.runtimes.keys()]);
+  if (!parsed.ok) {
+    log.info({ problems: parsed.problems.length }, "slipway.yml is invalid");
+    await createCheckRun(octokit, { ...repo, sha, name: "slipway / config" }, { conclusion: "failure" }, invalidConfigOutput(parsed.problems));
+    return [];
+  }
+
+  let selected = selectFunctionsForPush(parsed.config, deps.runtimes, { branch: request.branch, defaultBranch: repository.defaultBranch });
+  if (request.onlyFunctions) selected = selected.filter((fn) => request.onlyFunctions!.includes(fn.id));
+
+  // Compare against the last deployed commit of the alias (production for a push), or
+  // the merge base of a pull request; never just HEAD^, which misses earlier commits.
+  const comparisons = new Map<string, Promise<Comparison>>();
+  const compare = (base: string) => {
+    let pending = comparisons.get(base);
+    if (!pending) {
+      pending = compareCommits(octokit, { ...repo, base, head: sha });
+      comparisons.set(base, pending);
+    }
+    return pending;
+  };
+  let message = request.headCommitMessage;
+  if (message === null && request.pullRequest && !request.force) message = (await compare(request.pullRequest.baseSha)).headMessage;
+  const skipAll = request.force ? null : skipReasonForMessage(message);
+  const gate = request.pullRequest ? forkBuildGate(request.pullRequest) : { build: true as const };
+
+  const results: ScheduledFunction[] = [];
+  for (const fn of selected) {
+    const stored = await upsertFunction(deps.db, {
+      repositoryId: repository.id,
+      name: fn.id,
+      slug: functionSlug(repository.owner, repository.name, fn.id),
+      runtime: fn.runtime,
+      root: fn.root,
+      entrypoint: fn.entrypoint,
+      commands: fn.commands,
+      branch: fn.branch,
+      cache: fn.cache,
+      watch: fn.watch,
+      supersede: fn.supersede,
+    });
+    const prRow = async (deploymentId: string | null, note: string | null) => {
+      if (request.pullRequest) {
+        await setPullRequestFunction(deps.db, { repositoryId: repository.id, number: request.pullRequest.number, functionName: fn.id, deploymentId, note });
+      }
+    };
+
+    let skip = skipAll;
+    if (!skip && !request.force) {
+      const base = request.pullRequest ? request.pullRequest.baseSha : await lastDeployedCommit(deps.db, stored.id, request.alias);
+      const decision = base === null ? { build: true as const } : decideByChangedPaths(fn, (await compare(base)).paths, base);
+      if (!decision.build) skip = decision.reason;
+    }
+    if (skip) {
+      await createCheckRun(octokit, { ...repo, sha, name: checkRunName(fn.id) }, { conclusion: "neutral" }, skippedOutput(skip));
+      await prRow(null, `skipped: ${skip}`);
+      results.push({ id: fn.id, outcome: "skipped", reason: skip });
+      log.info({ function: fn.id, reason: skip }, "build skipped");
+      continue;
+    }
+    if (!gate.build) {
+      await createCheckRun(
+        octokit,
+        { ...repo, sha, name: checkRunName(fn.id), actions: checkRunActions({ phase: "awaiting approval", alias: request.alias, serving: false }) },
+        { conclusion: "action_required" },
+        awaitingApprovalOutput(gate.reason, approvalInstructions),
+      );
+      await prRow(null, "awaiting approval by a user with write permission (`/slipway approve`)");
+      results.push({ id: fn.id, outcome: "awaiting approval", reason: gate.reason });
+      continue;
+    }
+
+    const build = await findOrCreateBuild(deps.db, request, fn, stored.id);
+    if (build.created) {
+      const checkRunId = await createCheckRun(
+        octokit,
+        {
+          ...repo,
+          sha,
+          name: checkRunName(fn.id),
+          externalId: build.id,
+          detailsUrl: `${deps.config.appUrl}/v1/deployments/${build.id}`,
+          actions: checkRunActions({ phase: "queued", alias: request.alias, serving: false }),
+        },
+        { status: "queued" },
+        queuedOutput(build.version),
+      );
+      await setCheckRunId(deps.db, build.id, checkRunId);
+    }
+    if (build.targetAdded) {
+      try {
+        const githubDeploymentId = await createGithubDeployment(octokit, { ...repo, sha, alias: request.alias, functionName: fn.id, deploymentId: build.id, version: build.version });
+        await setGithubDeploymentId(deps.db, build.id, request.alias, githubDeploymentId);
+        if (build.status === "queued" || build.status === "building") {
+          await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, build.status === "queued" ? "queued" : "in_progress", {
+            logUrl: `${deps.config.appUrl}/v1/deployments/${build.id}`,
+          });
+        }
+      } catch (error) {
+        log.warn({ err: { message: (error as Error).message }, function: fn.id }, "could not create the GitHub Deployment");
+      }
+    }
+    await prRow(build.id, null);
+    if (fn.supersede) {
+      await supersedeOlderBuilds(deps, { deploymentId: build.id, functionId: stored.id, version: build.version, commitSha: sha, alias: request.alias, via: request.via });
+    }
+    if (build.created) await enqueueBuild(deps.queue, build.id);
+    else if (build.targetAdded && build.status === "ready") await enqueueActivation(deps.queue, build.id, request.alias);
+    results.push({ id: fn.id, outcome: build.created ? "queued" : "reused", deploymentId: build.id });
+    log.info({ function: fn.id, deploymentId: build.id, version: build.version, reused: !build.created }, build.created ? "build queued" : "build reused for another alias");
+  }
+  if (request.pullRequest && results.length > 0) {
+    await updatePullRequestComment(deps, octokit, { ...repo, repositoryId: repository.id, number: request.pullRequest.number }).catch((error: Error) =>
+      log.warn({ err: { message: error.message } }, "could not update the pull request comment"),
+    );
+  }
+  return results;
+}
+
+async function lastDeployedCommit(db: Database, functionId: string, alias: string): Promise<string | null> {
+  const current = await getAlias(db, functionId, alias);
+  if (!current) return null;
+  const row = await db.query<{ commit_sha: string }>("select commit_sha from deployments where id = $1", [current.deploymentId]);
+  return row.rows[0]?.commit_sha ?? null;
+}
+
+type Build = { id: string; version: number; status: DeploymentStatus; created: boolean; targetAdded: boolean };
+
+// Serialized per function and commit with an advisory lock, so a push and a pull request
+// arriving together for one sha cannot both decide that no build exists yet.
+async function findOrCreateBuild(db: Database, request: ScheduleRequest, fn: SelectedFunction, functionId: string): Promise<Build> {
+  return inTransaction(db, async (client) => {
+    await client.query("select pg_advisory_xact_lock(hashtext($1))", [`slipway-build:${functionId}:${request.sha}`]);
+    let build: Omit<Build, "targetAdded"> | undefined;
+    if (!request.rebuild) {
+      const existing = await client.query<{ id: string; version: number; status: DeploymentStatus }>(
+        `select id, version, status from deployments
+          where function_id = $1 and commit_sha = $2 and status in ('queued', 'building', 'ready')
+            and runtime = $3 and entrypoint = $4 and commands = $5 and root = $6 and (trusted or not $7)
+          order by version desc limit 1`,
+        [functionId, request.sha, fn.runtime, fn.entrypoint, fn.commands, fn.root, request.trusted],
+      );
+      const found = existing.rows[0];
+      if (found) build = { ...found, created: false };
+    }
+    if (!build) {
+      const created = await createQueuedDeployment(client, {
+        functionId,
+        commitSha: request.sha,
+        ref: request.ref,
+        trigger: request.trigger,
+        deliveryId: request.deliveryId,
+        runtime: fn.runtime,
+        entrypoint: fn.entrypoint,
+        commands: fn.commands,
+        root: fn.root,
+      });
+      if (!request.trusted) await client.query("update deployments set trusted = false where id = $1", [created.id]);
+      build = { id: created.id, version: created.version, status: created.status, created: created.created };
+    }
+    const targetAdded = await addDeploymentTarget(client, build.id, request.alias, request.pullRequest?.number ?? null);
+    return { ...build, targetAdded };
+  });
+}

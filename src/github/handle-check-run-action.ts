@@ -1,0 +1,70 @@
+// Owns the buttons on Slipway's check runs (check_run.requested_action): who pressed it
+// may act only with write, maintain or admin permission (GitHub's permission API), then
+// the handler registered for the button's identifier runs. `cancel` and `approve` live
+// here; other identifiers (rollback, promote) are added to checkRunActionHandlers.
+import { cancelDeployment } from "../deployments/cancel-deployment.js";
+import { DeploymentActionError } from "../deployments/deployment-action-error.js";
+import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
+import { getRepositoryByName } from "../store/repositories.js";
+import { approveForkBuild } from "./approve-fork-build.js";
+import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
+import type { GitHubClient } from "./create-installation-client.js";
+
+export type CheckRunActionEvent = {
+  octokit: GitHubClient;
+  owner: string;
+  repo: string;
+  identifier: string;
+  actor: string;
+  checkRun: { id: number; headSha: string; externalId: string | null; name: string };
+};
+
+/** Returns a sentence saying what happened; throws DeploymentActionError when it cannot act. */
+export type CheckRunActionHandler = (event: CheckRunActionEvent, deps: ScheduleDependencies) => Promise<string>;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export const checkRunActionHandlers: Record<string, CheckRunActionHandler> = {
+  async cancel(event, deps) {
+    const deploymentId = event.checkRun.externalId ?? "";
+    if (!uuidPattern.test(deploymentId)) throw new DeploymentActionError("this check run has no Slipway deployment to cancel");
+    const result = await cancelDeployment(deps, { deploymentId, actor: event.actor, via: "button", reason: `cancelled by @${event.actor}` });
+    return result.cancelled ? `cancelled v${result.version} of ${result.functionName}` : `v${result.version} of ${result.functionName} is already ${result.status}`;
+  },
+  async approve(event, deps) {
+    const repository = await getRepositoryByName(deps.db, event.owner, event.repo);
+    const found = repository
+      ? await deps.db.query<{ number: number }>("select number from pull_requests where repository_id = $1 and head_sha = $2 and state = 'open' and is_fork", [repository.id, event.checkRun.headSha])
+      : null;
+    const number = found?.rows[0]?.number;
+    if (number === undefined) throw new DeploymentActionError(`\`${event.checkRun.headSha.slice(0, 7)}\` is not the head of an open fork pull request`);
+    return approveForkBuild(deps, { octokit: event.octokit, owner: event.owner, repo: event.repo, number, approver: event.actor, sha: event.checkRun.headSha, via: "button" });
+  },
+};
+
+export async function handleCheckRunAction(event: CheckRunActionEvent, deps: ScheduleDependencies): Promise<string> {
+  const log = deps.log.child({ repo: `${event.owner}/${event.repo}`, action: event.identifier, actor: event.actor, checkRunId: event.checkRun.id });
+  const handler = checkRunActionHandlers[event.identifier];
+  if (!handler) {
+    log.info("no handler for this check-run button");
+    return `\`${event.identifier}\` is not a Slipway button`;
+  }
+  try {
+    let permission: string;
+    try {
+      const response = await event.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: event.owner, repo: event.repo, username: event.actor });
+      permission = response.data.role_name || response.data.permission;
+    } catch (error) {
+      if ((error as { status?: number }).status !== 404) throw error;
+      permission = "none";
+    }
+    if (!canRunCommand(permission)) throw new DeploymentActionError(`@${event.actor} has ${permission} permission; the ${event.identifier} button needs ${requiredPermission}`);
+    const outcome = await handler(event, deps);
+    log.info({ outcome }, "check-run button handled");
+    return outcome;
+  } catch (error) {
+    if (!(error instanceof DeploymentActionError)) throw error;
+    log.info({ refused: error.message }, "check-run button refused");
+    return `Nothing changed: ${error.message}`;
+  }
+}

@@ -1,0 +1,42 @@
+// Owns telling GitHub where one build stands for each alias it was meant for: the GitHub
+// Deployment status of each alias, and the sticky comment of each pull request. Reporting
+// never fails a build: the deployment's own state in Postgres is the truth.
+import type { Logger } from "pino";
+import type { Config } from "../config/load-config.js";
+import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
+import type { Database } from "../store/create-database.js";
+import { listDeploymentTargets } from "../store/deployment-targets.js";
+import type { BuildContext } from "../store/deployments.js";
+import type { InstallationClients } from "./create-installation-client.js";
+import { setGithubDeploymentStatus, type GithubDeploymentState } from "./github-deployments.js";
+import { updatePullRequestComment } from "./update-pull-request-comment.js";
+
+export type ReportDependencies = { config: Config; db: Database; github: InstallationClients; log: Logger };
+
+export async function reportDeploymentTargets(
+  deps: ReportDependencies,
+  deployment: Pick<BuildContext, "deploymentId" | "installationId" | "owner" | "repo" | "repositoryId" | "slug">,
+  state: GithubDeploymentState | ((alias: string) => GithubDeploymentState | null),
+  description?: string,
+): Promise<void> {
+  const octokit = deps.github.forInstallation(deployment.installationId);
+  const repo = { owner: deployment.owner, repo: deployment.repo };
+  const targets = await listDeploymentTargets(deps.db, deployment.deploymentId);
+  for (const target of targets) {
+    const stateFor = typeof state === "function" ? state(target.alias) : state;
+    try {
+      if (target.githubDeploymentId !== null && stateFor !== null) {
+        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId: target.githubDeploymentId }, stateFor, {
+          environmentUrl: stateFor === "success" ? functionUrl(deps.config.publicUrl, deployment.slug, target.alias) : deploymentUrl(deps.config.publicUrl, deployment.deploymentId),
+          logUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}`,
+          ...(description ? { description } : {}),
+        });
+      }
+      if (target.pullRequestNumber !== null) {
+        await updatePullRequestComment(deps, octokit, { ...repo, repositoryId: deployment.repositoryId, number: target.pullRequestNumber });
+      }
+    } catch (error) {
+      deps.log.warn({ err: { message: (error as Error).message }, deploymentId: deployment.deploymentId, alias: target.alias }, "could not report the deployment to GitHub");
+    }
+  }
+}

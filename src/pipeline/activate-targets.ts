@@ -1,0 +1,51 @@
+// Owns activating a ready build for every alias it was meant for: production (only from
+// the function's branch, never over a newer version, never through a pin) and a pull
+// request's preview pr-<n> (only while the pull request is open). A build recorded before
+// aliases existed, or by a redeploy, is meant for production.
+import type { Logger } from "pino";
+import type { Config } from "../config/load-config.js";
+import { requestActivation } from "../gateway/request-activation.js";
+import { functionUrl } from "../gateway/route-key.js";
+import type { Database } from "../store/create-database.js";
+import { listDeploymentTargets, markTargetActivated } from "../store/deployment-targets.js";
+import type { BuildContext } from "../store/deployments.js";
+import { getPullRequest } from "../store/pull-requests.js";
+
+export type TargetActivation = { alias: string; activated: boolean; note?: string; url: string };
+
+export async function activateTargets(
+  deps: { config: Config; db: Database; log: Logger },
+  deployment: BuildContext,
+): Promise<TargetActivation[]> {
+  const { config } = deps;
+  const targets = await listDeploymentTargets(deps.db, deployment.deploymentId);
+  const wanted =
+    targets.length > 0
+      ? targets.filter((t) => !t.dropped && t.activatedAt === null).map((t) => ({ alias: t.alias, number: t.pullRequestNumber }))
+      : [{ alias: "production", number: null }];
+  const results: TargetActivation[] = [];
+  for (const target of wanted) {
+    const url = functionUrl(config.publicUrl, deployment.slug, target.alias);
+    if (target.alias === "production" && deployment.ref !== `refs/heads/${deployment.branch}`) continue;
+    if (target.number !== null) {
+      const pr = await getPullRequest(deps.db, deployment.repositoryId, target.number);
+      if (!pr || pr.state !== "open") {
+        results.push({ alias: target.alias, activated: false, note: `Not activated: pull request #${target.number} is closed.`, url });
+        continue;
+      }
+    }
+    const production = target.alias === "production";
+    const result = await requestActivation(config.SLIPWAY_GATEWAY_URL, config.SLIPWAY_GATEWAY_SECRET, {
+      deploymentId: deployment.deploymentId,
+      alias: target.alias,
+      onlyIfNewer: true,
+      respectPin: production,
+      action: "activate",
+      actor: "slipway",
+      via: "push",
+    });
+    if (result.activated) await markTargetActivated(deps.db, deployment.deploymentId, target.alias);
+    results.push({ alias: target.alias, activated: result.activated, ...(result.activated ? {} : { note: `Not activated for ${target.alias}: ${result.reason}.` }), url });
+  }
+  return results;
+}
