@@ -2,7 +2,8 @@
 // push, pr-<n> for a pull request), as ARCHITECTURE.md's steps 2 and 3 tell it: read
 // slipway.yml at the commit, skip what `[skip ci]` or unchanged watch paths say to skip
 // (each with a neutral check run saying why), hold fork code until it is approved, and
-// otherwise record a queued deployment, its check run and GitHub Deployment, cancel older
+// otherwise record a queued deployment and its check run (its GitHub Deployment is made by
+// the worker that claims it, to keep this within GitHub's 10 s), cancel older
 // builds it supersedes, and enqueue it. A second event for the same commit (a push and a
 // pull request) reuses the first one's build and only adds its alias.
 import type { Queue } from "bullmq";
@@ -13,7 +14,6 @@ import { createCheckRun } from "../github/check-runs.js";
 import { compareCommits, type Comparison } from "../github/compare-commits.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
-import { createGithubDeployment, setGithubDeploymentStatus } from "../github/github-deployments.js";
 import { parseSlipwayConfig } from "../github/parse-slipway-config.js";
 import { readSlipwayConfig } from "../github/read-slipway-config.js";
 import { awaitingApprovalOutput, checkRunName, invalidConfigOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
@@ -26,7 +26,7 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import { getAlias } from "../store/aliases.js";
 import type { AuditVia } from "../store/audit-log.js";
 import { inTransaction, type Database } from "../store/create-database.js";
-import { addDeploymentTarget, setGithubDeploymentId } from "../store/deployment-targets.js";
+import { addDeploymentTarget } from "../store/deployment-targets.js";
 import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
 import { functionSlug, upsertFunction } from "../store/functions.js";
 import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
@@ -101,8 +101,8 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
   const skipAll = request.force ? null : skipReasonForMessage(message);
   const gate = request.pullRequest ? forkBuildGate(request.pullRequest) : { build: true as const };
 
-  const results: ScheduledFunction[] = [];
-  for (const fn of selected) {
+  // Functions are scheduled side by side: the webhook must be answered within 10 s.
+  const results = await Promise.all(selected.map(async (fn): Promise<ScheduledFunction> => {
     const stored = await upsertFunction(deps.db, {
       repositoryId: repository.id,
       name: fn.id,
@@ -131,9 +131,8 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     if (skip) {
       await createCheckRun(octokit, { ...repo, sha, name: checkRunName(fn.id) }, { conclusion: "neutral" }, skippedOutput(skip));
       await prRow(null, `skipped: ${skip}`);
-      results.push({ id: fn.id, outcome: "skipped", reason: skip });
       log.info({ function: fn.id, reason: skip }, "build skipped");
-      continue;
+      return { id: fn.id, outcome: "skipped", reason: skip };
     }
     if (!gate.build) {
       await createCheckRun(
@@ -143,8 +142,7 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
         awaitingApprovalOutput(gate.reason, approvalInstructions),
       );
       await prRow(null, "awaiting approval by a user with write permission (`/slipway approve`)");
-      results.push({ id: fn.id, outcome: "awaiting approval", reason: gate.reason });
-      continue;
+      return { id: fn.id, outcome: "awaiting approval", reason: gate.reason };
     }
 
     const build = await findOrCreateBuild(deps.db, request, fn, stored.id);
@@ -164,28 +162,15 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
       );
       await setCheckRunId(deps.db, build.id, checkRunId);
     }
-    if (build.targetAdded) {
-      try {
-        const githubDeploymentId = await createGithubDeployment(octokit, { ...repo, sha, alias: request.alias, functionName: fn.id, deploymentId: build.id, version: build.version });
-        await setGithubDeploymentId(deps.db, build.id, request.alias, githubDeploymentId);
-        if (build.status === "queued" || build.status === "building") {
-          await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, build.status === "queued" ? "queued" : "in_progress", {
-            logUrl: `${deps.config.appUrl}/v1/deployments/${build.id}`,
-          });
-        }
-      } catch (error) {
-        log.warn({ err: { message: (error as Error).message }, function: fn.id }, "could not create the GitHub Deployment");
-      }
-    }
     await prRow(build.id, null);
     if (fn.supersede) {
       await supersedeOlderBuilds(deps, { deploymentId: build.id, functionId: stored.id, version: build.version, commitSha: sha, alias: request.alias, via: request.via });
     }
     if (build.created) await enqueueBuild(deps.queue, build.id);
     else if (build.targetAdded && build.status === "ready") await enqueueActivation(deps.queue, build.id, request.alias);
-    results.push({ id: fn.id, outcome: build.created ? "queued" : "reused", deploymentId: build.id });
     log.info({ function: fn.id, deploymentId: build.id, version: build.version, reused: !build.created }, build.created ? "build queued" : "build reused for another alias");
-  }
+    return { id: fn.id, outcome: build.created ? "queued" : "reused", deploymentId: build.id };
+  }));
   if (request.pullRequest && results.length > 0) {
     await updatePullRequestComment(deps, octokit, { ...repo, repositoryId: repository.id, number: request.pullRequest.number }).catch((error: Error) =>
       log.warn({ err: { message: error.message } }, "could not update the pull request comment"),

@@ -8,14 +8,15 @@ import type { Database } from "../store/create-database.js";
 import { listDeploymentTargets } from "../store/deployment-targets.js";
 import type { BuildContext } from "../store/deployments.js";
 import type { InstallationClients } from "./create-installation-client.js";
-import { setGithubDeploymentStatus, type GithubDeploymentState } from "./github-deployments.js";
+import { setGithubDeploymentId } from "../store/deployment-targets.js";
+import { createGithubDeployment, setGithubDeploymentStatus, type GithubDeploymentState } from "./github-deployments.js";
 import { updatePullRequestComment } from "./update-pull-request-comment.js";
 
 export type ReportDependencies = { config: Config; db: Database; github: InstallationClients; log: Logger };
 
 export async function reportDeploymentTargets(
   deps: ReportDependencies,
-  deployment: Pick<BuildContext, "deploymentId" | "installationId" | "owner" | "repo" | "repositoryId" | "slug">,
+  deployment: Pick<BuildContext, "deploymentId" | "installationId" | "owner" | "repo" | "repositoryId" | "slug" | "commitSha" | "functionName" | "version">,
   state: GithubDeploymentState | ((alias: string) => GithubDeploymentState | null),
   description?: string,
 ): Promise<void> {
@@ -25,8 +26,15 @@ export async function reportDeploymentTargets(
   for (const target of targets) {
     const stateFor = typeof state === "function" ? state(target.alias) : state;
     try {
-      if (target.githubDeploymentId !== null && stateFor !== null) {
-        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId: target.githubDeploymentId }, stateFor, {
+      let githubDeploymentId = target.githubDeploymentId;
+      // Made on first report (the worker's claim), not in the webhook, which must answer fast.
+      if (githubDeploymentId === null && stateFor !== null && stateFor !== "inactive" && !target.dropped) {
+        githubDeploymentId = await createGithubDeployment(octokit, { ...repo, sha: deployment.commitSha, alias: target.alias, functionName: deployment.functionName, deploymentId: deployment.deploymentId, version: deployment.version });
+        await setGithubDeploymentId(deps.db, deployment.deploymentId, target.alias, githubDeploymentId);
+        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, "queued", { logUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}` });
+      }
+      if (githubDeploymentId !== null && stateFor !== null && stateFor !== "queued") {
+        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, stateFor, {
           environmentUrl: stateFor === "success" ? functionUrl(deps.config.publicUrl, deployment.slug, target.alias) : deploymentUrl(deps.config.publicUrl, deployment.deploymentId),
           logUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}`,
           ...(description ? { description } : {}),
