@@ -60,6 +60,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
   const routes = new Map<string, { deploymentId: string; functionId: string; runtime: RunningRuntime }>();
   const starting = new Map<string, Promise<RunningRuntime>>();
+  const stopping = new Map<string, Promise<void>>();
   const functionLocks = new Map<string, Promise<unknown>>();
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const timers = new Set<NodeJS.Timeout>();
@@ -68,6 +69,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     let pending = starting.get(deploymentId);
     if (!pending) {
       pending = (async () => {
+        // A grace-period stop may be removing this very container; let it finish first.
+        await stopping.get(deploymentId);
         const existing = await findRuntime(docker, deploymentId, config.SLIPWAY_GATEWAY_SECRET, config.SLIPWAY_RUNTIME_HOST);
         if (existing) return existing;
         const deployment = await getBuildContext(db, deploymentId);
@@ -107,9 +110,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   function retireAfterGrace(deploymentId: string): void {
     const timer = setTimeout(async () => {
       timers.delete(timer);
-      if (isRouted(deploymentId)) return;
+      if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
-      await stopRuntime(docker, deploymentId);
+      const stop = stopRuntime(docker, deploymentId).finally(() => stopping.delete(deploymentId));
+      stopping.set(deploymentId, stop);
+      await stop;
       log.info({ deploymentId }, "stopped a deployment after its grace period");
     }, config.SLIPWAY_ACTIVATION_GRACE_SECONDS * 1000);
     timer.unref();
