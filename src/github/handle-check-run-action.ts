@@ -1,11 +1,13 @@
 // Owns the buttons on Slipway's check runs (check_run.requested_action): who pressed it
 // may act only with write, maintain or admin permission (GitHub's permission API), then
-// the handler registered for the button's identifier runs. `cancel` and `approve` live
-// here; other identifiers (rollback, promote) are added to checkRunActionHandlers.
+// the handler registered for the button's identifier runs: cancel, approve, and rollback /
+// promote, which are the same actions as the comment commands.
 import { cancelDeployment } from "../deployments/cancel-deployment.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
+import { switchProduction } from "../deployments/switch-production.js";
 import { getRepositoryByName } from "../store/repositories.js";
+import { switchedMessage } from "./chatops/render-reply.js";
 import { approveForkBuild } from "./approve-fork-build.js";
 import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
@@ -24,7 +26,27 @@ export type CheckRunActionHandler = (event: CheckRunActionEvent, deps: ScheduleD
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+async function functionOfCheckRun(event: CheckRunActionEvent, deps: ScheduleDependencies): Promise<string> {
+  const deploymentId = event.checkRun.externalId ?? "";
+  if (!uuidPattern.test(deploymentId)) throw new DeploymentActionError("this check run has no Slipway deployment");
+  const row = await deps.db.query<{ function_id: string }>("select function_id from deployments where id = $1", [deploymentId]);
+  if (!row.rows[0]) throw new DeploymentActionError("this check run's deployment no longer exists");
+  return row.rows[0].function_id;
+}
+
 export const checkRunActionHandlers: Record<string, CheckRunActionHandler> = {
+  // On a live build's run: go back to the previous ready version, and pin production.
+  async rollback(event, deps) {
+    const functionId = await functionOfCheckRun(event, deps);
+    const result = await switchProduction(deps, { functionId, action: "rollback", actor: event.actor, via: "button" });
+    return switchedMessage(result, "rollback");
+  },
+  // On a preview's run: serve exactly this build in production, without rebuilding it.
+  async promote(event, deps) {
+    const functionId = await functionOfCheckRun(event, deps);
+    const result = await switchProduction(deps, { functionId, action: "promote", target: event.checkRun.externalId!, actor: event.actor, via: "button" });
+    return switchedMessage(result, "promote");
+  },
   async cancel(event, deps) {
     const deploymentId = event.checkRun.externalId ?? "";
     if (!uuidPattern.test(deploymentId)) throw new DeploymentActionError("this check run has no Slipway deployment to cancel");

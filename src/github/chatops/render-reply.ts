@@ -16,6 +16,7 @@ export const helpText = [
   "| `/slipway redeploy [function] [--no-cache]` | build production's commit again as a new version |",
   "| `/slipway unpin [function]` | let pushes go live again after a rollback |",
   "| `/slipway status` | what each function serves |",
+  "| `/slipway approve` | on a pull request from a fork: build its current head commit (without secrets) |",
   "| `/slipway help` | this table |",
   "",
   `Commands need ${requiredPermission} permission on the repository.`,
