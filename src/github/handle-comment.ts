@@ -136,7 +136,8 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   const parsed = parseCommand(event.body);
   if (!parsed) return;
   const log = deps.log.child({ repo: `${event.owner}/${event.repo}`, command: parsed.command.name, actor: event.author.login });
-  const eyes = await react(event, "eyes");
+  // 👀 and the permission check go out together: the acknowledgement must not delay a rollback.
+  const eyesReaction = react(event, "eyes").catch(() => null);
   let outcome: "done" | "refused" = "done";
   let message: string;
   try {
@@ -153,6 +154,7 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
       message = "Nothing changed: Slipway could not finish this command because of an internal error. The app's logs have the details.";
     }
   }
+  const eyes = await eyesReaction;
   await reply(event, replyBody(parsed.text, outcome, message));
   await react(event, outcome === "done" ? "rocket" : "-1");
   if (eyes !== null) await removeReaction(event, eyes).catch(() => {});
