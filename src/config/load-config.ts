@@ -2,6 +2,7 @@
 // here, once, so a bad value stops start-up with a message that names the variable.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { decodeMasterKey } from "../variables/master-keyring.js";
 
 export type Role = "app" | "worker" | "gateway" | "all";
 
@@ -38,6 +39,10 @@ const baseSchema = z.object({
   SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
   SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),
   SLIPWAY_EXECUTION_TIMEOUT_SECONDS: positiveInt.default(15),
+  // AES-256-GCM key for variables at rest (32 bytes, hex or base64); the previous one still decrypts during a rotation.
+  SLIPWAY_MASTER_KEY: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),
+  SLIPWAY_MASTER_KEY_PREVIOUS: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),
+  SLIPWAY_EXECUTION_CONCURRENCY: positiveInt.default(20),
 });
 
 // GitHub App credentials keep Probot's variable names, so the .env written by Probot's

@@ -57,6 +57,8 @@ export async function startRuntime(
     host: string;
     limits: RuntimeLimits;
     labels: Record<string, string>;
+    /** NAME=value pairs: the function's variables and Slipway's own. Never logged. */
+    env?: string[];
   },
 ): Promise<RunningRuntime> {
   const name = containerName(options.deploymentId);
@@ -68,7 +70,7 @@ export async function startRuntime(
     Image: options.image,
     WorkingDir: "/usr/local/server",
     Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
-    Env: [`OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
+    Env: [...(options.env ?? []), `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
     Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId },
     ExposedPorts: { [runtimePort]: {} },
     HostConfig: {

@@ -17,6 +17,9 @@ import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, 
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext } from "../store/deployments.js";
+import { createApiRouter } from "../api/create-api-router.js";
+import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
+import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { findRuntime, listRuntimeDeployments, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
@@ -58,7 +61,7 @@ export type Gateway = { server: Server; url: string; close(): Promise<void> };
 export async function startGateway(deps: GatewayDependencies): Promise<Gateway> {
   const { config, db, docker, log } = deps;
   const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
-  const routes = new Map<string, { deploymentId: string; functionId: string; runtime: RunningRuntime }>();
+  const routes = new Map<string, { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings }>();
   const starting = new Map<string, Promise<RunningRuntime>>();
   const stopping = new Map<string, Promise<void>>();
   const functionLocks = new Map<string, Promise<unknown>>();
@@ -88,6 +91,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           host: config.SLIPWAY_RUNTIME_HOST,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
           labels: { "slipway.function": deployment.functionId },
+          env: await executions.runtimeEnvironment(deploymentId, deployment.functionId),
         });
         await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         return started;
@@ -126,9 +130,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       list.map(async (route) => {
         try {
           const runtime = await ensureRuntime(route.deploymentId);
+          const settings = await getDeploymentSettings(db, route.deploymentId);
           const key = routeKey(route.slug, route.alias);
           const previous = routes.get(key);
-          routes.set(key, { deploymentId: route.deploymentId, functionId: route.functionId, runtime });
+          routes.set(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
           if (previous && previous.deploymentId !== route.deploymentId) retireAfterGrace(previous.deploymentId);
         } catch (error) {
           log.error({ err: error, deploymentId: route.deploymentId }, "could not restore a route");
@@ -184,7 +189,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         return { activated: false, reason: switched.reason, previousDeploymentId: switched.current?.deploymentId ?? null, durationMs: performance.now() - started };
       }
       const previousDeploymentId = switched.previousDeploymentId;
-      routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, runtime });
+      const settings = await getDeploymentSettings(db, deployment.deploymentId);
+      routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
+      // The schedule follows what production serves: registered, replaced or removed here.
+      if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
       await deps.publisher.publish(channel, JSON.stringify({ functionId: deployment.functionId }));
       log.info({ deploymentId: deployment.deploymentId, alias: input.alias, previousDeploymentId }, "activated");
@@ -251,12 +259,15 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     });
   }
 
-  async function forward(req: IncomingMessage, res: ServerResponse, route: { deploymentId: string; runtime: RunningRuntime }, path: string): Promise<void> {
+  async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
+    const call = await executions.beginCall(req, route, path);
+    if (call.refused) throw new HttpError(call.status, call.message);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-") || name.startsWith("x-slipway-")) continue;
       headers[name] = value;
     }
+    Object.assign(headers, call.headers);
     headers["x-forwarded-host"] = req.headers.host ?? "";
     headers["x-open-runtimes-secret"] = route.runtime.secret;
     headers["x-open-runtimes-timeout"] = String(config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS);
@@ -276,9 +287,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
         outHeaders[name] = value;
       }
+      outHeaders["x-slipway-execution-id"] = call.executionId;
       res.writeHead(upstream.statusCode, outHeaders);
       await pipeline(upstream.body, res);
+      call.finish(upstream.statusCode, upstream.headers["x-open-runtimes-log-id"]);
     } catch (error) {
+      call.fail(error);
       // The container may have died; the next request starts it again.
       forgetRuntime(route.deploymentId);
       throw new HttpError(502, `the function did not answer: ${(error as Error).message}`);
@@ -306,12 +320,32 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
       return;
     }
+    if (api.handle(req, res)) return;
     const target = parseFunctionPath(url);
     if (target) return proxy(req, res, target.key, target.path);
     const immutable = parseDeploymentPath(url);
     if (immutable) return proxyDeployment(req, res, immutable.deploymentId, immutable.path);
     throw new HttpError(404, "not found");
   }
+
+  const api = createApiRouter({ db, title: "Slipway gateway API", onError: (error, req) => log.error({ err: error, url: req.url }, "API request failed") });
+  const executions = await createGatewayExecutions({
+    config,
+    db,
+    docker,
+    connection: deps.publisher,
+    dispatcher: agent,
+    api,
+    log,
+    findProduction: (idOrSlug) => {
+      const bySlug = routes.get(idOrSlug);
+      if (bySlug?.alias === "production") return bySlug;
+      for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
+      return null;
+    },
+    ensureRuntime,
+    forgetRuntime,
+  });
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -340,9 +374,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   await applyRoutes(restored);
   // Containers no route needs any more (say, the gateway died during a grace period).
   for (const deploymentId of await listRuntimeDeployments(docker)) {
-    if (!isRouted(deploymentId)) retireAfterGrace(deploymentId);
+    // Only this installation's deployments: another Slipway (a test stack, a second
+    // environment) may share the Docker engine, and its containers are not ours to stop.
+    if (!isRouted(deploymentId) && (await getBuildContext(db, deploymentId).catch(() => null))) retireAfterGrace(deploymentId);
   }
   log.info({ routes: routes.size }, "gateway routes restored");
+  await executions.startConsumers();
 
   await new Promise<void>((resolve) => server.listen(config.SLIPWAY_GATEWAY_PORT, config.SLIPWAY_HOST, resolve));
   const address = server.address();
@@ -353,6 +390,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     async close() {
       for (const timer of timers) clearTimeout(timer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await executions.close();
       await agent.close();
     },
   };

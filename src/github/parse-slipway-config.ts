@@ -2,6 +2,9 @@
 // problems, each with the line and column it refers to, so a check run can point at it.
 import { LineCounter, isNode, parseDocument } from "yaml";
 import { z } from "zod";
+import { eventSubscriptionPattern } from "../executions/match-event-pattern.js";
+import { validateSchedule } from "../executions/validate-schedule.js";
+import { checkVariableName } from "../variables/check-variable-name.js";
 
 export const configFileName = "slipway.yml";
 
@@ -13,6 +16,10 @@ const relativePath = z
   .string()
   .min(1)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "must be a path inside the repository (no leading '/' and no '..')");
+
+const executePermission = z
+  .string()
+  .regex(/^(any|users|team:[A-Za-z0-9_.-]+|key:[A-Za-z0-9_.:-]+)$/, "must be any, users, team:<name> or key:<scope>");
 
 export function functionSchema(runtimes: readonly string[]) {
   return z
@@ -30,6 +37,27 @@ export function functionSchema(runtimes: readonly string[]) {
       watch: z.array(z.string().min(1)).min(1).optional(),
       // false: a newer commit does not cancel this function's older builds of the same alias.
       supersede: z.boolean().default(true),
+      // Who may execute it: any | users | team:<name> | key:<scope>; default: server API keys only.
+      execute: z.union([executePermission, z.array(executePermission)]).transform((v) => (Array.isArray(v) ? v : [v])).optional(),
+      // A 5-field cron expression in UTC; each tick runs the function once.
+      schedule: z.string().superRefine((value, ctx) => {
+        const problem = validateSchedule(value);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }).optional(),
+      // Event name patterns (`deployments.*.ready`, `orders.**`) that run the function.
+      events: z.array(z.string().regex(eventSubscriptionPattern, "must be dot-separated names, '*' for one segment or a final '**'")).optional(),
+      // Non-secret variables; secrets are set through the API or CLI, never in the repository.
+      variables: z
+        .record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+        .superRefine((variables, ctx) => {
+          for (const name of Object.keys(variables)) {
+            const problem = checkVariableName(name);
+            if (problem) ctx.addIssue({ code: "custom", path: [name], message: problem });
+          }
+        })
+        .optional(),
+      // Seconds an execution may run (sync executions and function URLs stop at 30).
+      timeout: z.number().int().min(1).max(900).optional(),
     })
     .strict();
 }

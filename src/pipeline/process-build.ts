@@ -8,6 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { Queue } from "bullmq";
+import { emitDeploymentEvent } from "../executions/emit-deployment-event.js";
+import type { EventJobData } from "../executions/execution-queues.js";
+import { recordSettingsFromSource } from "../executions/record-settings-from-source.js";
+import { createMasterKeyring } from "../variables/master-keyring.js";
+import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-function-environment.js";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import { claimBuild, isTerminal, transitionDeployment } from "../deployments/deployment-state.js";
@@ -38,6 +44,8 @@ export type BuildDependencies = {
   log: Logger;
   /** Live build logs for followers; optional so a worker without it still builds. */
   redis?: Redis;
+  /** Where `deployments.<function>.ready|failed` events go; none: not published. */
+  events?: Queue<EventJobData>;
 };
 
 class BuildFailure extends Error {
@@ -119,6 +127,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       const token = await deps.github.installationToken(deployment.installationId);
       await fetchSource({ cloneUrl: deployment.cloneUrl, sha: deployment.commitSha, token, directory: workdir });
     });
+    // The commit's own slipway.yml decides the deployment's execution settings; its
+    // variables (secret ones only when the deployment is trusted) go into the build.
+    await recordSettingsFromSource(db, deployment, workdir, [...deps.runtimes.keys()]);
+    const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
+    const buildEnvironment = toEnvList(await resolveFunctionEnvironment(db, keyring, deploymentId));
 
     const sourceDirectory = join(workdir, deployment.root);
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
@@ -144,6 +157,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
           timeoutSeconds,
         },
         labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
+        env: buildEnvironment,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume } : {}),
         onOutput: (text) => {
@@ -181,6 +195,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       log.warn("the deployment changed state while it built (cancelled or taken over); dropping this result");
       return;
     }
+    await emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
 
     const activations = await step("activate", () => activateTargets(deps, deployment));
     await db.query("update deployments set timings = $2 where id = $1", [deploymentId, JSON.stringify(timings)]);
@@ -220,6 +235,7 @@ async function failBuild(
         fields: { error: reason, failed_command: failure?.failedCommand ?? null, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
       });
   if (!changed && !wasReady) return;
+  if (changed) await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
   if (!checkRun) return;
   const octokit = deps.github.forInstallation(deployment.installationId);
   const outputForGithub: CheckRunOutput = failureOutput({

@@ -18,6 +18,8 @@ export type BuildRequest = {
   extraCaBundle?: Buffer;
   /** A Docker volume kept between this function's builds, mounted at /mnt/cache. */
   cacheVolume?: string;
+  /** NAME=value pairs: the function's variables. Never logged. */
+  env?: string[];
   onOutput?: (text: string) => void;
 };
 
@@ -73,7 +75,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     Image: request.image,
     WorkingDir: "/usr/local/server",
     Cmd: cmd,
-    Env: [`OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true", ...(request.cacheVolume ? cacheEnvironment : [])],
+    Env: [...(request.env ?? []), `OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true", ...(request.cacheVolume ? cacheEnvironment : [])],
     Labels: { ...request.labels, "slipway.role": "build" },
     Tty: false,
     HostConfig: {

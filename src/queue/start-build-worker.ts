@@ -2,6 +2,7 @@
 // job scheduler runs the watchdog on every tick, once across all workers.
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
+import { eventQueueName, type EventJobData } from "../executions/execution-queues.js";
 import { processBuild, type BuildDependencies } from "../pipeline/process-build.js";
 import { buildQueueName, createBuildQueue, type BuildJobData } from "./build-queue.js";
 import { runWatchdog } from "./run-watchdog.js";
@@ -13,7 +14,9 @@ export type BuildWorker = { close(): Promise<void> };
 export async function startBuildWorker(deps: BuildDependencies, connection: Redis): Promise<BuildWorker> {
   const { config } = deps;
   const prefix = config.SLIPWAY_QUEUE_PREFIX;
-  const builds = new Worker<BuildJobData>(buildQueueName, (job) => processBuild(job.data.deploymentId, deps), {
+  // Deployment events (`deployments.<function>.ready|failed`) for functions subscribed to them.
+  const events = new Queue<EventJobData>(eventQueueName, { connection, prefix });
+  const builds = new Worker<BuildJobData>(buildQueueName, (job) => processBuild(job.data.deploymentId, { ...deps, events }), {
     connection,
     prefix,
     concurrency: config.SLIPWAY_WORKER_CONCURRENCY,
@@ -38,7 +41,7 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
   return {
     async close() {
       await Promise.all([builds.close(), maintenanceWorker.close()]);
-      await Promise.all([buildQueue.close(), maintenance.close()]);
+      await Promise.all([buildQueue.close(), maintenance.close(), events.close()]);
     },
   };
 }

@@ -18,6 +18,7 @@ const slipwayYml = `functions:
     root: functions/hello
     entrypoint: index.js
     commands: npm install
+    execute: any
 `;
 
 const handler = (greeting: string) => `module.exports = async (context) => {

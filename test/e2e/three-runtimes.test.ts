@@ -14,12 +14,15 @@ const files: Record<string, string> = {
   - id: greet-node
     runtime: node-20
     root: node
+    execute: any
   - id: greet-python
     runtime: python-3.13
     root: python
+    execute: any
   - id: greet-rust
     runtime: rust-1.85
     root: rust
+    execute: any
 `,
   "node/index.js": `export default async ({ req, res, log }) => {
   log("node saw " + req.method);

@@ -1,0 +1,171 @@
+// Owns everything the gateway does for executions, so start-gateway.ts only wires it in:
+// the executions API routes, the BullMQ consumers (async, delayed, scheduled and event
+// executions), schedule registration on activation, the variables a runtime container
+// starts with, and the per-request work on function URLs (permission check, headers,
+// execution record).
+import type Docker from "dockerode";
+import type { IncomingMessage } from "node:http";
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Dispatcher } from "undici";
+import type { ApiRouter } from "../api/create-api-router.js";
+import type { Config } from "../config/load-config.js";
+import type { RunningRuntime } from "../gateway/runtime-containers.js";
+import type { Database } from "../store/create-database.js";
+import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
+import { createMasterKeyring } from "../variables/master-keyring.js";
+import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-function-environment.js";
+import { createFunctionCallGuard } from "./create-function-call-guard.js";
+import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.js";
+import { registerExecutionRoutes } from "./execution-routes.js";
+import type { ExecutionContext } from "./run-execution.js";
+import { startExecutionConsumers } from "./start-execution-consumers.js";
+
+export type ServedRoute = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
+
+export type GatewayExecutionDependencies = {
+  config: Config;
+  db: Database;
+  docker: Docker;
+  connection: Redis;
+  dispatcher: Dispatcher;
+  api: ApiRouter;
+  log: Logger;
+  /** What serves the function (by id or slug) in production now, if anything. */
+  findProduction(idOrSlug: string): ServedRoute | null;
+  ensureRuntime(deploymentId: string): Promise<RunningRuntime>;
+  forgetRuntime(deploymentId: string): void;
+};
+
+export type CallRoute = { deploymentId: string; functionId?: string; settings?: DeploymentSettings };
+
+export type FunctionCall =
+  | { refused: true; status: 401 | 403; message: string }
+  | {
+      refused: false;
+      executionId: string;
+      headers: Record<string, string>;
+      finish(statusCode: number, logId: unknown): void;
+      fail(error: unknown): void;
+    };
+
+export async function createGatewayExecutions(deps: GatewayExecutionDependencies) {
+  const { config, db, log } = deps;
+  const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
+  const guard = createFunctionCallGuard({ db, log });
+  const queues = createExecutionQueues(deps.connection, config.SLIPWAY_QUEUE_PREFIX);
+  // Settings of deployments served by immutable URLs (/d/<id>/), which have no route entry.
+  const settingsByDeployment = new Map<string, Promise<{ functionId: string; settings: DeploymentSettings }>>();
+
+  const context: ExecutionContext = {
+    db,
+    docker: deps.docker,
+    dispatcher: deps.dispatcher,
+    log,
+    defaultTimeoutSeconds: config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS,
+    apiUrl: config.publicUrl,
+    async resolveTarget(functionId) {
+      const route = deps.findProduction(functionId);
+      if (!route) throw new Error("no deployment serves this function in production");
+      const runtime = await deps.ensureRuntime(route.deploymentId);
+      return { ...route, runtime };
+    },
+    onRuntimeFailure: (deploymentId) => deps.forgetRuntime(deploymentId),
+  };
+
+  registerExecutionRoutes(deps.api, {
+    db,
+    queues,
+    context,
+    findFunction: async (idOrSlug) => {
+      const route = deps.findProduction(idOrSlug);
+      return route ? { functionId: route.functionId, settings: route.settings } : null;
+    },
+  });
+
+  // Started once the gateway has restored its routes, so a queued execution never finds
+  // its function missing just because this gateway is still starting.
+  let consumers: Awaited<ReturnType<typeof startExecutionConsumers>> | null = null;
+  const startConsumers = async () => {
+    consumers ??= await startExecutionConsumers({
+    db,
+    connection: deps.connection,
+    prefix: config.SLIPWAY_QUEUE_PREFIX,
+    queues,
+    context,
+    concurrency: config.SLIPWAY_EXECUTION_CONCURRENCY,
+    lockSeconds: config.SLIPWAY_WORKER_LOCK_SECONDS,
+    sweepIntervalSeconds: 30,
+    log,
+  });
+  };
+
+  function settingsOf(deploymentId: string) {
+    let pending = settingsByDeployment.get(deploymentId);
+    if (!pending) {
+      pending = (async () => {
+        const row = await db.query<{ functionId: string }>(`select function_id as "functionId" from deployments where id = $1`, [deploymentId]);
+        return { functionId: row.rows[0]?.functionId ?? "", settings: await getDeploymentSettings(db, deploymentId) };
+      })();
+      settingsByDeployment.set(deploymentId, pending);
+      pending.catch(() => settingsByDeployment.delete(deploymentId));
+    }
+    return pending;
+  }
+
+  function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
+    const executionId = randomUUID();
+    const started = performance.now();
+    const startedAt = new Date();
+    const base = { id: executionId, functionId: route.functionId, deploymentId: route.deploymentId, method: req.method ?? "GET", path, startedAt };
+    return {
+      refused: false,
+      executionId,
+      headers: {
+        "x-slipway-trigger": "http",
+        "x-slipway-execution-id": executionId,
+        "x-slipway-function-id": route.functionId,
+        "x-slipway-key": key,
+        "x-slipway-api-url": config.publicUrl,
+        "x-open-runtimes-log-id": executionId,
+      },
+      finish(statusCode, logId) {
+        guard.record({ ...base, statusCode, logId: typeof logId === "string" && logId ? logId : null, durationMs: performance.now() - started, failed: null });
+      },
+      fail(error) {
+        guard.record({ ...base, statusCode: null, logId: executionId, durationMs: performance.now() - started, failed: `the function did not answer: ${(error as Error).message}` });
+      },
+    };
+  }
+
+  /** The permission check and bookkeeping of one function-URL request. */
+  async function beginCall(req: IncomingMessage, route: CallRoute, path: string): Promise<FunctionCall> {
+    const served = route.functionId && route.settings ? { functionId: route.functionId, settings: route.settings } : await settingsOf(route.deploymentId);
+    let decision = guard.authorize(req, served.functionId, served.settings.execute);
+    if (decision instanceof Promise) decision = await decision;
+    if (!decision.allowed) return { refused: true, status: decision.status, message: decision.message };
+    const key = await guard.executionKey(served.functionId);
+    return call(req, { ...served, deploymentId: route.deploymentId }, path, key);
+  }
+
+  return {
+    guard,
+    queues,
+    beginCall,
+    /** The environment a deployment's runtime container starts with: its variables and where Slipway's API is. */
+    async runtimeEnvironment(deploymentId: string, functionId: string): Promise<string[]> {
+      const variables = await resolveFunctionEnvironment(db, keyring, deploymentId);
+      return [...toEnvList(variables), `SLIPWAY_FUNCTION_ID=${functionId}`, `SLIPWAY_DEPLOYMENT_ID=${deploymentId}`, `SLIPWAY_API_URL=${config.publicUrl}`];
+    },
+    async applySchedule(functionId: string, schedule: string | null): Promise<void> {
+      await syncFunctionSchedule(queues.schedules, functionId, schedule);
+    },
+    startConsumers,
+    async close(): Promise<void> {
+      await consumers?.close();
+      await guard.close();
+      await queues.close();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+// Owns recording a deployment's execution settings from the slipway.yml of the very commit
+// it builds (the worker has that commit checked out), so what a deployment may do travels
+// with it: a rollback brings back its permissions, schedule and events too.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { configFileName, parseSlipwayConfig } from "../github/parse-slipway-config.js";
+import type { Queryable } from "../store/create-database.js";
+import { recordDeploymentSettings } from "../store/deployment-settings.js";
+
+export async function recordSettingsFromSource(
+  db: Queryable,
+  deployment: { deploymentId: string; functionName: string },
+  checkoutDirectory: string,
+  runtimeNames: readonly string[],
+): Promise<void> {
+  const text = await readFile(join(checkoutDirectory, configFileName), "utf8").catch(() => null);
+  const parsed = text === null ? null : parseSlipwayConfig(text, runtimeNames);
+  const fn = parsed?.ok ? parsed.config.functions.find((f) => f.id === deployment.functionName) : undefined;
+  // Without a readable entry (a redeploy of a commit whose file has gone) the deployment
+  // keeps the settings of the version before it.
+  if (!fn) return;
+  await recordDeploymentSettings(db, deployment.deploymentId, {
+    execute: fn.execute ?? [],
+    schedule: fn.schedule ?? null,
+    events: fn.events ?? [],
+    variables: fn.variables ?? {},
+    timeoutSeconds: fn.timeout ?? null,
+  });
+}

@@ -1,0 +1,176 @@
+// Owns the gateway's BullMQ consumers: it runs queued executions, turns schedule ticks and
+// published events into executions, and sweeps for executions whose job went missing.
+// Exactly-once rests on Postgres: an execution runs only if its row moves from waiting to
+// processing, and a tick or an event makes its row under a unique dedupe key.
+import { Queue, Worker, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { Queryable } from "../store/create-database.js";
+import { claimExecution, createExecution, findPendingExecutions, finishExecution, getExecution } from "../store/executions.js";
+import {
+  enqueueExecution,
+  eventQueueName,
+  executionMaintenanceQueueName,
+  executionQueueName,
+  scheduleQueueName,
+  type EventJobData,
+  type ExecutionJobData,
+  type ExecutionQueues,
+  type ScheduleJobData,
+} from "./execution-queues.js";
+import { findEventSubscribers, findScheduledFunction } from "./find-triggered-functions.js";
+import { readExecutionLogs } from "./read-execution-logs.js";
+import { runExecution, type ExecutionContext } from "./run-execution.js";
+
+export type ExecutionConsumerOptions = {
+  db: Queryable;
+  connection: Redis;
+  prefix: string;
+  queues: ExecutionQueues;
+  context: ExecutionContext;
+  concurrency: number;
+  lockSeconds: number;
+  sweepIntervalSeconds: number;
+  log: Logger;
+};
+
+export type ExecutionConsumers = { close(): Promise<void> };
+
+const interruptedAfterSeconds = 30 * 60;
+
+export async function startExecutionConsumers(options: ExecutionConsumerOptions): Promise<ExecutionConsumers> {
+  const { db, connection, prefix, queues, context, log } = options;
+  const workerOptions = {
+    connection,
+    prefix,
+    lockDuration: options.lockSeconds * 1000,
+    stalledInterval: Math.max(1000, (options.lockSeconds * 1000) / 2),
+    maxStalledCount: 5,
+  };
+
+  async function execute(job: Job<ExecutionJobData>): Promise<string> {
+    const { executionId } = job.data;
+    const claimed = await claimExecution(db, executionId);
+    if (!claimed) {
+      const current = await getExecution(db, executionId);
+      if (current?.status === "processing") await recoverInterrupted(executionId, current.functionId);
+      return current?.status ?? "missing";
+    }
+    const result = await runExecution(context, claimed);
+    await finishExecution(db, executionId, result);
+    return result.status;
+  }
+
+  // The job came back after its gateway died mid-run. If the runtime never saw the request
+  // (it writes the log files as a request arrives), the execution runs now; otherwise it
+  // ran, and must not run twice: it ends with what its logs show.
+  async function recoverInterrupted(executionId: string, functionId: string): Promise<void> {
+    const target = await context.resolveTarget(functionId).catch(() => null);
+    const files = target ? await readExecutionLogs(context.docker, target.runtime.containerId, executionId).catch(() => null) : null;
+    const seen = target ? await logFileExists(target.runtime.containerId, executionId) : true;
+    if (!seen) {
+      const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing'", [executionId]);
+      if (reset.rowCount === 1) {
+        const claimed = await claimExecution(db, executionId);
+        if (claimed) await finishExecution(db, executionId, await runExecution(context, claimed));
+      }
+      return;
+    }
+    await finishExecution(db, executionId, {
+      status: "failed",
+      deploymentId: target?.deploymentId ?? null,
+      statusCode: null,
+      headers: {},
+      body: "",
+      logs: files?.logs ?? "",
+      errors: `${files?.errors ?? ""}the gateway running this execution stopped before it received the response; the function ran once, and was not run again`,
+      logId: executionId,
+      durationMs: 0,
+    });
+  }
+
+  async function logFileExists(containerId: string, logId: string): Promise<boolean> {
+    try {
+      await context.docker.getContainer(containerId).infoArchive({ path: `/mnt/logs/${logId}_logs.log` });
+      return true;
+    } catch (error) {
+      return (error as { statusCode?: number }).statusCode !== 404;
+    }
+  }
+
+  const executions = new Worker<ExecutionJobData>(executionQueueName, execute, { ...workerOptions, concurrency: options.concurrency });
+
+  const schedules = new Worker<ScheduleJobData>(
+    scheduleQueueName,
+    async (job) => {
+      const scheduled = await findScheduledFunction(db, job.data.functionId);
+      // A scheduler left behind by a function that no longer has a schedule does nothing.
+      if (!scheduled) return "no schedule";
+      const tick = new Date(job.timestamp + (job.opts.delay ?? 0));
+      const created = await createExecution(db, {
+        functionId: job.data.functionId,
+        trigger: "schedule",
+        status: "waiting",
+        request: { method: "POST", path: "/", headers: { "x-slipway-schedule": scheduled.schedule }, body: "" },
+        dedupeKey: `schedule:${job.id}`,
+        scheduledAt: tick,
+      });
+      await enqueueExecution(queues.executions, created.id);
+      return created.id;
+    },
+    { ...workerOptions, concurrency: 4 },
+  );
+
+  const events = new Worker<EventJobData>(
+    eventQueueName,
+    async (job) => {
+      const subscribers = await findEventSubscribers(db, job.data.name, job.data.installationId);
+      for (const functionId of subscribers) {
+        const created = await createExecution(db, {
+          functionId,
+          trigger: "event",
+          status: "waiting",
+          event: job.data.name,
+          request: { method: "POST", path: "/", headers: { "content-type": "application/json" }, body: JSON.stringify(job.data.payload ?? {}) },
+          dedupeKey: `event:${job.data.eventId}:${functionId}`,
+        });
+        await enqueueExecution(queues.executions, created.id);
+      }
+      return subscribers.length;
+    },
+    { ...workerOptions, concurrency: 4 },
+  );
+
+  const maintenance = new Queue(executionMaintenanceQueueName, { connection, prefix });
+  await maintenance.upsertJobScheduler("sweep", { every: options.sweepIntervalSeconds * 1000 }, { name: "sweep", opts: { removeOnComplete: true, removeOnFail: 100 } });
+  const sweeper = new Worker(
+    executionMaintenanceQueueName,
+    async () => {
+      // A crash between writing the row and adding its job leaves a row without a job;
+      // adding the job again is a no-op when it exists.
+      const pending = await findPendingExecutions(db, 30);
+      for (const execution of pending) await enqueueExecution(queues.executions, execution.id, execution.scheduledAt);
+      // A sync execution has no job; if its gateway died, nothing else will finish it.
+      const interrupted = await db.query(
+        `update executions set status = 'failed', finished_at = now(), errors = coalesce(errors, '') || 'the gateway running this execution stopped before it finished'
+          where status = 'processing' and trigger in ('sync', 'http') and started_at < now() - make_interval(secs => $1)`,
+        [interruptedAfterSeconds],
+      );
+      await db.query("delete from api_tokens where kind = 'execution' and expires_at < now() - interval '1 day'");
+      return { requeued: pending.length, interrupted: interrupted.rowCount };
+    },
+    { connection, prefix, concurrency: 1 },
+  );
+
+  for (const worker of [executions, schedules, events, sweeper]) {
+    worker.on("error", (error) => log.error({ err: error }, "execution consumer error"));
+    worker.on("failed", (job, error) => log.error({ err: error, jobId: job?.id }, "execution job failed"));
+  }
+
+  return {
+    async close() {
+      await Promise.all([executions.close(), schedules.close(), events.close(), sweeper.close()]);
+      await maintenance.close();
+    },
+  };
+}

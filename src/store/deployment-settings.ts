@@ -1,0 +1,36 @@
+// Owns deployment_settings: how a deployment may be executed (execute permissions, cron
+// schedule, event subscriptions, non-secret variables, timeout), as slipway.yml said when
+// it was built. A deployment made without its own row (a redeploy) uses the settings of
+// the function's newest earlier deployment that has one.
+import type { Queryable } from "./create-database.js";
+
+export type DeploymentSettings = {
+  execute: string[];
+  schedule: string | null;
+  events: string[];
+  variables: Record<string, string>;
+  timeoutSeconds: number | null;
+};
+
+export const defaultDeploymentSettings: DeploymentSettings = { execute: [], schedule: null, events: [], variables: {}, timeoutSeconds: null };
+
+export async function recordDeploymentSettings(db: Queryable, deploymentId: string, settings: Partial<DeploymentSettings>): Promise<void> {
+  await db.query(
+    `insert into deployment_settings (deployment_id, execute, schedule, events, variables, timeout_seconds) values ($1, $2, $3, $4, $5, $6)
+     on conflict (deployment_id) do update set execute = excluded.execute, schedule = excluded.schedule, events = excluded.events,
+       variables = excluded.variables, timeout_seconds = excluded.timeout_seconds`,
+    [deploymentId, settings.execute ?? [], settings.schedule ?? null, settings.events ?? [], JSON.stringify(settings.variables ?? {}), settings.timeoutSeconds ?? null],
+  );
+}
+
+export async function getDeploymentSettings(db: Queryable, deploymentId: string): Promise<DeploymentSettings> {
+  const result = await db.query<DeploymentSettings>(
+    `select s.execute, s.schedule, s.events, s.variables, s.timeout_seconds as "timeoutSeconds"
+       from deployments target
+       join deployments d on d.function_id = target.function_id and d.version <= target.version
+       join deployment_settings s on s.deployment_id = d.id
+      where target.id = $1 order by d.version desc limit 1`,
+    [deploymentId],
+  );
+  return result.rows[0] ?? defaultDeploymentSettings;
+}

@@ -1,0 +1,126 @@
+// Owns the executions table. Every status change is a conditional update, so two
+// gateways (or a retried job) can never both run or both finish the same execution.
+import type { Queryable } from "./create-database.js";
+
+export type ExecutionTrigger = "http" | "sync" | "async" | "schedule" | "event";
+export type ExecutionStatus = "scheduled" | "waiting" | "processing" | "completed" | "failed" | "timed_out";
+
+export type ExecutionRequest = { method: string; path: string; headers: Record<string, string>; body: string };
+
+export type NewExecution = {
+  functionId: string;
+  trigger: ExecutionTrigger;
+  status: "scheduled" | "waiting" | "processing";
+  request: ExecutionRequest;
+  event?: string | null;
+  dedupeKey?: string | null;
+  createdBy?: string | null;
+  scheduledAt?: Date | null;
+};
+
+export type ExecutionResult = {
+  status: "completed" | "failed" | "timed_out";
+  deploymentId: string | null;
+  statusCode: number | null;
+  headers: Record<string, string>;
+  body: string;
+  logs: string;
+  errors: string;
+  logId: string | null;
+  durationMs: number;
+};
+
+export const executionColumns = `e.id, e.function_id as "functionId", e.deployment_id as "deploymentId", e.trigger, e.status, e.event,
+  e.request_method as "requestMethod", e.request_path as "requestPath", e.request_headers as "requestHeaders",
+  e.response_status_code as "responseStatusCode", e.response_headers as "responseHeaders", e.response_body as "responseBody",
+  e.logs, e.errors, e.duration_ms as "durationMs", e.scheduled_at as "scheduledAt", e.created_at as "createdAt",
+  e.started_at as "startedAt", e.finished_at as "finishedAt", e.created_by as "createdBy"`;
+
+export type ExecutionRecord = {
+  id: string;
+  functionId: string;
+  deploymentId: string | null;
+  trigger: ExecutionTrigger;
+  status: ExecutionStatus;
+  event: string | null;
+  requestMethod: string;
+  requestPath: string;
+  requestHeaders: Record<string, string>;
+  responseStatusCode: number | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+  logs: string | null;
+  errors: string | null;
+  durationMs: number | null;
+  scheduledAt: Date | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  createdBy: string | null;
+};
+
+/** Inserts the execution; with a dedupe key that exists already, returns the existing row's id. */
+export async function createExecution(db: Queryable, execution: NewExecution): Promise<{ id: string; created: boolean }> {
+  const result = await db.query<{ id: string }>(
+    `insert into executions (function_id, trigger, status, event, request_method, request_path, request_headers, request_body, dedupe_key, created_by, scheduled_at, started_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $3 = 'processing' then now() end)
+     on conflict (dedupe_key) do nothing returning id`,
+    [execution.functionId, execution.trigger, execution.status, execution.event ?? null, execution.request.method, execution.request.path,
+      JSON.stringify(execution.request.headers), execution.request.body, execution.dedupeKey ?? null, execution.createdBy ?? null, execution.scheduledAt ?? null],
+  );
+  if (result.rows[0]) return { id: result.rows[0].id, created: true };
+  const existing = await db.query<{ id: string }>("select id from executions where dedupe_key = $1", [execution.dedupeKey]);
+  return { id: existing.rows[0]!.id, created: false };
+}
+
+export type ClaimedExecution = { id: string; functionId: string; trigger: ExecutionTrigger; event: string | null; request: ExecutionRequest; attempt: number };
+
+/** Moves a waiting or scheduled execution to processing; null if another run has it or it is done. */
+export async function claimExecution(db: Queryable, executionId: string): Promise<ClaimedExecution | null> {
+  const result = await db.query(
+    `update executions set status = 'processing', started_at = now(), attempt = attempt + 1
+      where id = $1 and status in ('waiting', 'scheduled')
+      returning id, function_id as "functionId", trigger, event, attempt,
+        json_build_object('method', request_method, 'path', request_path, 'headers', request_headers, 'body', request_body) as request`,
+    [executionId],
+  );
+  return (result.rows[0] as ClaimedExecution | undefined) ?? null;
+}
+
+export async function finishExecution(db: Queryable, executionId: string, result: ExecutionResult): Promise<boolean> {
+  const updated = await db.query(
+    `update executions set status = $2, deployment_id = coalesce($3, deployment_id), response_status_code = $4, response_headers = $5,
+            response_body = $6, logs = $7, errors = $8, log_id = $9, duration_ms = $10, finished_at = now()
+      where id = $1 and status = 'processing'`,
+    [executionId, result.status, result.deploymentId, result.statusCode, JSON.stringify(result.headers), result.body, result.logs, result.errors, result.logId, result.durationMs],
+  );
+  return updated.rowCount === 1;
+}
+
+export async function getExecution(db: Queryable, executionId: string): Promise<ExecutionRecord | null> {
+  const result = await db.query<ExecutionRecord>(`select ${executionColumns} from executions e where e.id = $1`, [executionId]);
+  return result.rows[0] ?? null;
+}
+
+export async function listExecutions(
+  db: Queryable,
+  filter: { functionId: string; status?: ExecutionStatus | undefined; trigger?: ExecutionTrigger | undefined; createdBy?: string | undefined; limit: number },
+): Promise<ExecutionRecord[]> {
+  const result = await db.query<ExecutionRecord>(
+    `select ${executionColumns} from executions e
+      where e.function_id = $1 and ($2::text is null or e.status = $2) and ($3::text is null or e.trigger = $3) and ($4::uuid is null or e.created_by = $4)
+      order by e.created_at desc limit $5`,
+    [filter.functionId, filter.status ?? null, filter.trigger ?? null, filter.createdBy ?? null, filter.limit],
+  );
+  return result.rows;
+}
+
+/** Executions still waiting (or due) after `seconds`: the sweeper makes sure each has its job. */
+export async function findPendingExecutions(db: Queryable, olderThanSeconds: number): Promise<{ id: string; scheduledAt: Date | null }[]> {
+  const result = await db.query<{ id: string; scheduledAt: Date | null }>(
+    `select id, scheduled_at as "scheduledAt" from executions
+      where status in ('waiting', 'scheduled') and created_at < now() - make_interval(secs => $1) order by created_at limit 5000`,
+    [olderThanSeconds],
+  );
+  return result.rows;
+}
