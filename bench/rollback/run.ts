@@ -68,7 +68,25 @@ async function main() {
       return started;
     };
 
+    // Baseline, interleaved with the rollbacks so both see the same machine load: a bare
+    // `docker run` of the same image with v1's artifact bind-mounted.
+    const digest = (await stack.db.query<{ artifact_digest: string }>("select artifact_digest from deployments where version = 1")).rows[0]!.artifact_digest;
+    const mount = await mkdtemp(join(tmpdir(), "bench-rollback-"));
+    const hex = digest.slice("sha256:".length);
+    await copyFile(join(stack.env.SLIPWAY_ARTIFACT_DIR!, "sha256", hex.slice(0, 2), `${hex}.tar.gz`), join(mount, "code.tar.gz"));
+    const bareColdStart = async () => {
+      const name = `bench-rollback-${randomBytes(4).toString("hex")}`;
+      const started = performance.now();
+      await run("docker", ["run", "-d", "--name", name, "-p", "127.0.0.1::3000", "-v", `${mount}:/mnt/code:ro`, "-w", "/usr/local/server",
+        "-e", "OPEN_RUNTIMES_SECRET=s", "slipway/runtime-node-20:local", "bash", "helpers/start.sh", "bash helpers/server.sh"]);
+      const port = (await run("docker", ["port", name, "3000/tcp"])).stdout.trim().split("\n")[0]!.split(":").pop();
+      await until(async () => (await (await fetch(`http://127.0.0.1:${port}/`, { headers: { "x-open-runtimes-secret": "s" } })).text()) === "one");
+      bare.push(performance.now() - started);
+      await run("docker", ["rm", "-f", name]);
+    };
+
     for (let i = 0; i < iterations; i++) {
+      await bareColdStart();
       // Cold: wait until v1's container has been retired, then roll back to it.
       await until(async () => !(await containerOf(1)), (graceSeconds + 30) * 1000, 200);
       let started = await comment("/slipway rollback v1");
@@ -85,21 +103,7 @@ async function main() {
       process.stderr.write(`iteration ${i + 1}: cold ${cold.at(-1)!.toFixed(0)} ms, warm ${warm.at(-1)!.toFixed(0)} ms\n`);
     }
 
-    // Baseline: a bare `docker run` of the same image with v1's artifact.
-    const digest = (await stack.db.query<{ artifact_digest: string }>("select artifact_digest from deployments where version = 1")).rows[0]!.artifact_digest;
-    const mount = await mkdtemp(join(tmpdir(), "bench-rollback-"));
-    const hex = digest.slice("sha256:".length);
-    await copyFile(join(stack.env.SLIPWAY_ARTIFACT_DIR!, "sha256", hex.slice(0, 2), `${hex}.tar.gz`), join(mount, "code.tar.gz"));
-    for (let i = 0; i < iterations; i++) {
-      const name = `bench-rollback-${randomBytes(4).toString("hex")}`;
-      const started = performance.now();
-      await run("docker", ["run", "-d", "--name", name, "-p", "127.0.0.1::3000", "-v", `${mount}:/mnt/code:ro`, "-w", "/usr/local/server",
-        "-e", "OPEN_RUNTIMES_SECRET=s", "slipway/runtime-node-20:local", "bash", "helpers/start.sh", "bash helpers/server.sh"]);
-      const port = (await run("docker", ["port", name, "3000/tcp"])).stdout.trim().split("\n")[0]!.split(":").pop();
-      await until(async () => (await (await fetch(`http://127.0.0.1:${port}/`, { headers: { "x-open-runtimes-secret": "s" } })).text()) === "one");
-      bare.push(performance.now() - started);
-      await run("docker", ["rm", "-f", name]);
-    }
+
     await rm(mount, { recursive: true, force: true });
 
     // Deploying the same version anew: unpin, then push v1's code again and wait for it.
