@@ -14,7 +14,7 @@ const run = promisify(execFile);
 const slipwayBin = fileURLToPath(new URL("../../bin/slipway.js", import.meta.url));
 const owner = "cli";
 const repoName = "tools";
-const yml = "functions:\n  - id: echo\n    runtime: node-20\n    root: echo\n    commands: \"\"\n";
+const yml = "functions:\n  - id: echo\n    runtime: node-20\n    root: echo\n    commands: \"\"\n    execute: any\n";
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 
 describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {

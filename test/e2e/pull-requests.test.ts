@@ -17,7 +17,7 @@ const marker = "<!-- slipway:pull-request-comment -->";
 const packageJson = (extra: Record<string, unknown> = {}) => JSON.stringify({ name: "fn", version: "1.0.0", private: true, ...extra });
 const handler = (greeting: string) => `module.exports = async (context) => context.res.json({ greeting: ${JSON.stringify(greeting)} });\n`;
 const functionsYml = (ids: string[], extra = "") =>
-  "functions:\n" + ids.map((id) => `  - id: ${id}\n    runtime: node-20\n    root: functions/${id}\n    commands: npm install\n${extra}`).join("");
+  "functions:\n" + ids.map((id) => `  - id: ${id}\n    runtime: node-20\n    root: functions/${id}\n    commands: npm install\n    execute: any\n${extra}`).join("");
 const functionFiles = (id: string, greeting: string, pkg = packageJson()) => ({ [`functions/${id}/index.js`]: handler(greeting), [`functions/${id}/package.json`]: pkg });
 
 describe("pull requests", { timeout: 20 * 60_000 }, () => {
