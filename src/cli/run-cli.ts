@@ -7,8 +7,10 @@ import { request } from "undici";
 import { createApiToken, type TokenKind } from "../api/api-tokens.js";
 import { createDatabase } from "../store/create-database.js";
 import { runMigrations } from "../store/run-migrations.js";
+import { listVariables, putVariable, removeVariable } from "../variables/variable-client.js";
+import { rotateVariableKeys } from "../variables/rotate-variable-keys.js";
 
-export const cliCommands = ["functions", "deployments", "logs", "rollback", "promote", "unpin", "redeploy", "token", "help"] as const;
+export const cliCommands = ["functions", "deployments", "logs", "rollback", "promote", "unpin", "redeploy", "variables", "token", "help"] as const;
 
 const usage = `usage:
   slipway functions ls [--repo owner/name] [--json]
@@ -18,6 +20,10 @@ const usage = `usage:
   slipway promote <function-id> [vN|sha|deployment-id|pr-<n>]
   slipway unpin <function-id>
   slipway redeploy <function-id> [--no-cache]
+  slipway variables ls <owner/repo|function-id>
+  slipway variables set <owner/repo|function-id> <NAME>      (the value is read from standard input)
+  slipway variables rm <owner/repo|function-id> <NAME>
+  slipway variables rotate                                   (re-encrypts with SLIPWAY_MASTER_KEY; DATABASE_URL)
   slipway token create --name <name> [--kind server|client] [--team <t>]... [--scope <s>]...
 
   SLIPWAY_API_URL (default http://127.0.0.1:3000) and SLIPWAY_TOKEN (a server token) reach the API.`;
@@ -124,6 +130,41 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
         print(result, `Redeploying ${result.functionName} as v${result.version} (${result.deploymentId}); follow it with \`slipway logs ${result.deploymentId} --follow\`.`);
         return 0;
       }
+      case "variables": {
+        const [action, scope, name] = rest;
+        const apiUrl = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+        const token = process.env.SLIPWAY_TOKEN ?? "";
+        if (action === "rotate") {
+          const db = createDatabase(process.env.DATABASE_URL ?? "postgres://slipway:slipway@127.0.0.1:5432/slipway");
+          try {
+            const result = await rotateVariableKeys(db);
+            print(result, `Re-encrypted ${result.reencrypted} variable(s) under key ${result.keyId}.`);
+          } finally {
+            await db.end();
+          }
+          return 0;
+        }
+        if (!scope || !["ls", "set", "rm"].includes(action ?? "")) throw new CliError("`slipway variables ls|set|rm <owner/repo|function-id> [NAME]`");
+        if (!token) throw new CliError("SLIPWAY_TOKEN is not set");
+        if (action === "ls") {
+          const variables = await listVariables(apiUrl, token, scope);
+          print(variables, variables.length === 0 ? "no variables" : table(variables, ["name", "updatedAt"]));
+          return 0;
+        }
+        if (!name) throw new CliError(`which variable? \`slipway variables ${action} ${scope} <NAME>\``);
+        if (action === "set") {
+          // From standard input, so the value never lands in shell history or the process list.
+          const chunks: Buffer[] = [];
+          for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+          const value = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+          const result = await putVariable(apiUrl, token, scope, name, value);
+          print(result, `${result.created ? "Set" : "Updated"} ${name}; it applies from the next deployment.`);
+          return 0;
+        }
+        await removeVariable(apiUrl, token, scope, name);
+        print({ removed: name }, `Removed ${name}.`);
+        return 0;
+      }
       case "token": {
         if (rest[0] !== "create" || !values.name) throw new CliError("`slipway token create --name <name> [--kind server|client] [--team t] [--scope s]`");
         const kind = (values.kind ?? "server") as TokenKind;
@@ -143,7 +184,8 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
         return command === undefined || command === "help" ? 0 : 2;
     }
   } catch (error) {
-    if (error instanceof CliError) {
+    // The API's refusals arrive as plain errors from the API clients: they are messages for the user.
+    if (error instanceof CliError || (error instanceof Error && !(error instanceof TypeError) && command === "variables")) {
       output.err(`slipway: ${error.message}\n`);
       return 1;
     }

@@ -22,12 +22,16 @@ describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {
   let repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
   let token: string;
   let functionId: string;
+  let stdinText = "";
 
   const cli = async (...args: string[]) => {
     try {
-      const { stdout, stderr } = await run(process.execPath, [slipwayBin, ...args], {
+      const child = run(process.execPath, [slipwayBin, ...args], {
         env: { PATH: process.env.PATH ?? "", DATABASE_URL: stack.env.DATABASE_URL!, SLIPWAY_API_URL: stack.appUrl, ...(token ? { SLIPWAY_TOKEN: token } : {}) },
       });
+      child.child.stdin?.end(stdinText);
+      stdinText = "";
+      const { stdout, stderr } = await child;
       return { code: 0, stdout, stderr };
     } catch (error) {
       const failed = error as { code: number; stdout: string; stderr: string };
@@ -48,7 +52,7 @@ describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {
   const served = async () => (await fetch(`${stack.gatewayUrl}/fn/echo--${repoName}--${owner}/`)).text();
 
   before(async () => {
-    stack = await startSlipwayStack();
+    stack = await startSlipwayStack({ env: { SLIPWAY_MASTER_KEY: "ab".repeat(32) } });
     repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 3131 });
     await waitDone(await push({ "slipway.yml": yml, "echo/index.js": handler("first") }, "first"));
     await waitDone(await push({ "echo/index.js": handler("second") }, "second"));
@@ -92,6 +96,23 @@ describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {
     assert.equal(await served(), "second");
     const audit = (await (await fetch(`${stack.appUrl}/v1/functions/${functionId}/audit`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { action: string; actor: string; via: string }[] };
     assert.deepEqual(audit.entries.slice(0, 2).map((e) => [e.action, e.actor, e.via]), [["promote", "release-bot", "api"], ["rollback", "release-bot", "api"]]);
+  });
+
+  test("variables: set from standard input, listed by name only, stored encrypted, never logged", async () => {
+    const secret = `s3cret-${Date.now()}`;
+    stdinText = `${secret}\n`;
+    const set = await cli("variables", "set", `${owner}/${repoName}`, "API_KEY");
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /Set API_KEY/);
+    const listed = await cli("variables", "ls", `${owner}/${repoName}`);
+    assert.match(listed.stdout, /API_KEY/);
+    assert.ok(!listed.stdout.includes(secret), "a list shows names only");
+    const stored = await stack.db.query("select ciphertext from variables where name = 'API_KEY'");
+    assert.ok(!Buffer.from(stored.rows[0].ciphertext).toString("latin1").includes(secret), "the value is encrypted at rest");
+    assert.ok(!stack.logs().includes(secret), "the value is in no log");
+    const removed = await cli("variables", "rm", `${owner}/${repoName}`, "API_KEY");
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await stack.db.query("select 1 from variables where name = 'API_KEY'")).rowCount, 0);
   });
 
   test("a refused action exits non-zero with the reason", async () => {

@@ -145,6 +145,14 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
           .filter((c) => ids.includes(c.Labels["slipway.deployment"] ?? ""))
           .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
       );
+      // This stack's build caches, so test runs do not pile up volumes.
+      const functionIds = new Set((await db.query<{ id: string }>("select id from functions")).rows.map((r) => r.id));
+      const { Volumes: volumes } = await docker.listVolumes({ filters: { label: ["slipway.role=build-cache"] } });
+      await Promise.all(
+        (volumes ?? [])
+          .filter((v) => functionIds.has(v.Labels?.["slipway.function"] ?? ""))
+          .map((v) => docker.getVolume(v.Name).remove({ force: true }).catch(() => {})),
+      );
       await emulator.stop();
       await rm(artifactDir, { recursive: true, force: true });
       await testDatabase.drop();
