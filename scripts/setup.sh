@@ -74,7 +74,11 @@ fi
 cd "$here"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing node modules"
-  npm ci --no-audit --no-fund --loglevel=error
+  # npm ci insists that every platform's optional packages are in the lock; a registry
+  # mirror without them (say, no darwin builds) makes it refuse, while npm install still
+  # installs exactly the locked versions and skips the optional packages it cannot get.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error
+  touch node_modules/.package-lock.json
 fi
 
 # --- runtime images -------------------------------------------------------------------
