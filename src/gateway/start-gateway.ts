@@ -6,9 +6,8 @@ import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { z } from "zod";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
@@ -274,23 +273,35 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     headers["x-open-runtimes-logging"] = "enabled";
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     try {
-      const upstream = await request(`${route.runtime.baseUrl}${path}`, {
-        method: (req.method ?? "GET") as "GET",
-        headers,
-        body: hasBody ? req : null,
-        dispatcher: agent,
-        headersTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
-        bodyTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
-      });
-      const outHeaders: Record<string, string | string[]> = {};
-      for (const [name, value] of Object.entries(upstream.headers)) {
-        if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
-        outHeaders[name] = value;
-      }
-      outHeaders["x-slipway-execution-id"] = call.executionId;
-      res.writeHead(upstream.statusCode, outHeaders);
-      await pipeline(upstream.body, res);
-      call.finish(upstream.statusCode, upstream.headers["x-open-runtimes-log-id"]);
+      // stream() hands the upstream body straight to the client's response: no
+      // intermediate stream object or pipeline per request on this hot path.
+      let statusCode = 502;
+      let logId: string | string[] | undefined;
+      await agent.stream(
+        {
+          origin: route.runtime.baseUrl,
+          path,
+          method: (req.method ?? "GET") as "GET",
+          headers,
+          body: hasBody ? req : null,
+          headersTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
+          bodyTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
+        },
+        ({ statusCode: status, headers: upstreamHeaders }) => {
+          statusCode = status;
+          logId = upstreamHeaders["x-open-runtimes-log-id"];
+          const outHeaders: Record<string, string | string[]> = {};
+          for (const name in upstreamHeaders) {
+            const value = upstreamHeaders[name];
+            if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+            outHeaders[name] = value;
+          }
+          outHeaders["x-slipway-execution-id"] = call.executionId;
+          res.writeHead(status, outHeaders);
+          return res;
+        },
+      );
+      call.finish(statusCode, logId);
     } catch (error) {
       call.fail(error);
       // The container may have died; the next request starts it again.
