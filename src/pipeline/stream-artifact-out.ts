@@ -73,16 +73,16 @@ export async function streamArtifactOut(
   });
   archive.pipe(extract as unknown as NodeJS.WritableStream);
   const content = await file;
+  // pipe() to both sinks pauses the source whenever either is full, so a large artifact
+  // flows through with bounded memory.
+  // tar-stream's entry (a streamx stream) pipes to one destination only, so it feeds a
+  // Node stream that fans out.
+  const source = new PassThrough();
   const toStore = new PassThrough();
   const toCheck = new PassThrough();
-  content.on("data", (chunk: Buffer) => {
-    toStore.write(chunk);
-    toCheck.write(chunk);
-  });
-  content.on("end", () => {
-    toStore.end();
-    toCheck.end();
-  });
+  content.pipe(source);
+  source.pipe(toStore);
+  source.pipe(toCheck);
   content.on("error", (error) => {
     toStore.destroy(error);
     toCheck.destroy(error);
