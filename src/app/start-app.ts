@@ -9,7 +9,7 @@ import { createApiRouter } from "../api/create-api-router.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
-import { handleComment } from "../github/handle-comment.js";
+import { handleComment, type CommentEvent } from "../github/handle-comment.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
 import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
@@ -33,6 +33,25 @@ export type AppDependencies = {
 
 export type App = { server: Server; url: string; close(): Promise<void> };
 
+type WebhookComment = { id: number; body: string; user: { login: string; type?: string | undefined } | null };
+
+function toCommentEvent(
+  octokit: unknown,
+  repository: { name: string; owner: { login: string } },
+  comment: WebhookComment,
+  place: CommentEvent["place"],
+): CommentEvent {
+  return {
+    octokit: octokit as GitHubClient,
+    owner: repository.owner.login,
+    repo: repository.name,
+    commentId: comment.id,
+    body: comment.body,
+    author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
+    place,
+  };
+}
+
 export async function startApp(deps: AppDependencies): Promise<App> {
   const probot = new Probot({
     appId: deps.github.APP_ID,
@@ -52,36 +71,17 @@ export async function startApp(deps: AppDependencies): Promise<App> {
         );
       });
       registerPullRequestHandlers(app, scheduleDeps);
-      // Only new comments: an edited comment must not run a command twice.
+      // Only new comments: an edited comment must not run a command twice. `approve` is for
+      // fork pull requests, so only a pull-request comment can run it.
+      const commentDeps = { ...deps, github: deps.installations };
+      const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
       app.on("issue_comment.created", async (context) => {
         const { comment, issue, repository } = context.payload;
-        await handleComment(
-          {
-            octokit: context.octokit as unknown as GitHubClient,
-            owner: repository.owner.login,
-            repo: repository.name,
-            commentId: comment.id,
-            body: comment.body,
-            author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
-            place: { kind: "issue", number: issue.number },
-          },
-          { ...deps, github: deps.installations, extraCommands: { approve: approveFromComment(scheduleDeps) } },
-        );
+        await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
       });
       app.on("commit_comment.created", async (context) => {
         const { comment, repository } = context.payload;
-        await handleComment(
-          {
-            octokit: context.octokit as unknown as GitHubClient,
-            owner: repository.owner.login,
-            repo: repository.name,
-            commentId: comment.id,
-            body: comment.body,
-            author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
-            place: { kind: "commit", sha: comment.commit_id },
-          },
-          { ...deps, github: deps.installations },
-        );
+        await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
       });
     },
     { probot, webhooksPath: webhookPath },
