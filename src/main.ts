@@ -65,7 +65,7 @@ async function main(argv: string[]): Promise<void> {
   if ((role === "app" || role === "all") && config.github) {
     const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
     const installations = createInstallationClients(config.github);
-    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, redis: redis("api"), log: log.child({ component: "app" }) });
+    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, artifacts, redis: redis("api"), log: log.child({ component: "app" }) });
     closers.push(() => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
   }

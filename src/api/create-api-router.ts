@@ -34,6 +34,8 @@ export type RouteDefinition<B extends z.ZodType, Q extends z.ZodType> = {
   /** Token kinds allowed; "public" needs no token; "custom" lets the handler decide. */
   auth: TokenKind[] | "public" | "custom";
   body?: B;
+  /** A body that is not JSON (an upload), read by the handler from `req`; documented only. */
+  rawBody?: { contentTypes: string[]; description: string };
   query?: Q;
   /** Returns a JSON-serialisable value (status 200), or handles `res` itself and returns undefined. */
   handler: (request: ApiRequest<z.infer<B>, z.infer<Q>>) => Promise<unknown>;
@@ -120,7 +122,9 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
       ...(definition.auth === "public" ? { security: [] } : {}),
       ...(definition.body
         ? { requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(definition.body, { io: "input", unrepresentable: "any" }) } } } }
-        : {}),
+        : definition.rawBody
+          ? { requestBody: { required: true, description: definition.rawBody.description, content: Object.fromEntries(definition.rawBody.contentTypes.map((type) => [type, { schema: { type: "string", format: "binary" } }])) } }
+          : {}),
       responses: { "200": { description: "OK" }, "4XX": { description: "A JSON `{ error }` that says what is wrong" } },
     };
   }

@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { Probot, createNodeMiddleware } from "probot";
 import { createApiRouter } from "../api/create-api-router.js";
+import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
@@ -26,6 +27,8 @@ export type AppDependencies = {
   queue: Queue<BuildJobData>;
   runtimes: Map<string, Runtime>;
   installations: InstallationClients;
+  /** Where uploaded sources (`slipway deploy`) are kept for the worker. */
+  artifacts: ArtifactStore;
   /** For following live build logs; optional. */
   redis?: Redis;
   log: Logger;

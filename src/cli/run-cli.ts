@@ -2,20 +2,26 @@
 // through the REST API (SLIPWAY_API_URL, SLIPWAY_TOKEN), so the CLI needs no access to
 // Slipway's database or GitHub. `token create` is the operator's bootstrap: it writes to
 // the database directly (DATABASE_URL) and prints the new token once.
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { request } from "undici";
 import { createApiToken, type TokenKind } from "../api/api-tokens.js";
 import { createDatabase } from "../store/create-database.js";
+import { packUpload } from "./pack-upload.js";
 import { runMigrations } from "../store/run-migrations.js";
 import { listVariables, putVariable, removeVariable } from "../variables/variable-client.js";
 import { rotateVariableKeys } from "../variables/rotate-variable-keys.js";
 
-export const cliCommands = ["functions", "deployments", "logs", "rollback", "promote", "unpin", "redeploy", "variables", "token", "help"] as const;
+export const cliCommands = ["functions", "deployments", "logs", "deploy", "rollback", "promote", "unpin", "redeploy", "variables", "token", "help"] as const;
 
 const usage = `usage:
   slipway functions ls [--repo owner/name] [--json]
   slipway deployments ls [--function <id>] [--status <status>] [--limit <n>] [--json]
   slipway logs <deployment-id> [--follow]
+  slipway deploy <dir> --function <function-id> [--prod] [--no-cache]
+                                              (uploads <dir>, builds it and waits; a preview unless --prod)
   slipway rollback <function-id> [vN|sha|deployment-id]
   slipway promote <function-id> [vN|sha|deployment-id|pr-<n>]
   slipway unpin <function-id>
@@ -47,6 +53,58 @@ async function api(method: "GET" | "POST", path: string, body?: unknown): Promis
   return parsed;
 }
 
+const cliUserAgent = "slipway-cli/0.1";
+
+type UploadResult = { deploymentId: string; functionId: string; functionName: string; version: number; production: boolean; files: number; bytes: number; url: string; productionUrl: string };
+
+/** `slipway deploy <dir>`: upload, follow the build, then say where it serves (exit 1 if it failed). */
+async function deployDirectory(
+  dir: string | undefined,
+  options: { functionId: string | undefined; production: boolean; noCache: boolean; json: boolean },
+  output: Output,
+): Promise<number> {
+  if (!dir) throw new CliError("which directory? `slipway deploy <dir> --function <function-id> [--prod]`");
+  if (!options.functionId) throw new CliError("which function? add `--function <function-id>` (see `slipway functions ls`)");
+  const directory = resolve(dir);
+  if (!(await stat(directory).catch(() => null))?.isDirectory()) throw new CliError(`${dir} is not a directory`);
+  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+  const token = process.env.SLIPWAY_TOKEN;
+  if (!token) throw new CliError("SLIPWAY_TOKEN is not set; create a server token with `slipway token create --name <you>`");
+  const query = new URLSearchParams({ production: String(options.production), noCache: String(options.noCache) });
+  const response = await request(`${base}/v1/functions/${encodeURIComponent(options.functionId)}/deployments?${query}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/gzip", "idempotency-key": randomUUID(), "user-agent": cliUserAgent },
+    body: await packUpload(directory),
+  });
+  const text = await response.body.text();
+  const parsed = (text ? JSON.parse(text) : {}) as UploadResult & { error?: string };
+  if (response.statusCode >= 400) throw new CliError(parsed.error ?? `HTTP ${response.statusCode}`);
+  if (!options.json) output.out(`Uploaded ${parsed.files} files (${Math.ceil(parsed.bytes / 1024)} KB) as ${parsed.functionName} v${parsed.version} (${parsed.deploymentId}); building…\n`);
+  if (!options.json) await streamLogs(parsed.deploymentId, true, output);
+  const final = (await api("GET", `/v1/deployments/${parsed.deploymentId}`)) as { status: string; error: string | null };
+  for (let i = 0; i < 600 && (final.status === "queued" || final.status === "building"); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    Object.assign(final, await api("GET", `/v1/deployments/${parsed.deploymentId}`));
+  }
+  const functions = (await api("GET", "/v1/functions")) as { functions: { id: string; aliases: { alias: string; version: number; pinned: boolean }[] }[] };
+  const production = functions.functions.find((f) => f.id === parsed.functionId)?.aliases.find((a) => a.alias === "production");
+  const live = production?.version === parsed.version;
+  const summary = { ...parsed, status: final.status, error: final.error, live };
+  if (options.json) {
+    output.out(`${JSON.stringify(summary, null, 2)}\n`);
+  } else if (final.status !== "ready") {
+    output.err(`slipway: v${parsed.version} ${final.status}${final.error ? `: ${final.error}` : ""}\n`);
+  } else {
+    const lines = [`v${parsed.version} is ready at ${parsed.url}`];
+    if (live) lines.push(`Production now serves v${parsed.version}: ${parsed.productionUrl}`);
+    else if (options.production && production?.pinned) lines.push(`Production is pinned to v${production.version} and still serves it; \`slipway promote ${parsed.functionId} v${parsed.version}\` puts this version live.`);
+    else if (options.production) lines.push(`Production still serves v${production?.version ?? "–"} (a newer version is live).`);
+    else lines.push(`A preview: production is unchanged. \`slipway promote ${parsed.functionId} v${parsed.version}\` or \`slipway deploy ${dir} --function ${parsed.functionId} --prod\` puts it live.`);
+    output.out(`${lines.join("\n")}\n`);
+  }
+  return final.status === "ready" ? 0 : 1;
+}
+
 function table(rows: Record<string, unknown>[], columns: string[]): string {
   const cells = rows.map((row) => columns.map((c) => String(row[c] ?? "–")));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
@@ -72,6 +130,7 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
       json: { type: "boolean" },
       follow: { type: "boolean", short: "f" },
       "no-cache": { type: "boolean" },
+      prod: { type: "boolean" },
       function: { type: "string" },
       status: { type: "string" },
       limit: { type: "string" },
@@ -111,6 +170,8 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
         await streamLogs(rest[0], Boolean(values.follow), output);
         return 0;
       }
+      case "deploy":
+        return await deployDirectory(rest[0], { functionId: values.function, production: Boolean(values.prod), noCache: Boolean(values["no-cache"]), json: Boolean(values.json) }, output);
       case "rollback":
       case "promote": {
         if (!rest[0]) throw new CliError(`which function? \`slipway ${command} <function-id> [target]\` (see \`slipway functions ls\`)`);

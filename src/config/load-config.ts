@@ -33,6 +33,7 @@ const baseSchema = z.object({
   SLIPWAY_BUILD_TIMEOUT_SECONDS: positiveInt.default(900),
   SLIPWAY_BUILD_CA_BUNDLE: z.string().optional(),
   SLIPWAY_MAX_ARTIFACT_MB: positiveInt.default(512),
+  SLIPWAY_MAX_UPLOAD_MB: positiveInt.default(100),
   SLIPWAY_WORKER_CONCURRENCY: positiveInt.default(2),
   SLIPWAY_WORKER_LOCK_SECONDS: positiveInt.default(30),
   SLIPWAY_WATCHDOG_INTERVAL_SECONDS: positiveInt.default(30),

@@ -24,18 +24,32 @@ export async function redeployFunction(
     [state.id],
   );
   const settings = fn.rows[0] as { runtime: string; entrypoint: string; commands: string; root: string; branch: string };
+  // An uploaded version (`slipway deploy`) is built again from its kept archive, laid out as it was.
+  const uploaded = (
+    await deps.db.query<{ source_digest: string | null; runtime: string; entrypoint: string; commands: string; root: string }>(
+      "select source_digest, runtime, entrypoint, commands, root from deployments where id = $1",
+      [source.id],
+    )
+  ).rows[0];
+  const build = uploaded?.source_digest ? uploaded : settings;
   const deployment = await createQueuedDeployment(deps.db, {
     functionId: state.id,
     commitSha: source.commitSha,
     ref: `refs/heads/${settings.branch}`,
     trigger: request.noCache ? "redeploy-no-cache" : "redeploy",
     deliveryId: `redeploy-${randomUUID()}`,
-    runtime: settings.runtime,
-    entrypoint: settings.entrypoint,
-    commands: settings.commands,
-    root: settings.root,
+    runtime: build.runtime,
+    entrypoint: build.entrypoint,
+    commands: build.commands,
+    root: build.root,
+    ...(uploaded?.source_digest ? { sourceDigest: uploaded.source_digest } : {}),
   });
   if (request.noCache) await deps.db.query("update deployments set use_cache = false where id = $1", [deployment.id]);
+  if (uploaded?.source_digest) {
+    // No commit, so nothing to hang a check run on: follow it with `slipway logs`.
+    await enqueueBuild(deps.queue, deployment.id);
+    return { functionName: state.name, deploymentId: deployment.id, version: deployment.version, commitSha: source.commitSha };
+  }
   const octokit = deps.github.forInstallation(state.installationId);
   const checkRunId = await createCheckRun(
     octokit,

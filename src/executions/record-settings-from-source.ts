@@ -1,7 +1,7 @@
 // Owns recording a deployment's execution settings from the slipway.yml of the very commit
 // it builds (the worker has that commit checked out), so what a deployment may do travels
 // with it: a rollback brings back its permissions, schedule and events too.
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { configFileName, parseSlipwayConfig } from "../github/parse-slipway-config.js";
 import type { Queryable } from "../store/create-database.js";
@@ -13,7 +13,10 @@ export async function recordSettingsFromSource(
   checkoutDirectory: string,
   runtimeNames: readonly string[],
 ): Promise<void> {
-  const text = await readFile(join(checkoutDirectory, configFileName), "utf8").catch(() => null);
+  const path = join(checkoutDirectory, configFileName);
+  // Only a regular file: a slipway.yml that is a link could point anywhere on the worker.
+  const isFile = (await lstat(path).catch(() => null))?.isFile() ?? false;
+  const text = isFile ? await readFile(path, "utf8").catch(() => null) : null;
   const parsed = text === null ? null : parseSlipwayConfig(text, runtimeNames);
   const fn = parsed?.ok ? parsed.config.functions.find((f) => f.id === deployment.functionName) : undefined;
   // Without a readable entry (a redeploy of a commit whose file has gone) the deployment

@@ -41,8 +41,9 @@ export async function activateTargets(
       onlyIfNewer: true,
       respectPin: production,
       action: "activate",
-      actor: "slipway",
-      via: "push",
+      // An upload (`slipway deploy --prod`) is recorded as done by its token, the way it came.
+      actor: deployment.createdBy ?? "slipway",
+      via: deployment.createdVia ?? "push",
     });
     if (result.activated) await markTargetActivated(deps.db, deployment.deploymentId, target.alias);
     results.push({ alias: target.alias, activated: result.activated, ...(result.activated ? {} : { note: `Not activated for ${target.alias}: ${result.reason}.` }), url });

@@ -3,7 +3,7 @@
 // the store, mark it ready, activate it when it belongs in production, and say how it went
 // on the check run. Every ending, good or bad, leaves the deployment in a final state.
 import type Docker from "dockerode";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
@@ -31,6 +31,7 @@ import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./bu
 import { appendBuildLog, buildLogKey, endBuildLog } from "./build-log-stream.js";
 import { activateTargets, type TargetActivation } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
+import { unpackSourceArchive } from "./source-archive.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
 import { streamArtifactOut } from "./stream-artifact-out.js";
 
@@ -124,6 +125,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
 
     await step("fetch", async () => {
+      if (deployment.sourceDigest) {
+        // `slipway deploy`: the uploaded archive, checked on upload, is the source.
+        await unpackSourceArchive(deps.artifacts.open(deployment.sourceDigest), workdir);
+        return;
+      }
       const token = await deps.github.installationToken(deployment.installationId);
       await fetchSource({ cloneUrl: deployment.cloneUrl, sha: deployment.commitSha, token, directory: workdir });
     });
@@ -133,7 +139,13 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
     const buildEnvironment = toEnvList(await resolveFunctionEnvironment(db, keyring, deploymentId));
 
-    const sourceDirectory = join(workdir, deployment.root);
+    const sourceDirectory = await realpath(join(workdir, deployment.root)).catch(() => {
+      throw new BuildFailure(`the function's root '${deployment.root}' does not exist in this ${deployment.sourceDigest ? "upload" : "commit"}`);
+    });
+    // A root that is a link out of the checkout would build whatever it points to.
+    if (sourceDirectory !== (await realpath(workdir)) && !sourceDirectory.startsWith(`${await realpath(workdir)}/`)) {
+      throw new BuildFailure(`the function's root '${deployment.root}' leads outside the source`);
+    }
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
     let lastShown = 0;
     if (checkRun) {

@@ -13,6 +13,10 @@ export type NewDeployment = {
   entrypoint: string;
   commands: string;
   root: string;
+  /** An uploaded source archive (`slipway deploy`) instead of a commit to fetch. */
+  sourceDigest?: string;
+  createdBy?: string;
+  createdVia?: "cli" | "api";
 };
 
 export type QueuedDeployment = { id: string; version: number; created: boolean; checkRunId: number | null; status: DeploymentStatus };
@@ -35,12 +39,14 @@ export async function createQueuedDeployment(db: Queryable, deployment: NewDeplo
     `with next as (
        update functions set next_version = next_version + 1 where id = $1 returning next_version
      )
-     insert into deployments (function_id, version, status, commit_sha, ref, trigger, delivery_id, runtime, entrypoint, commands, root)
-     select $1, next.next_version, 'queued', $2, $3, $4, $5, $6, $7, $8, $9 from next
+     insert into deployments (function_id, version, status, commit_sha, ref, trigger, delivery_id, runtime, entrypoint, commands, root,
+                              source_digest, created_by, created_via)
+     select $1, next.next_version, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 from next
      on conflict (function_id, delivery_id) do nothing
      returning id, version`,
     [deployment.functionId, deployment.commitSha, deployment.ref, deployment.trigger, deployment.deliveryId,
-      deployment.runtime, deployment.entrypoint, deployment.commands, deployment.root],
+      deployment.runtime, deployment.entrypoint, deployment.commands, deployment.root,
+      deployment.sourceDigest ?? null, deployment.createdBy ?? null, deployment.createdVia ?? null],
   );
   const row = result.rows[0];
   if (!row) return createQueuedDeployment(db, deployment); // lost a race with the same delivery
@@ -63,6 +69,11 @@ export type BuildContext = {
   commands: string;
   root: string;
   checkRunId: number | null;
+  trigger: string;
+  /** Set for an uploaded source (`slipway deploy`): build it instead of fetching the commit. */
+  sourceDigest: string | null;
+  createdBy: string | null;
+  createdVia: "cli" | "api" | null;
   buildStartedAt: Date | null;
   artifactDigest: string | null;
   artifactSize: number | null;
@@ -83,6 +94,7 @@ export async function getBuildContext(db: Queryable, deploymentId: string): Prom
   const result = await db.query(
     `select d.id as "deploymentId", d.version, d.status, d.attempt, d.commit_sha as "commitSha", d.ref,
             d.runtime, d.entrypoint, d.commands, d.root, d.check_run_id as "checkRunId",
+            d.trigger, d.source_digest as "sourceDigest", d.created_by as "createdBy", d.created_via as "createdVia",
             d.build_started_at as "buildStartedAt", d.artifact_digest as "artifactDigest", d.artifact_size as "artifactSize",
             f.id as "functionId", f.name as "functionName", f.slug, f.branch, f.cache, d.use_cache as "useCache",
             r.id as "repositoryId", r.owner, r.name as repo, r.clone_url as "cloneUrl", r.installation_id as "installationId"
