@@ -1,6 +1,10 @@
 // Starts Slipway for an integration test the way an operator runs it: the app, worker and
 // gateway as separate processes (so a test can SIGKILL one), on a fresh database and a
-// fresh queue prefix, talking to the GitHub emulator instead of github.com.
+// fresh queue prefix, talking to the GitHub emulator instead of github.com. Extra gateways
+// and workers ("gateway-2", "worker-2", …) share that database and prefix, as several
+// replicas do in production; the first gateway is the one workers activate through.
+// A process starts with `env` as it is when it is spawned, so a test can change a setting
+// (a master key, say) and restart the processes to apply it.
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -14,6 +18,8 @@ import { startGitHubEmulator } from "../emulator/start-github-emulator.js";
 import { createTestDatabase } from "./create-test-database.js";
 
 export type Role = "app" | "worker" | "gateway";
+/** A role's first process is named after the role; more of them are "<role>-2", "<role>-3", … */
+export type ProcessName = Role | `${Role}-${number}`;
 const slipwayBin = fileURLToPath(new URL("../../bin/slipway.js", import.meta.url));
 const hostCaBundle = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -42,7 +48,19 @@ async function waitForHttp(url: string, timeoutMs: number, process: ChildProcess
   throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${output()}`);
 }
 
-export async function startSlipwayStack(options: { env?: Record<string, string> } = {}) {
+function roleOf(name: ProcessName): Role {
+  return name.split("-")[0] as Role;
+}
+
+export type SlipwayStackOptions = {
+  env?: Record<string, string>;
+  /** Gateways besides the first, each on its own port: "gateway-2", "gateway-3", … */
+  extraGateways?: number;
+  /** Workers besides the first: "worker-2", "worker-3", … */
+  extraWorkers?: number;
+};
+
+export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
   const id = randomBytes(4).toString("hex");
   const appId = 100_000 + Math.floor(Math.random() * 100_000);
   const { privateKey, publicKey } = generateKeyPairSync("rsa", {
@@ -86,10 +104,20 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
     ...options.env,
   };
 
-  const processes = new Map<Role, ChildProcess>();
+  const gatewayPorts = new Map<ProcessName, number>([["gateway", gatewayPort]]);
+  const extraNames = (role: Role, count: number) => Array.from({ length: count }, (_, i) => `${role}-${i + 2}` as ProcessName);
+  const extraGateways = extraNames("gateway", options.extraGateways ?? 0);
+  const extraWorkers = extraNames("worker", options.extraWorkers ?? 0);
+  for (const name of extraGateways) gatewayPorts.set(name, await freePort());
+
+  const processes = new Map<ProcessName, ChildProcess>();
   const logs: string[] = [];
-  const spawnRole = async (role: Role) => {
-    const child = spawn(process.execPath, [slipwayBin, role], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const spawnRole = async (name: ProcessName) => {
+    const role = roleOf(name);
+    const port = gatewayPorts.get(name);
+    if (role === "gateway" && port === undefined) throw new Error(`no port for ${name}: start the stack with extraGateways`);
+    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port) } : { ...env };
+    const child = spawn(process.execPath, [slipwayBin, role], { env: processEnv, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const collect = (chunk: Buffer) => {
       output += chunk.toString();
@@ -97,9 +125,9 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
     };
     child.stdout!.on("data", collect);
     child.stderr!.on("data", collect);
-    processes.set(role, child);
+    processes.set(name, child);
     if (role === "app") await waitForHttp(`http://127.0.0.1:${appPort}/healthz`, 30_000, child, () => output);
-    if (role === "gateway") await waitForHttp(`http://127.0.0.1:${gatewayPort}/healthz`, 60_000, child, () => output);
+    if (role === "gateway") await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000, child, () => output);
     if (role === "worker") {
       const deadline = Date.now() + 30_000;
       while (!output.includes("worker consuming builds")) {
@@ -110,8 +138,8 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
     return child;
   };
 
-  const kill = async (role: Role, signal: NodeJS.Signals = "SIGTERM") => {
-    const child = processes.get(role);
+  const kill = async (name: ProcessName, signal: NodeJS.Signals = "SIGTERM") => {
+    const child = processes.get(name);
     if (!child || child.exitCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
     child.kill(signal);
@@ -122,6 +150,7 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
   await spawnRole("gateway");
   await spawnRole("app");
   await spawnRole("worker");
+  for (const name of [...extraGateways, ...extraWorkers]) await spawnRole(name);
 
   return {
     emulator,
@@ -132,6 +161,10 @@ export async function startSlipwayStack(options: { env?: Record<string, string> 
     appUrl: `http://127.0.0.1:${appPort}`,
     webhookUrl: `http://127.0.0.1:${appPort}/api/github/webhooks`,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+    /** Every gateway's URL, the first gateway's first. */
+    gatewayUrls: [...gatewayPorts.values()].map((port) => `http://127.0.0.1:${port}`),
+    /** The processes started so far, running or not. */
+    processNames: () => [...processes.keys()],
     logs: () => logs.join(""),
     spawnRole,
     kill,
