@@ -1,8 +1,8 @@
 // Owns the master keys that encrypt variables at rest (AES-256-GCM). The current key,
 // SLIPWAY_MASTER_KEY, encrypts; it and SLIPWAY_MASTER_KEY_PREVIOUS both decrypt, so a key
-// can be rotated without downtime: deploy with the new key as current and the old one as
-// previous, run `rotateVariableKeys`, then drop the previous key. Each row names its key
-// by id (a hash of the key, never the key).
+// can be rotated without downtime: restart with the new key as current and the old one as
+// previous, run `slipway variables rotate`, then drop the previous key. Each row names its
+// key by id (a hash of the key, never the key).
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 
 export type MasterKeyring = { currentKeyId: string; keys: Map<string, Buffer> };
@@ -44,7 +44,11 @@ export function sealValue(keyring: MasterKeyring, plaintext: string, associatedD
 
 export function openValue(keyring: MasterKeyring, sealed: Sealed, associatedData: string): string {
   const key = keyring.keys.get(sealed.keyId);
-  if (!key) throw new Error(`a variable is encrypted under master key ${sealed.keyId}, which is neither SLIPWAY_MASTER_KEY nor SLIPWAY_MASTER_KEY_PREVIOUS`);
+  if (!key) {
+    throw new Error(
+      `a variable is encrypted under master key ${sealed.keyId}, which is neither SLIPWAY_MASTER_KEY nor SLIPWAY_MASTER_KEY_PREVIOUS; set the key it was encrypted with as SLIPWAY_MASTER_KEY_PREVIOUS`,
+    );
+  }
   const decipher = createDecipheriv("aes-256-gcm", key, sealed.iv);
   decipher.setAAD(Buffer.from(associatedData, "utf8"));
   decipher.setAuthTag(sealed.authTag);

@@ -1,6 +1,7 @@
-// The key-rotation command: with the new key in SLIPWAY_MASTER_KEY and the old one in
-// SLIPWAY_MASTER_KEY_PREVIOUS, re-encrypts every variable under the new key. Once it
-// reports 0 left, SLIPWAY_MASTER_KEY_PREVIOUS can be removed. Safe to run twice.
+// The key-rotation command (`slipway variables rotate`): with the new key in
+// SLIPWAY_MASTER_KEY and the old one in SLIPWAY_MASTER_KEY_PREVIOUS, re-encrypts every
+// variable still under another key and says how many it rewrote. Safe to run twice; once a
+// run rewrites 0, SLIPWAY_MASTER_KEY_PREVIOUS can be removed.
 import type { Queryable } from "../store/create-database.js";
 import { reencryptVariables } from "../store/variables.js";
 import { createMasterKeyring } from "./master-keyring.js";
