@@ -2,7 +2,8 @@
 // call (tokens are looked up once and cached for a few seconds, the function's permissions
 // come with its route), the short-lived execution key the function gets (minted once per
 // function and reused until it nears expiry), and the executions table rows, written in
-// batches in the background.
+// batches in the background (with the call's logs, which the log file collector has read
+// by the time a row is recorded).
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
@@ -27,7 +28,9 @@ export type HttpExecutionRow = {
   logId: string | null;
   durationMs: number;
   startedAt: Date;
-  failed: string | null;
+  status: "completed" | "failed" | "timed_out";
+  logs: string;
+  errors: string;
 };
 
 export type FunctionCallGuard = ReturnType<typeof createFunctionCallGuard>;
@@ -79,18 +82,19 @@ export function createFunctionCallGuard(options: { db: Queryable; log: Logger })
     if (pending.length === 0) return;
     const rows = pending;
     pending = [];
-    const columns = 11;
+    const columns = 13;
     for (let offset = 0; offset < rows.length; offset += 1000) {
       const batch = rows.slice(offset, offset + 1000);
       const values: unknown[] = [];
       const tuples = batch.map((row, index) => {
-        values.push(row.id, row.functionId, row.deploymentId, row.method, row.path, row.statusCode, row.logId, row.durationMs, row.startedAt,
-          row.failed ? "failed" : (row.statusCode ?? 500) >= 500 ? "failed" : "completed", row.failed);
+        values.push(row.id, row.functionId, row.deploymentId, row.method, row.path, row.statusCode, row.logId, row.durationMs, row.startedAt, row.status, row.logs, row.errors,
+          // The row is written a moment after the call (its logs come first), so not now().
+          new Date(row.startedAt.getTime() + row.durationMs));
         const base = index * columns;
-        return `(${Array.from({ length: columns }, (_, i) => `$${base + i + 1}`).join(", ")}, 'http', now())`;
+        return `(${Array.from({ length: columns }, (_, i) => `$${base + i + 1}`).join(", ")}, 'http')`;
       });
       await db.query(
-        `insert into executions (id, function_id, deployment_id, request_method, request_path, response_status_code, log_id, duration_ms, started_at, status, errors, trigger, finished_at)
+        `insert into executions (id, function_id, deployment_id, request_method, request_path, response_status_code, log_id, duration_ms, started_at, status, logs, errors, finished_at, trigger)
          values ${tuples.join(", ")} on conflict (id) do nothing`,
         values,
       ).catch((error: Error) => log.warn({ err: { message: error.message }, rows: batch.length }, "could not record function URL executions"));

@@ -2,7 +2,7 @@
 // the executions API routes, the BullMQ consumers (async, delayed, scheduled and event
 // executions), schedule registration on activation, the variables a runtime container
 // starts with, and the per-request work on function URLs (permission check, headers,
-// execution record).
+// timeout, execution record with its logs, collected after the response).
 import type Docker from "dockerode";
 import type { IncomingMessage } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -11,15 +11,16 @@ import type { Logger } from "pino";
 import type { Dispatcher } from "undici";
 import type { ApiRouter } from "../api/create-api-router.js";
 import type { Config } from "../config/load-config.js";
+import { createLogFileCollector } from "../gateway/create-log-file-collector.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { createMasterKeyring } from "../variables/master-keyring.js";
 import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-function-environment.js";
-import { createFunctionCallGuard } from "./create-function-call-guard.js";
+import { createFunctionCallGuard, type HttpExecutionRow } from "./create-function-call-guard.js";
 import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.js";
 import { registerExecutionRoutes } from "./execution-routes.js";
-import type { ExecutionContext } from "./run-execution.js";
+import { executionTimeoutSeconds, type ExecutionContext } from "./run-execution.js";
 import { startExecutionConsumers } from "./start-execution-consumers.js";
 
 export type ServedRoute = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
@@ -38,22 +39,26 @@ export type GatewayExecutionDependencies = {
   forgetRuntime(deploymentId: string): void;
 };
 
-export type CallRoute = { deploymentId: string; functionId?: string; settings?: DeploymentSettings };
+export type CallRoute = { deploymentId: string; runtime: RunningRuntime; functionId?: string; settings?: DeploymentSettings };
 
 export type FunctionCall =
   | { refused: true; status: 401 | 403; message: string }
   | {
       refused: false;
       executionId: string;
+      /** The function's own `timeout:` (the global default without one), at most the sync ceiling. */
+      timeoutSeconds: number;
       headers: Record<string, string>;
-      finish(statusCode: number, logId: unknown): void;
-      fail(error: unknown): void;
+      /** The response went out (with statusCode); timedOut when it was the gateway's 504. */
+      finish(statusCode: number, logId: unknown, timedOut?: boolean): void;
+      fail(error: unknown, timedOut?: boolean): void;
     };
 
 export async function createGatewayExecutions(deps: GatewayExecutionDependencies) {
   const { config, db, log } = deps;
   const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
   const guard = createFunctionCallGuard({ db, log });
+  const logFiles = createLogFileCollector({ docker: deps.docker, log });
   const queues = createExecutionQueues(deps.connection, config.SLIPWAY_QUEUE_PREFIX);
   // Settings of deployments served by immutable URLs (/d/<id>/), which have no route entry.
   const settingsByDeployment = new Map<string, Promise<{ functionId: string; settings: DeploymentSettings }>>();
@@ -72,6 +77,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
       return { ...route, runtime };
     },
     onRuntimeFailure: (deploymentId) => deps.forgetRuntime(deploymentId),
+    releaseLogFiles: (containerId, logId) => logFiles.release(containerId, logId),
   };
 
   registerExecutionRoutes(deps.api, {
@@ -114,14 +120,25 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     return pending;
   }
 
-  function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
+  function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; containerId: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
     const executionId = randomUUID();
     const started = performance.now();
     const startedAt = new Date();
+    const timeoutSeconds = executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http");
     const base = { id: executionId, functionId: route.functionId, deploymentId: route.deploymentId, method: req.method ?? "GET", path, startedAt };
+    // After the response: the row is written once the call's log files are read (and
+    // removed), which the collector does in batches, so nothing here waits on Docker.
+    const record = (row: typeof base & { statusCode: number | null; logId: string; durationMs: number }, status: HttpExecutionRow["status"], note: string) => {
+      void logFiles.collect(route.containerId, row.logId).then((files) => {
+        // The runtime says so in the errors log when it stopped a function at its timeout.
+        const timedOut = status === "timed_out" || (status === "failed" && /Execution timed out/.test(files.errors));
+        guard.record({ ...row, status: timedOut ? "timed_out" : status, logs: files.logs, errors: [files.errors.trimEnd(), note].filter(Boolean).join("\n") });
+      });
+    };
     return {
       refused: false,
       executionId,
+      timeoutSeconds,
       headers: {
         "x-slipway-trigger": "http",
         "x-slipway-execution-id": executionId,
@@ -130,11 +147,15 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
         "x-slipway-api-url": config.publicUrl,
         "x-open-runtimes-log-id": executionId,
       },
-      finish(statusCode, logId) {
-        guard.record({ ...base, statusCode, logId: typeof logId === "string" && logId ? logId : null, durationMs: performance.now() - started, failed: null });
+      finish(statusCode, logId, timedOut = false) {
+        const row = { ...base, statusCode, logId: typeof logId === "string" && logId ? logId : executionId, durationMs: performance.now() - started };
+        if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s.`);
+        else record(row, statusCode >= 500 ? "failed" : "completed", "");
       },
-      fail(error) {
-        guard.record({ ...base, statusCode: null, logId: executionId, durationMs: performance.now() - started, failed: `the function did not answer: ${(error as Error).message}` });
+      fail(error, timedOut = false) {
+        const row = { ...base, statusCode: null, logId: executionId, durationMs: performance.now() - started };
+        if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s: the function did not answer.`);
+        else record(row, "failed", `the function did not answer: ${(error as Error).message}`);
       },
     };
   }
@@ -146,7 +167,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     if (decision instanceof Promise) decision = await decision;
     if (!decision.allowed) return { refused: true, status: decision.status, message: decision.message };
     const key = await guard.executionKey(served.functionId);
-    return call(req, { ...served, deploymentId: route.deploymentId }, path, key);
+    return call(req, { ...served, deploymentId: route.deploymentId, containerId: route.runtime.containerId }, path, key);
   }
 
   return {
@@ -164,6 +185,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     startConsumers,
     async close(): Promise<void> {
       await consumers?.close();
+      await logFiles.close();
       await guard.close();
       await queues.close();
     },

@@ -1,7 +1,8 @@
 // Owns one execution against a runtime container, whatever triggered it: it mints the
 // execution's own short-lived API key, sends the request with the open-runtimes headers
-// (the execution id is the log id), reads the result and the log files, and says how it
-// ended. It records nothing itself; callers write the result to the executions table.
+// (the execution id is the log id), reads the result and the log files (then hands them
+// over for removal), and says how it ended. It records nothing itself; callers write the
+// result to the executions table.
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request, type Dispatcher } from "undici";
@@ -25,6 +26,8 @@ export type ExecutionContext = {
   resolveTarget(functionId: string): Promise<ExecutionTarget>;
   /** Called when the container did not answer, so the next call starts it again. */
   onRuntimeFailure(deploymentId: string): void;
+  /** The execution's log files have been read; they may be removed from the container (later). */
+  releaseLogFiles(containerId: string, logId: string): void;
 };
 
 export const syncTimeoutCeilingSeconds = 30;
@@ -99,6 +102,7 @@ export async function runExecution(context: ExecutionContext, execution: Claimed
     const code = (error as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") context.onRuntimeFailure(target.deploymentId);
     const logs = await readExecutionLogs(context.docker, target.runtime.containerId, logId).catch(() => ({ logs: "", errors: "" }));
+    context.releaseLogFiles(target.runtime.containerId, logId);
     return {
       status: timedOut ? "timed_out" : "failed",
       deploymentId: target.deploymentId,
@@ -115,6 +119,7 @@ export async function runExecution(context: ExecutionContext, execution: Claimed
     context.log.warn({ err: { message: error.message }, executionId: execution.id }, "could not read the execution's logs");
     return { logs: "", errors: "" };
   });
+  context.releaseLogFiles(target.runtime.containerId, logId);
   const timedOut = statusCode >= 500 && /Execution timed out/.test(logs.errors);
   return {
     status: timedOut ? "timed_out" : statusCode >= 500 ? "failed" : "completed",

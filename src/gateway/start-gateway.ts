@@ -6,6 +6,7 @@ import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { Agent } from "undici";
 import { z } from "zod";
@@ -48,6 +49,14 @@ const activationBody = z.object({
 });
 
 const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
+
+function timeoutMessage(seconds: number): string {
+  return `the function exceeded its ${seconds} s timeout`;
+}
+
+function discardBody(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -269,9 +278,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     Object.assign(headers, call.headers);
     headers["x-forwarded-host"] = req.headers.host ?? "";
     headers["x-open-runtimes-secret"] = route.runtime.secret;
-    headers["x-open-runtimes-timeout"] = String(config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS);
+    headers["x-open-runtimes-timeout"] = String(call.timeoutSeconds);
     headers["x-open-runtimes-logging"] = "enabled";
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
+    const timeoutMs = call.timeoutSeconds * 1000;
+    const sentAt = performance.now();
+    let timedOut = false;
     try {
       // stream() hands the upstream body straight to the client's response: no
       // intermediate stream object or pipeline per request on this hot path.
@@ -284,12 +296,22 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           method: (req.method ?? "GET") as "GET",
           headers,
           body: hasBody ? req : null,
-          headersTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
-          bodyTimeout: (config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS + 5) * 1000,
+          // The runtime enforces the timeout; these only catch a runtime that does not.
+          headersTimeout: timeoutMs + 5000,
+          bodyTimeout: timeoutMs + 5000,
         },
         ({ statusCode: status, headers: upstreamHeaders }) => {
           statusCode = status;
           logId = upstreamHeaders["x-open-runtimes-log-id"];
+          // A runtime that stops a function at its timeout answers a bare 500 (and says so
+          // only in the errors log). No answer of the function's own comes that late, as
+          // the runtime would have stopped it, so a 500 after the timeout is a timeout.
+          if (status === 500 && performance.now() - sentAt >= timeoutMs) {
+            timedOut = true;
+            res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": call.executionId });
+            res.end(JSON.stringify({ error: timeoutMessage(call.timeoutSeconds) }));
+            return discardBody();
+          }
           const outHeaders: Record<string, string | string[]> = {};
           for (const name in upstreamHeaders) {
             const value = upstreamHeaders[name];
@@ -301,11 +323,22 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           return res;
         },
       );
-      call.finish(statusCode, logId);
+      call.finish(timedOut ? 504 : statusCode, logId, timedOut);
     } catch (error) {
-      call.fail(error);
+      const name = (error as Error).name;
+      timedOut ||= name === "HeadersTimeoutError" || name === "BodyTimeoutError";
+      call.fail(error, timedOut);
       // The container may have died; the next request starts it again.
       forgetRuntime(route.deploymentId);
+      // Part of the answer is out already: cut it short rather than append an error to it.
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (timedOut) {
+        res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": call.executionId }).end(JSON.stringify({ error: timeoutMessage(call.timeoutSeconds) }));
+        return;
+      }
       throw new HttpError(502, `the function did not answer: ${(error as Error).message}`);
     }
   }
