@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import { commitCommentPayload, deliverWebhook, issueCommentPayload, pushPayload } from "../emulator/webhooks.js";
+import { commitCommentPayload, deliverWebhook, issueCommentPayload, pullRequestPayload, pushPayload } from "../emulator/webhooks.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
 const owner = "acme";
@@ -166,6 +166,47 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     for (let i = 1; i < swaps.length; i++) assert.equal(swaps[i]!.from, swaps[i - 1]!.to, `audit entry ${i} continues the chain`);
     assert.equal(swaps.at(-1)!.to, 3);
     assert.ok((await auditActions()).some((a) => a.action === "unpin" && a.actor === "maintainer"));
+  });
+
+  test("/slipway help lists the commands; /slipway redeploy --no-cache builds production's commit again, through the pin", async () => {
+    const help = await prComment("/slipway help");
+    for (const command of ["rollback", "promote", "redeploy", "unpin", "status"]) assert.match(help.reply!, new RegExp(`/slipway ${command}`));
+    assert.deepEqual(help.live, ["rocket"]);
+
+    const before = (await stack.db.query("select max(version) as v from deployments")).rows[0].v as number;
+    const { reply, live } = await prComment("/slipway Redeploy --no-cache");
+    assert.match(reply!, new RegExp(`Redeploying \\*\\*api\\*\\* from \`${shas.three!.slice(0, 7)}\` as v${before + 1} without the build cache`));
+    assert.deepEqual(live, ["rocket"]);
+    const rebuilt = await stack.emulator.waitFor(async () => {
+      const row = (await stack.db.query("select status, trigger, use_cache, check_run_id from deployments where version = $1", [before + 1])).rows[0];
+      return row && row.status === "ready" ? row : undefined;
+    }, { timeoutMs: 180_000, intervalMs: 250 });
+    assert.equal(rebuilt.trigger, "redeploy-no-cache");
+    assert.equal(rebuilt.use_cache, false);
+    const run = await stack.emulator.waitFor(() => {
+      const found = stack.emulator.checkRun(Number(rebuilt.check_run_id));
+      return found?.status === "completed" ? found : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    assert.equal(run.head_sha, shas.three);
+    assert.match(run.output.summary ?? "", /pinned/i, "the check run says production is pinned");
+    assert.equal(await served(), "three", "a pinned production does not take the redeploy");
+  });
+
+  test("/slipway promote pr-<n> puts a pull request's preview build into production without rebuilding it", async () => {
+    const commit = await stack.emulator.commit({ owner, repo: repoName, branch: "preview", files: { "api/index.js": handler("preview") }, message: "preview" });
+    const pr = await stack.emulator.createPullRequest({ owner, repo: repoName, head: "preview" });
+    await deliverWebhook({ url: stack.webhookUrl, event: "pull_request", payload: pullRequestPayload({ repo, number: pr.number, pullRequest: pr }), secret: stack.webhookSecret });
+    await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === commit.sha && r.status === "completed"), { timeoutMs: 180_000, intervalMs: 200 });
+    const preview = (await stack.db.query("select id, version from deployments where commit_sha = $1", [commit.sha])).rows[0]!;
+    const count = (await stack.db.query("select count(*)::int as n from deployments")).rows[0].n as number;
+    const { reply } = await prComment(`/slipway promote pr-${pr.number}`);
+    assert.match(reply!, new RegExp(`Promoted \\*\\*api\\*\\* production: v3 → v${preview.version}`));
+    assert.equal(await served(), "preview");
+    assert.equal((await stack.db.query("select count(*)::int as n from deployments")).rows[0].n, count, "no rebuild");
+    const production = await stack.db.query("select deployment_id, pinned from aliases where name = 'production' and function_id = (select function_id from deployments where id = $1)", [preview.id]);
+    assert.deepEqual(production.rows[0], { deployment_id: preview.id, pinned: false });
+    const last = (await auditActions()).at(-1)!;
+    assert.deepEqual([last.action, last.actor, last.via, last.from, last.to], ["promote", "maintainer", "comment", 3, preview.version]);
   });
 
   test("a repository with several functions must name one", async () => {
