@@ -73,7 +73,7 @@ async function main() {
         deploymentId,
         image,
         entrypoint: fn.entrypoint,
-        artifact: Readable.from([built.artifact]),
+        artifact: () => Readable.from([built.artifact]),
         gatewaySecret: "bench-gateway-secret-0123456789",
         host: "127.0.0.1",
         limits: { memoryMb: 512, cpus: 1 },

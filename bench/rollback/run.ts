@@ -1,7 +1,9 @@
 // bench/rollback: from the `/slipway rollback` comment webhook to the first request served
-// by the old version, with the old version still warm and with it cold (its container
-// retired after the grace period). Beside them, in the same run: a bare `docker run` cold
-// start of the same image and artifact, and deploying the same version anew by push.
+// by the old version, with the old version still warm and with it cold: its container
+// retired after the grace period (stopped and parked, as the gateway leaves it), and, as
+// the worst case, with no container left at all (made again from the artifact). Beside
+// them, in the same run: a bare `docker run` cold start of the same image and artifact, and
+// deploying the same version anew by push.
 // Targets: warm < 300 ms; cold ≤ 1.2× a container cold start.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -41,6 +43,10 @@ async function main() {
     const id = (await stack.db.query<{ id: string }>("select d.id from deployments d where d.version = $1", [version])).rows[0]!.id;
     return docker.getContainer(`slipway-runtime-${id}`).inspect().then((i) => i.State.Running, () => false);
   };
+  const removeContainerOf = async (version: number) => {
+    const id = (await stack.db.query<{ id: string }>("select d.id from deployments d where d.version = $1", [version])).rows[0]!.id;
+    await docker.getContainer(`slipway-runtime-${id}`).remove({ force: true }).catch(() => {});
+  };
   const push = async (files: Record<string, string>, message: string) => {
     const commit = await stack.emulator.commit({ owner, repo: repoName, files, message });
     const started = performance.now();
@@ -49,6 +55,7 @@ async function main() {
   };
   const warm: number[] = [];
   const cold: number[] = [];
+  const coldNoContainer: number[] = [];
   const bare: number[] = [];
   const anew: number[] = [];
   try {
@@ -100,7 +107,16 @@ async function main() {
       });
       warm.push(performance.now() - started);
       await Promise.all(pending.splice(0));
-      process.stderr.write(`iteration ${i + 1}: cold ${cold.at(-1)!.toFixed(0)} ms, warm ${warm.at(-1)!.toFixed(0)} ms\n`);
+      // Worst case: v1 retired and its parked container gone too (pruned, or another engine).
+      await until(async () => !(await containerOf(1)), (graceSeconds + 30) * 1000, 200);
+      await removeContainerOf(1);
+      started = await comment("/slipway rollback v1");
+      await until(async () => (await served()) === "one");
+      coldNoContainer.push(performance.now() - started);
+      await comment("/slipway rollback v2");
+      await until(async () => (await served()) === "two");
+      await Promise.all(pending.splice(0));
+      process.stderr.write(`iteration ${i + 1}: cold ${cold.at(-1)!.toFixed(0)} ms, cold without a container ${coldNoContainer.at(-1)!.toFixed(0)} ms, warm ${warm.at(-1)!.toFixed(0)} ms\n`);
     }
 
 
@@ -121,14 +137,17 @@ async function main() {
 
   const w = median(warm);
   const c = median(cold);
+  const r = median(coldNoContainer);
   const b = median(bare);
   const n = median(anew);
   console.log(`\nbench/rollback: comment webhook → first request served by the old version (median of ${iterations})\n`);
   console.log(`warm rollback (old version still running)      ${w.toFixed(0).padStart(6)} ms   target < 300 ms`);
-  console.log(`cold rollback (old version's container gone)   ${c.toFixed(0).padStart(6)} ms`);
+  console.log(`cold rollback (old version retired, parked)     ${c.toFixed(0).padStart(6)} ms`);
+  console.log(`cold rollback (no container left at all)       ${r.toFixed(0).padStart(6)} ms`);
   console.log(`bare docker run cold start, same artifact      ${b.toFixed(0).padStart(6)} ms`);
   console.log(`deploying the same version anew by push        ${n.toFixed(0).padStart(6)} ms`);
   console.log(`\ncold rollback / container cold start = ${(c / b).toFixed(2)}×  (target ≤ 1.20×)`);
+  console.log(`cold rollback without a container / container cold start = ${(r / b).toFixed(2)}×`);
   console.log(`warm rollback / deploying anew        = ${(w / n).toFixed(3)}×`);
 }
 

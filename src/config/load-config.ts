@@ -26,6 +26,7 @@ const baseSchema = z.object({
   SLIPWAY_HOST: z.string().default("0.0.0.0"),
   SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
+  SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),
   SLIPWAY_HEALTH_TIMEOUT_SECONDS: positiveInt.default(30),
   SLIPWAY_BUILD_MEMORY_MB: positiveInt.default(2048),
   SLIPWAY_BUILD_CPUS: z.coerce.number().positive().default(1),

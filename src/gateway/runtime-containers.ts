@@ -34,25 +34,25 @@ function publishedUrl(info: Docker.ContainerInspectInfo, host: string): string |
   return binding?.HostPort ? `http://${host}:${binding.HostPort}` : null;
 }
 
-/** A running container for the deployment, if one exists (say, from before a gateway restart). */
-export async function findRuntime(docker: Docker, deploymentId: string, gatewaySecret: string, host: string): Promise<RunningRuntime | null> {
-  try {
-    const info = await docker.getContainer(containerName(deploymentId)).inspect();
-    const baseUrl = publishedUrl(info, host);
-    if (!info.State.Running || !baseUrl) return null;
-    return { deploymentId, containerId: info.Id, baseUrl, secret: runtimeSecret(gatewaySecret, deploymentId) };
-  } catch {
-    return null;
-  }
+/** What a container was made with; a parked container is restarted only if this still matches. */
+function specDigest(gatewaySecret: string, spec: { image: string; entrypoint: string; env: string[] }): string {
+  return createHmac("sha256", gatewaySecret).update(JSON.stringify([spec.image, spec.entrypoint, [...spec.env].sort()])).digest("hex").slice(0, 32);
 }
 
+/**
+ * A running runtime for the deployment. One inspect decides how: a running container (from
+ * before a gateway restart) is adopted; a parked one, made with the same image, entrypoint
+ * and environment, is started again, which skips creating it and copying the artifact in;
+ * anything else is replaced by a new container.
+ */
 export async function startRuntime(
   docker: Docker,
   options: {
     deploymentId: string;
     image: string;
     entrypoint: string;
-    artifact: Readable;
+    /** Opened only when a new container is made. */
+    artifact: () => Readable;
     gatewaySecret: string;
     host: string;
     limits: RuntimeLimits;
@@ -62,16 +62,40 @@ export async function startRuntime(
   },
 ): Promise<RunningRuntime> {
   const name = containerName(options.deploymentId);
-  // A stopped container of the same name (a crash, a grace-period stop) is replaced.
-  await docker.getContainer(name).remove({ force: true }).catch(() => {});
   const secret = runtimeSecret(options.gatewaySecret, options.deploymentId);
+  const env = options.env ?? [];
+  const spec = specDigest(options.gatewaySecret, { image: options.image, entrypoint: options.entrypoint, env });
+  const running = (id: string, info: Docker.ContainerInspectInfo): RunningRuntime | null => {
+    const baseUrl = publishedUrl(info, options.host);
+    return baseUrl ? { deploymentId: options.deploymentId, containerId: id, baseUrl, secret } : null;
+  };
+
+  const existing = await docker.getContainer(name).inspect().catch(() => null);
+  if (existing?.State.Running) {
+    const adopted = running(existing.Id, existing);
+    if (adopted) return adopted;
+  }
+  if (existing && !existing.State.Running && existing.Config.Labels?.["slipway.spec"] === spec) {
+    const parked = docker.getContainer(existing.Id);
+    try {
+      await parked.start();
+      const restarted = running(existing.Id, await parked.inspect());
+      if (restarted) return restarted;
+    } catch {
+      // A parked container that cannot start again is replaced below.
+    }
+  }
+  if (existing) await docker.getContainer(existing.Id).remove({ force: true }).catch(() => {});
+
+  const artifact = readAll(options.artifact());
+  artifact.catch(() => {}); // awaited below; a failure surfaces there
   const container = await docker.createContainer({
     name,
     Image: options.image,
     WorkingDir: "/usr/local/server",
     Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
-    Env: [...(options.env ?? []), `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
-    Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId },
+    Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
+    Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec },
     ExposedPorts: { [runtimePort]: {} },
     HostConfig: {
       PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: "" }] },
@@ -82,16 +106,15 @@ export async function startRuntime(
       RestartPolicy: { Name: "no" },
     },
   });
-  const artifact = await readAll(options.artifact);
   const pack = tar.pack();
   pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
-  pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, artifact);
+  pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, await artifact);
   pack.finalize();
   await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: "/" });
   await container.start();
-  const baseUrl = publishedUrl(await container.inspect(), options.host);
-  if (!baseUrl) throw new Error("the runtime container has no published port");
-  return { deploymentId: options.deploymentId, containerId: container.id, baseUrl, secret };
+  const started = running(container.id, await container.inspect());
+  if (!started) throw new Error("the runtime container has no published port");
+  return started;
 }
 
 export async function waitForHealth(docker: Docker, runtime: RunningRuntime, timeoutMs: number): Promise<void> {
@@ -135,6 +158,25 @@ function cleanDockerLog(raw: Buffer): string {
 
 export async function stopRuntime(docker: Docker, deploymentId: string): Promise<void> {
   await docker.getContainer(containerName(deploymentId)).remove({ force: true }).catch(() => {});
+}
+
+/**
+ * Retires a runtime but keeps its container, stopped, so that a rollback to it is a
+ * process start rather than a create and a copy. Only the `keep` most recently made parked
+ * containers of the function are kept; older ones are removed. A stopped container holds
+ * disk only, no memory or CPU.
+ */
+export async function parkRuntime(docker: Docker, deploymentId: string, keep: number): Promise<void> {
+  if (keep <= 0) return stopRuntime(docker, deploymentId);
+  const container = docker.getContainer(containerName(deploymentId));
+  const info = await container.inspect().catch(() => null);
+  const functionId = info?.Config.Labels?.["slipway.function"];
+  if (!info || !functionId) return stopRuntime(docker, deploymentId);
+  // SIGKILL: the function keeps no state worth a graceful stop, and docker stop would wait.
+  if (info.State.Running) await container.kill().catch(() => {});
+  const parked = await docker.listContainers({ all: true, filters: { label: ["slipway.role=runtime", `slipway.function=${functionId}`], status: ["exited", "created", "dead"] } });
+  parked.sort((a, b) => b.Created - a.Created);
+  for (const extra of parked.slice(keep)) await docker.getContainer(extra.Id).remove({ force: true }).catch(() => {});
 }
 
 export async function listRuntimeDeployments(docker: Docker): Promise<string[]> {

@@ -21,7 +21,7 @@ import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
-import { findRuntime, listRuntimeDeployments, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
 export type GatewayDependencies = {
   config: Config;
@@ -82,8 +82,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       pending = (async () => {
         // A grace-period stop may be removing this very container; let it finish first.
         await stopping.get(deploymentId);
-        const existing = await findRuntime(docker, deploymentId, config.SLIPWAY_GATEWAY_SECRET, config.SLIPWAY_RUNTIME_HOST);
-        if (existing) return existing;
         const deployment = await getBuildContext(db, deploymentId);
         if (!deployment || deployment.status !== "ready" || !deployment.artifactDigest) {
           throw new HttpError(409, `deployment ${deploymentId} is not ready, so it cannot serve`);
@@ -94,7 +92,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           deploymentId,
           image: runtime.image,
           entrypoint: deployment.entrypoint,
-          artifact: deps.artifacts.open(deployment.artifactDigest),
+          artifact: () => deps.artifacts.open(deployment.artifactDigest!),
           gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
           host: config.SLIPWAY_RUNTIME_HOST,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
@@ -124,7 +122,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       timers.delete(timer);
       if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
-      const stop = stopRuntime(docker, deploymentId).finally(() => stopping.delete(deploymentId));
+      const stop = parkRuntime(docker, deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
       stopping.set(deploymentId, stop);
       await stop;
       log.info({ deploymentId }, "stopped a deployment after its grace period");
