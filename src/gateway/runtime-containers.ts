@@ -58,19 +58,18 @@ export async function startRuntime(
     limits: RuntimeLimits;
     labels: Record<string, string>;
     /** NAME=value pairs: the function's variables and Slipway's own. Never logged. */
-    env?: string[];
+    env?: string[] | Promise<string[]>;
   },
 ): Promise<RunningRuntime> {
   const name = containerName(options.deploymentId);
   const secret = runtimeSecret(options.gatewaySecret, options.deploymentId);
-  const env = options.env ?? [];
+  const [existing, env] = await Promise.all([docker.getContainer(name).inspect().catch(() => null), Promise.resolve(options.env ?? [])]);
   const spec = specDigest(options.gatewaySecret, { image: options.image, entrypoint: options.entrypoint, env });
   const running = (id: string, info: Docker.ContainerInspectInfo): RunningRuntime | null => {
     const baseUrl = publishedUrl(info, options.host);
     return baseUrl ? { deploymentId: options.deploymentId, containerId: id, baseUrl, secret } : null;
   };
 
-  const existing = await docker.getContainer(name).inspect().catch(() => null);
   if (existing?.State.Running) {
     const adopted = running(existing.Id, existing);
     if (adopted) return adopted;

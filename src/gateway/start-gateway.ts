@@ -16,7 +16,7 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
-import { getBuildContext } from "../store/deployments.js";
+import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
@@ -76,13 +76,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const timers = new Set<NodeJS.Timeout>();
 
-  function ensureRuntime(deploymentId: string): Promise<RunningRuntime> {
+  /** `known`: the deployment, when the caller has just read it (saves a query on a cold activation). */
+  function ensureRuntime(deploymentId: string, known?: BuildContext): Promise<RunningRuntime> {
     let pending = starting.get(deploymentId);
     if (!pending) {
       pending = (async () => {
         // A grace-period stop may be removing this very container; let it finish first.
         await stopping.get(deploymentId);
-        const deployment = await getBuildContext(db, deploymentId);
+        const deployment = known ?? (await getBuildContext(db, deploymentId));
         if (!deployment || deployment.status !== "ready" || !deployment.artifactDigest) {
           throw new HttpError(409, `deployment ${deploymentId} is not ready, so it cannot serve`);
         }
@@ -97,7 +98,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           host: config.SLIPWAY_RUNTIME_HOST,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
           labels: { "slipway.function": deployment.functionId },
-          env: await executions.runtimeEnvironment(deploymentId, deployment.functionId),
+          // Resolved while Docker is asked about an existing container.
+          env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
         });
         await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         return started;
@@ -171,11 +173,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         return null;
       };
       // Cheap early answer for the common case, before starting a container; the same
-      // rule is applied again under the alias lock, where it is authoritative.
-      const early = refuse(await getAlias(db, deployment.functionId, input.alias));
-      if (early) return { activated: false, reason: early, previousDeploymentId: null, durationMs: performance.now() - started };
+      // rule is applied again under the alias lock, where it is authoritative. A rollback
+      // or promote has no rule to break, so it goes straight to starting the container.
+      if (input.respectPin || input.onlyIfNewer) {
+        const early = refuse(await getAlias(db, deployment.functionId, input.alias));
+        if (early) return { activated: false, reason: early, previousDeploymentId: null, durationMs: performance.now() - started };
+      }
       // Start and health-check first; the route switches only once the new version is healthy.
-      const runtime = await ensureRuntime(deployment.deploymentId);
+      const runtime = await ensureRuntime(deployment.deploymentId, deployment);
       const switched = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId, {
         ...(input.pin !== undefined ? { pinned: input.pin } : {}),
         guard: refuse,

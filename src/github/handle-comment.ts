@@ -70,8 +70,9 @@ async function permissionOf(event: CommentEvent): Promise<string> {
   }
 }
 
-async function resolveFunction(deps: CommentDependencies, event: CommentEvent, functionName: string | undefined): Promise<string> {
-  const functions = await listRepositoryFunctions(deps.db, event.owner, event.repo);
+type RepositoryFunctions = { id: string; name: string }[];
+
+function pickFunction(functions: RepositoryFunctions, functionName: string | undefined): string {
   const names = functions.map((f) => `\`${f.name}\``).join(", ");
   if (functions.length === 0) throw new DeploymentActionError("this repository has no functions deployed by Slipway yet");
   if (functionName) {
@@ -85,27 +86,27 @@ async function resolveFunction(deps: CommentDependencies, event: CommentEvent, f
   return functions[0]!.id;
 }
 
-async function runCommand(deps: CommentDependencies, event: CommentEvent, command: Command): Promise<string> {
+async function runCommand(deps: CommentDependencies, event: CommentEvent, command: Command, repositoryFunctions: Promise<RepositoryFunctions>): Promise<string> {
   const actor = event.author.login;
   switch (command.name) {
     case "rollback":
     case "promote": {
-      const functionId = await resolveFunction(deps, event, command.functionName);
+      const functionId = pickFunction(await repositoryFunctions, command.functionName);
       const result = await switchProduction(deps, { functionId, action: command.name, ...(command.target ? { target: command.target } : {}), actor, via: "comment" });
       return switchedMessage(result, command.name);
     }
     case "unpin": {
-      const functionId = await resolveFunction(deps, event, command.functionName);
+      const functionId = pickFunction(await repositoryFunctions, command.functionName);
       const result = await unpinProduction(deps.db, { functionId, actor, via: "comment" });
       return `Unpinned **${result.functionName}**: v${result.version} keeps serving, and the next push goes live.`;
     }
     case "redeploy": {
-      const functionId = await resolveFunction(deps, event, command.functionName);
+      const functionId = pickFunction(await repositoryFunctions, command.functionName);
       const result = await redeployFunction(deps, { functionId, noCache: command.noCache, actor });
       return `Redeploying **${result.functionName}** from \`${result.commitSha.slice(0, 7)}\` as v${result.version}${command.noCache ? " without the build cache" : ""}; its check run shows the build.`;
     }
     case "status": {
-      const functions = await listRepositoryFunctions(deps.db, event.owner, event.repo);
+      const functions = await repositoryFunctions;
       const rows = await Promise.all(
         functions.map(async (f) => {
           const state = await loadFunctionState(deps.db, f.id);
@@ -138,6 +139,10 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   const log = deps.log.child({ repo: `${event.owner}/${event.repo}`, command: parsed.command.name, actor: event.author.login });
   // 👀 and the permission check go out together: the acknowledgement must not delay a rollback.
   const eyesReaction = react(event, "eyes").catch(() => null);
+  // Reading which functions the repository has cannot change anything, so it goes out with
+  // the permission check too; nothing is acted on until the permission is known.
+  const repositoryFunctions = listRepositoryFunctions(deps.db, event.owner, event.repo);
+  repositoryFunctions.catch(() => {});
   let outcome: "done" | "refused" = "done";
   let message: string;
   try {
@@ -145,7 +150,7 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
     if (!canRunCommand(permission) && parsed.command.name !== "help") {
       throw new DeploymentActionError(`@${event.author.login} has ${permission} permission on this repository; \`${parsed.command.name}\` needs ${requiredPermission}.`);
     }
-    message = await runCommand(deps, event, parsed.command);
+    message = await runCommand(deps, event, parsed.command, repositoryFunctions);
   } catch (error) {
     outcome = "refused";
     if (error instanceof DeploymentActionError) message = `Nothing changed: ${error.message}`;
