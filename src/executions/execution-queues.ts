@@ -56,6 +56,24 @@ export async function enqueueExecution(queue: Queue<ExecutionJobData>, execution
   );
 }
 
+/**
+ * Makes sure a pending execution has a job that will run it: added when it went missing, and
+ * retried when it ended without running the execution (say, Postgres failed before the
+ * claim). Adding alone would not do: an add whose job id exists, even as a failed job, is a
+ * no-op, and the execution would wait forever. Retrying is safe, the claim runs it at most once.
+ */
+export async function requeueExecution(queue: Queue<ExecutionJobData>, executionId: string, runAt: Date | null = null): Promise<"added" | "retried" | "queued"> {
+  const job = await queue.getJob(executionJobId(executionId));
+  if (!job) {
+    await enqueueExecution(queue, executionId, runAt);
+    return "added";
+  }
+  const state = await job.getState();
+  if (state !== "failed" && state !== "completed") return "queued";
+  await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
+  return "retried";
+}
+
 export function scheduleSchedulerId(functionId: string): string {
   return `function-${functionId}`;
 }

@@ -12,6 +12,7 @@ import {
   eventQueueName,
   executionMaintenanceQueueName,
   executionQueueName,
+  requeueExecution,
   scheduleQueueName,
   type EventJobData,
   type ExecutionJobData,
@@ -146,10 +147,15 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
   const sweeper = new Worker(
     executionMaintenanceQueueName,
     async () => {
-      // A crash between writing the row and adding its job leaves a row without a job;
-      // adding the job again is a no-op when it exists.
+      // A crash between writing the row and adding its job leaves a row without a job, and
+      // a job that failed before its claim leaves a row nothing will run.
       const pending = await findPendingExecutions(db, 30);
-      for (const execution of pending) await enqueueExecution(queues.executions, execution.id, execution.scheduledAt);
+      for (const execution of pending) {
+        // A job that moves on between the look and the retry is the next sweep's to check.
+        await requeueExecution(queues.executions, execution.id, execution.scheduledAt).catch((error) =>
+          log.warn({ err: error, executionId: execution.id }, "could not requeue a pending execution"),
+        );
+      }
       // A sync execution has no job; if its gateway died, nothing else will finish it.
       const interrupted = await db.query(
         `update executions set status = 'failed', finished_at = now(), errors = coalesce(errors, '') || 'the gateway running this execution stopped before it finished'
