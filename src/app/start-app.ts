@@ -36,7 +36,7 @@ export type AppDependencies = {
 
 export type App = { server: Server; url: string; close(): Promise<void> };
 
-type WebhookComment = { id: number; body: string; user: { login: string; type?: string | undefined } | null };
+type WebhookComment = { id: number; body: string; author_association?: string; user: { login: string; type?: string | undefined } | null };
 
 function toCommentEvent(
   octokit: unknown,
@@ -50,7 +50,7 @@ function toCommentEvent(
     repo: repository.name,
     commentId: comment.id,
     body: comment.body,
-    author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User" },
+    author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User", ...(comment.author_association ? { association: comment.author_association } : {}) },
     place,
   };
 }

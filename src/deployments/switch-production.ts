@@ -8,8 +8,8 @@ import { functionUrl } from "../gateway/route-key.js";
 import type { Queryable } from "../store/create-database.js";
 import type { AuditVia } from "../store/audit-log.js";
 import { DeploymentActionError } from "./deployment-action-error.js";
-import { loadFunctionState } from "./load-function-state.js";
-import { resolvePromoteTarget, resolveRollbackTarget } from "./resolve-deployment-target.js";
+import { loadFunctionState, type FunctionState } from "./load-function-state.js";
+import { resolvePromoteTarget, resolveRollbackTarget, type DeploymentSummary } from "./resolve-deployment-target.js";
 
 export type SwitchResult = {
   functionName: string;
@@ -21,25 +21,33 @@ export type SwitchResult = {
   durationMs: number;
 };
 
-export async function switchProduction(
-  deps: { config: Config; db: Queryable },
-  request: { functionId: string; action: "rollback" | "promote"; target?: string; actor: string; via: AuditVia },
-): Promise<SwitchResult> {
-  const started = performance.now();
-  const state = await loadFunctionState(deps.db, request.functionId);
+type SwitchRequest = { functionId: string; action: "rollback" | "promote"; target?: string };
+
+/** Which deployment a rollback or promote means, without changing anything. */
+export async function resolveSwitchTarget(db: Queryable, request: SwitchRequest): Promise<{ state: FunctionState; deployment: DeploymentSummary }> {
+  const state = await loadFunctionState(db, request.functionId);
   let target = request.target;
   const previewAlias = target ? /^pr-\d+$/i.exec(target) : null;
   if (previewAlias) {
-    const alias = await deps.db.query<{ deployment_id: string }>("select deployment_id from aliases where function_id = $1 and name = $2", [state.id, target!.toLowerCase()]);
+    const alias = await db.query<{ deployment_id: string }>("select deployment_id from aliases where function_id = $1 and name = $2", [state.id, target!.toLowerCase()]);
     if (alias.rowCount === 0) throw new DeploymentActionError(`${target} has no preview deployment of ${state.name}`);
     target = alias.rows[0]!.deployment_id;
   }
   const resolve = request.action === "rollback" ? resolveRollbackTarget : resolvePromoteTarget;
   const resolution = resolve(state.deployments, state.production, target);
   if (!resolution.ok) throw new DeploymentActionError(resolution.reason);
+  return { state, deployment: resolution.deployment };
+}
+
+export async function switchProduction(
+  deps: { config: Config; db: Queryable },
+  request: SwitchRequest & { actor: string; via: AuditVia },
+): Promise<SwitchResult> {
+  const started = performance.now();
+  const { state, deployment } = await resolveSwitchTarget(deps.db, request);
   const pinned = request.action === "rollback";
   const activation = await requestActivation(deps.config.SLIPWAY_GATEWAY_URL, deps.config.SLIPWAY_GATEWAY_SECRET, {
-    deploymentId: resolution.deployment.id,
+    deploymentId: deployment.id,
     alias: "production",
     pin: pinned,
     action: request.action,
@@ -50,8 +58,8 @@ export async function switchProduction(
   return {
     functionName: state.name,
     fromVersion: state.production?.version ?? null,
-    toVersion: resolution.deployment.version,
-    deploymentId: resolution.deployment.id,
+    toVersion: deployment.version,
+    deploymentId: deployment.id,
     pinned,
     url: functionUrl(deps.config.publicUrl, state.slug),
     durationMs: performance.now() - started,

@@ -39,3 +39,19 @@ export async function requestActivation(
   }
   return JSON.parse(text) as ActivationResult;
 }
+
+/**
+ * Asks the gateway to start a deployment's container without routing to it, so that an
+ * activation expected next (a rollback awaiting GitHub's permission answer) finds it warm.
+ * Best effort: it answers at once, and a container nobody routes to retires after the grace period.
+ */
+export async function requestPrewarm(gatewayUrl: string, gatewaySecret: string, deploymentId: string): Promise<void> {
+  const response = await request(`${gatewayUrl}/v1/prewarm`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${gatewaySecret}`, "content-type": "application/json" },
+    body: JSON.stringify({ deploymentId }),
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
+  await response.body.dump();
+}

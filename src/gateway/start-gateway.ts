@@ -34,6 +34,8 @@ export type GatewayDependencies = {
   log: Logger;
 };
 
+const prewarmBody = z.object({ deploymentId: z.uuid() });
+
 const activationBody = z.object({
   deploymentId: z.uuid(),
   alias: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/),
@@ -155,6 +157,17 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const next = previous.catch(() => {}).then(work);
     functionLocks.set(functionId, next);
     return next;
+  }
+
+  // Starts a container ahead of an expected activation; if none comes, it retires as usual.
+  function prewarm(deploymentId: string): void {
+    if (starting.has(deploymentId)) return;
+    ensureRuntime(deploymentId).then(
+      () => {
+        if (!isRouted(deploymentId)) retireAfterGrace(deploymentId);
+      },
+      (error: Error) => log.warn({ deploymentId, err: { message: error.message } }, "could not prewarm a deployment"),
+    );
   }
 
   async function activate(input: z.infer<typeof activationBody>) {
@@ -357,6 +370,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       const parsed = aliasRemovalBody.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(await removePreviewAlias(parsed.data)));
+      return;
+    }
+    if (url === "/v1/prewarm" && req.method === "POST") {
+      if (!authorized(req)) throw new HttpError(401, "prewarm requires the gateway secret as a Bearer token");
+      const parsed = prewarmBody.safeParse(await readJson(req));
+      if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      prewarm(parsed.data.deploymentId);
+      res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify({ warming: true }));
       return;
     }
     if (url === "/v1/activations" && req.method === "POST") {

@@ -7,8 +7,9 @@ import type { Config } from "../config/load-config.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import { listRepositoryFunctions, loadFunctionState } from "../deployments/load-function-state.js";
 import { redeployFunction } from "../deployments/redeploy-function.js";
-import { switchProduction } from "../deployments/switch-production.js";
+import { resolveSwitchTarget, switchProduction } from "../deployments/switch-production.js";
 import { unpinProduction } from "../deployments/unpin-production.js";
+import { requestPrewarm } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Database } from "../store/create-database.js";
@@ -33,7 +34,8 @@ export type CommentEvent = {
   repo: string;
   commentId: number;
   body: string;
-  author: { login: string; type: string };
+  /** `association`: GitHub's author_association, used only to decide whether to prewarm. */
+  author: { login: string; type: string; association?: string };
   /** Where the reply goes: the pull request / issue, or the commit. */
   place: { kind: "issue"; number: number } | { kind: "commit"; sha: string };
 };
@@ -84,6 +86,25 @@ function pickFunction(functions: RepositoryFunctions, functionName: string | und
     throw new DeploymentActionError(`this repository has several functions, so name one: ${names}. Nothing was changed.`);
   }
   return functions[0]!.id;
+}
+
+// GitHub's association is only a hint for starting a container early, never a permission.
+const likelyWriters = new Set(["OWNER", "MEMBER", "COLLABORATOR"]);
+
+/**
+ * A rollback or promote by someone GitHub calls a collaborator starts the target's container
+ * while the permission API is asked, so the answer's latency is not added to a cold start.
+ * Nothing is routed: a refused command's container retires after the grace period.
+ */
+function prewarmIfLikelyAllowed(deps: CommentDependencies, event: CommentEvent, command: Command, repositoryFunctions: Promise<RepositoryFunctions>): void {
+  if ((command.name !== "rollback" && command.name !== "promote") || !likelyWriters.has(event.author.association ?? "")) return;
+  void (async () => {
+    const functionId = pickFunction(await repositoryFunctions, command.functionName);
+    const { deployment } = await resolveSwitchTarget(deps.db, { functionId, action: command.name, ...(command.target ? { target: command.target } : {}) });
+    await requestPrewarm(deps.config.SLIPWAY_GATEWAY_URL, deps.config.SLIPWAY_GATEWAY_SECRET, deployment.id);
+  })().catch(() => {
+    // The command itself reports whatever is wrong.
+  });
 }
 
 async function runCommand(deps: CommentDependencies, event: CommentEvent, command: Command, repositoryFunctions: Promise<RepositoryFunctions>): Promise<string> {
@@ -143,6 +164,7 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   // the permission check too; nothing is acted on until the permission is known.
   const repositoryFunctions = listRepositoryFunctions(deps.db, event.owner, event.repo);
   repositoryFunctions.catch(() => {});
+  prewarmIfLikelyAllowed(deps, event, parsed.command, repositoryFunctions);
   let outcome: "done" | "refused" = "done";
   let message: string;
   try {

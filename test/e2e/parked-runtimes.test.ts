@@ -82,4 +82,18 @@ describe("parked runtimes", { timeout: 10 * 60_000 }, () => {
     assert.notEqual(now.Id, parked.Id, "a container made with the old environment is not reused");
     assert.ok(!JSON.stringify(now.Config.Labels).includes("teal"), "labels carry a keyed digest, not values");
   });
+
+  test("a prewarm (sent while GitHub is asked for a commenter's permission) starts a container without routing to it", async () => {
+    assert.equal(await container(1), null, "v1 has no container left");
+    const prewarm = (authorization?: string) =>
+      fetch(`${stack.gatewayUrl}/v1/prewarm`, { method: "POST", headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) }, body: JSON.stringify({ deploymentId: ids[1] }) });
+    assert.equal((await prewarm()).status, 401);
+    assert.equal((await prewarm(`Bearer ${stack.gatewaySecret}`)).status, 202);
+    await stack.emulator.waitFor(async () => ((await container(1))?.State.Running ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+    assert.equal(await served(), "three:teal", "nothing was routed to it");
+    await stack.emulator.waitFor(async () => {
+      const one = await container(1);
+      return one && !one.State.Running ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250 });
+  });
 });
