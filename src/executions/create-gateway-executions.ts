@@ -35,6 +35,8 @@ export type GatewayExecutionDependencies = {
   log: Logger;
   /** What serves the function (by id or slug) in production now, if anything. */
   findProduction(idOrSlug: string): ServedRoute | null;
+  /** Reads the function's routes from Postgres, for when Redis's word of a new route has not arrived yet. */
+  refreshRoutes(functionId: string): Promise<void>;
   ensureRuntime(deploymentId: string): Promise<RunningRuntime>;
   forgetRuntime(deploymentId: string): void;
 };
@@ -71,7 +73,13 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     defaultTimeoutSeconds: config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS,
     apiUrl: config.publicUrl,
     async resolveTarget(functionId) {
-      const route = deps.findProduction(functionId);
+      // A tick or an async run can reach this gateway just before the news of the
+      // function's first activation does; Postgres has the truth.
+      let route = deps.findProduction(functionId);
+      if (!route) {
+        await deps.refreshRoutes(functionId);
+        route = deps.findProduction(functionId);
+      }
       if (!route) throw new Error("no deployment serves this function in production");
       const runtime = await deps.ensureRuntime(route.deploymentId);
       return { ...route, runtime };

@@ -77,6 +77,8 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
       }
       return;
     }
+    // It ran: its files are read now, so they go with the next cleanup like any other's.
+    if (target) context.releaseLogFiles(target.runtime.containerId, executionId);
     await finishExecution(db, executionId, {
       status: "failed",
       deploymentId: target?.deploymentId ?? null,

@@ -411,6 +411,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
       return null;
     },
+    refreshRoutes: async (functionId) => applyRoutes(await listRoutesForFunction(db, functionId)),
     ensureRuntime,
     forgetRuntime,
   });

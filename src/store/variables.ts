@@ -69,11 +69,15 @@ export async function reencryptVariables(db: Queryable, keyring: MasterKeyring):
     "select id, repository_id, function_id, name, key_id, iv, ciphertext, auth_tag from variables where key_id <> $1",
     [keyring.currentKeyId],
   );
+  let rewritten = 0;
   for (const row of rows.rows) {
     const data = associatedData({ repositoryId: Number(row.repository_id), functionId: row.function_id }, row.name);
     const value = openValue(keyring, { keyId: row.key_id, iv: row.iv, ciphertext: row.ciphertext, authTag: row.auth_tag }, data);
     const sealed = sealValue(keyring, value, data);
-    await db.query("update variables set key_id = $2, iv = $3, ciphertext = $4, auth_tag = $5 where id = $1 and key_id = $6", [row.id, sealed.keyId, sealed.iv, sealed.ciphertext, sealed.authTag, row.key_id]);
+    // Only the value that was read: one set meanwhile (by a process still on the old key) is
+    // left for the next run rather than overwritten with the old value.
+    const updated = await db.query("update variables set key_id = $2, iv = $3, ciphertext = $4, auth_tag = $5 where id = $1 and key_id = $6 and iv = $7", [row.id, sealed.keyId, sealed.iv, sealed.ciphertext, sealed.authTag, row.key_id, row.iv]);
+    rewritten += updated.rowCount ?? 0;
   }
-  return rows.rows.length;
+  return rewritten;
 }
