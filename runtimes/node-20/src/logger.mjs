@@ -135,22 +135,34 @@ export class ExecutionLogger {
   /**
    * @param {{ enabled: boolean, id: string, dir: string }} options
    */
-  constructor({ enabled, id, dir }) {
+  constructor({ enabled, id, dir, eager = true }) {
     this.enabled = enabled;
     this.id = enabled ? id : "";
     this.active = enabled;
     this.nativeSeen = false;
-    this.streams = null;
-    if (enabled) {
-      fs.mkdirSync(dir, { recursive: true });
-      const open = (suffix) => {
-        const stream = fs.createWriteStream(path.join(dir, `${this.id}_${suffix}.log`), { flags: "a" });
-        // A failing log disk must never take the server down.
-        stream.on("error", () => {});
-        return stream;
-      };
-      this.streams = { [LOG]: open("logs"), [ERROR]: open("errors") };
+    /** Whether anything was written: without it, a lazy logger leaves no files behind. */
+    this.written = false;
+    this.dir = dir;
+    this.streams = enabled ? {} : null;
+    // Eager: both files exist from the start, even if empty (a caller that named the log
+    // id may take their existence as proof the request arrived). Lazy: each file is made
+    // on its first write, so a quiet execution touches the disk not at all.
+    if (enabled && eager) {
+      this.#open(LOG);
+      this.#open(ERROR);
     }
+  }
+
+  #open(type) {
+    let stream = this.streams[type];
+    if (!stream) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      stream = fs.createWriteStream(path.join(this.dir, `${this.id}_${type === ERROR ? "errors" : "logs"}.log`), { flags: "a" });
+      // A failing log disk must never take the server down.
+      stream.on("error", () => {});
+      this.streams[type] = stream;
+    }
+    return stream;
   }
 
   /** context.log / context.error: messages are formatted and joined with spaces. */
@@ -176,7 +188,8 @@ export class ExecutionLogger {
 
   #append(type, text) {
     try {
-      this.streams[type].write(text);
+      this.written = true;
+      this.#open(type).write(text);
     } catch {
       // Logging must never break an execution.
     }

@@ -9,7 +9,9 @@
 //   x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
 //   x-open-runtimes-timeout  seconds, integer > 0
 //   x-open-runtimes-logging  "enabled" (default) | "disabled"
-//   x-open-runtimes-log-id   id of the log files; generated when absent
+//   x-open-runtimes-log-id   id of the log files; generated when absent. A named id gets
+//                            both files, even empty; a generated one only the files
+//                            written to, and is returned only if anything was written
 //
 // Environment: OPEN_RUNTIMES_ENTRYPOINT, OPEN_RUNTIMES_SECRET,
 // OPEN_RUNTIMES_HEADERS (JSON object of headers forced onto every request),
@@ -346,11 +348,14 @@ async function execute(req, res) {
       "content-type": "text/plain; charset=utf-8",
     });
   }
+  // A caller that names the log files gets them, even empty; otherwise they are made only
+  // when something is written, and a quiet execution returns no log id at all.
+  const namedByCaller = Boolean(logId);
   if (!logId) logId = config.development ? "dev" : generateLogId();
 
-  const logger = new ExecutionLogger({ enabled: loggingEnabled, id: logId, dir: LOGS_DIR });
+  const logger = new ExecutionLogger({ enabled: loggingEnabled, id: logId, dir: LOGS_DIR, eager: namedByCaller });
   const finish = async (statusCode, body, headers) => {
-    headers["x-open-runtimes-log-id"] = logger.id;
+    if (namedByCaller || logger.written) headers["x-open-runtimes-log-id"] = logger.id;
     await logger.end();
     send(res, statusCode, body, headers);
   };
