@@ -1,8 +1,8 @@
 // Python-specific tests for runtimes/python-3.13: the virtualenv that the build
 // creates and ships in the artifact, `async def main` and `def main`, Python's
 // native output channels, the build script's own behaviour and the runtime's
-// standard-library HTTP server. The language-neutral contract is checked for
-// every runtime in conformance.test.ts.
+// standard-library HTTP server, and when the log files are created. The
+// language-neutral contract is checked for every runtime in conformance.test.ts.
 //
 //   node --import tsx --test test/runtimes/python-3.13.test.ts
 //
@@ -15,6 +15,7 @@ import { promises as fs } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import tar from "tar-stream";
 import { buildFunction, docker, startFunction, type BuildResult, type RunningFunction } from "../support/runtime-harness.js";
 import { call, header, listArtifact, listArtifactEntries, logId, readLogs } from "../support/runtime-client.js";
 import { conformanceRuntimes, hostCaBundle } from "./conformance-runtimes.js";
@@ -340,6 +341,105 @@ function rawExchange(url: string, write: (socket: net.Socket, received: () => st
     });
   });
 }
+
+/** The names of the files in the container's /mnt/logs, sorted. */
+async function logFiles(fn: RunningFunction): Promise<string[]> {
+  const archive = await fn.container.getArchive({ path: "/mnt/logs" });
+  const names: string[] = [];
+  const extract = tar.extract();
+  const done = new Promise<void>((resolve, reject) => {
+    extract.on("entry", (entryHeader, stream, next) => {
+      if (entryHeader.type === "file") names.push(path.posix.basename(entryHeader.name));
+      stream.on("end", next);
+      stream.resume();
+    });
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+  });
+  archive.pipe(extract);
+  await done;
+  return names.sort();
+}
+
+describe("log files (created lazily unless the caller names the id)", () => {
+  // A function that writes exactly what the request asks for, so each case knows which
+  // files to expect.
+  const quietOrLogging =
+    "def main(context):\n" +
+    "    action = context.req.headers.get('x-action')\n" +
+    "    if action == 'log':\n" +
+    "        context.log('Only the logs file')\n" +
+    "    if action == 'print':\n" +
+    "        print('Printed natively')\n" +
+    "    if action == 'error':\n" +
+    "        context.error('Only the errors file')\n" +
+    "    return context.res.text('done')\n";
+  let artifact: Buffer;
+  let fn: RunningFunction;
+
+  before(async () => {
+    const build = await buildFunction(IMAGE, await sourceDir({ "main.py": quietOrLogging }), { entrypoint: "main.py", commands: "" });
+    assert.equal(build.exitCode, 0, build.logs);
+    artifact = build.artifact;
+    fn = await start(artifact, "main.py");
+  });
+
+  test("no log id given and nothing logged: no log id in the response and no files", async () => {
+    const reply = await call(fn, { headers: { "x-action": "quiet" } });
+    assert.equal(reply.status, 200);
+    assert.equal(reply.text, "done");
+    assert.equal(header(reply, "x-open-runtimes-log-id"), undefined);
+    assert.deepEqual(await logFiles(fn), []);
+  });
+
+  test("no log id given and something logged: the id is returned and only the file written to exists", async () => {
+    const logged = await call(fn, { headers: { "x-action": "log" } });
+    const loggedId = logId(logged);
+    assert.match(loggedId, /^[0-9a-f]{20}$/);
+    assert.equal((await readLogs(fn, loggedId)).logs, "Only the logs file\n");
+
+    const printed = await call(fn, { headers: { "x-action": "print" } });
+    assert.match((await readLogs(fn, logId(printed))).logs, /Native logs detected[\s\S]*Printed natively/);
+
+    const errored = await call(fn, { headers: { "x-action": "error" } });
+    assert.equal((await readLogs(fn, logId(errored))).errors, "Only the errors file\n");
+
+    assert.deepEqual(
+      await logFiles(fn),
+      [`${loggedId}_logs.log`, `${logId(printed)}_logs.log`, `${logId(errored)}_errors.log`].sort(),
+    );
+  });
+
+  test("a log id given by the caller: both files exist from the start, even when nothing is logged", async () => {
+    const before = await logFiles(fn);
+    const reply = await call(fn, { headers: { "x-action": "quiet", "x-open-runtimes-log-id": "namedQuiet" } });
+    assert.equal(reply.status, 200);
+    assert.equal(header(reply, "x-open-runtimes-log-id"), "namedQuiet");
+    assert.deepEqual(await fn.readFile("/mnt/logs/namedQuiet_logs.log"), Buffer.alloc(0));
+    assert.deepEqual(await fn.readFile("/mnt/logs/namedQuiet_errors.log"), Buffer.alloc(0));
+    assert.deepEqual(await logFiles(fn), [...before, "namedQuiet_errors.log", "namedQuiet_logs.log"].sort());
+  });
+
+  test("logging disabled: no files, and the log id header is empty as before", async () => {
+    const before = await logFiles(fn);
+    const reply = await call(fn, { headers: { "x-action": "log", "x-open-runtimes-logging": "disabled" } });
+    assert.equal(reply.status, 200);
+    assert.equal(header(reply, "x-open-runtimes-log-id"), "");
+    assert.deepEqual(await logFiles(fn), before);
+  });
+
+  test("development: the id \"dev\" follows the same rule", async () => {
+    const devFn = await start(artifact, "main.py", ["OPEN_RUNTIMES_ENV=development"]);
+    const quiet = await call(devFn, { headers: { "x-action": "quiet" } });
+    assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined);
+    assert.deepEqual(await logFiles(devFn), []);
+
+    const logged = await call(devFn, { headers: { "x-action": "log" } });
+    assert.equal(logId(logged), "dev");
+    assert.deepEqual(await logFiles(devFn), ["dev_logs.log"]);
+    await devFn.stop();
+  });
+});
 
 describe("HTTP server", () => {
   test("chunked bodies, Expect: 100-continue and pipelined keep-alive requests", async () => {

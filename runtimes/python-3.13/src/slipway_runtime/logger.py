@@ -9,6 +9,12 @@ Each execution with logging enabled gets two files in the logs directory:
 
 One message per line; a single message is cut at MAX_MESSAGE_LENGTH characters.
 
+When the caller named the log id, both files are created at the start, even if
+they stay empty: their existence proves the runtime received the request. When
+the id was generated here, each file is created on its first write, so an
+execution that logs nothing touches the disk not at all (`written` tells the
+server whether to return the id).
+
 Native output is routed through a ContextVar: sys.stdout and sys.stderr are
 replaced by proxies that look up the execution that is running in the current
 context (asyncio task or worker thread). Output made outside any execution
@@ -104,22 +110,39 @@ def _truncate(text: str) -> str:
 class ExecutionLogger:
     """The two log files of one execution. Thread-safe; never raises."""
 
-    def __init__(self, enabled: bool, log_id: str, directory: str) -> None:
+    def __init__(self, enabled: bool, log_id: str, directory: str, eager: bool = True) -> None:
         self.enabled = enabled
         self.id = log_id if enabled else ""
         self.active = enabled
+        # Whether anything was handed to a file; final once end() has returned.
+        self.written = False
+        self._directory = directory
         self._native_seen = False
         self._lock = threading.Lock()
         self._files: dict[str, TextIO] = {}
-        if enabled:
-            try:
-                os.makedirs(directory, exist_ok=True)
-                for kind, suffix in ((LOG, "logs"), (ERROR, "errors")):
-                    path = os.path.join(directory, f"{self.id}_{suffix}.log")
-                    self._files[kind] = open(path, "a", encoding="utf-8", errors="backslashreplace")
-            except OSError as err:
-                # A failing log disk must never take an execution down.
-                sys.__stderr__.write(f"[slipway-runtime] cannot open log files for {self.id}: {err}\n")
+        self._failed: set[str] = set()
+        if enabled and eager:
+            with self._lock:
+                self._open_locked(LOG)
+                self._open_locked(ERROR)
+
+    def _open_locked(self, kind: str) -> TextIO | None:
+        stream = self._files.get(kind)
+        if stream is not None or kind in self._failed:
+            return stream
+        suffix = "errors" if kind == ERROR else "logs"
+        try:
+            os.makedirs(self._directory, exist_ok=True)
+            stream = open(
+                os.path.join(self._directory, f"{self.id}_{suffix}.log"), "a", encoding="utf-8", errors="backslashreplace"
+            )
+        except OSError as err:
+            # A failing log disk must never take an execution down; one report per file is enough.
+            self._failed.add(kind)
+            sys.__stderr__.write(f"[slipway-runtime] cannot open log file {self.id}_{suffix}.log: {err}\n")
+            return None
+        self._files[kind] = stream
+        return stream
 
     def write(self, messages: Iterable[Any], kind: str = LOG) -> None:
         """context.log / context.error: arguments formatted and joined with spaces."""
@@ -147,7 +170,8 @@ class ExecutionLogger:
     def _append_locked(self, kind: str, text: str) -> None:
         if not self.active:
             return
-        stream = self._files.get(kind)
+        self.written = True
+        stream = self._open_locked(kind)
         if stream is None:
             return
         try:
@@ -156,7 +180,7 @@ class ExecutionLogger:
             pass
 
     def end(self) -> None:
-        """Flushes and closes both files; later writes are dropped."""
+        """Flushes and closes the files that were opened; later writes are dropped."""
         with self._lock:
             if not self.active:
                 return

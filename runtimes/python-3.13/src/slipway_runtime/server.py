@@ -8,7 +8,11 @@ Request headers understood (and hidden from the function):
     x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
     x-open-runtimes-timeout  seconds, integer > 0
     x-open-runtimes-logging  "enabled" (default) | anything else disables logging
-    x-open-runtimes-log-id   id of the log files; generated when absent
+    x-open-runtimes-log-id   id of the log files; generated when absent ("dev" in
+                             development). A named id gets both files, even empty,
+                             and is always returned; a generated one gets only the
+                             files written to, and is returned only if anything was
+                             written. With logging disabled the id returned is empty.
 
 Environment: OPEN_RUNTIMES_ENTRYPOINT, OPEN_RUNTIMES_SECRET,
 OPEN_RUNTIMES_HEADERS (JSON object of headers forced onto every request),
@@ -417,17 +421,24 @@ async def execute(request: http11.Request) -> http11.Response:
     if log_id and not is_valid_log_id(log_id):
         await request.discard_body(DRAIN_LIMIT)
         return _plain(500, 'Header "x-open-runtimes-log-id" may only contain letters, digits, "-" and "_".')
+    # A caller that names the log files gets them, even empty (Slipway's recovery takes
+    # their existence as proof the request arrived). Otherwise they are made only when
+    # something is written, and a quiet execution returns no log id at all.
+    named_by_caller = bool(log_id)
     if not log_id:
         log_id = "dev" if DEVELOPMENT else generate_log_id()
 
-    logger = ExecutionLogger(logging_enabled, log_id, LOGS_DIR)
+    logger = ExecutionLogger(logging_enabled, log_id, LOGS_DIR, eager=named_by_caller)
     try:
         outcome = await _execute_logged(request, logger, timeout)
     except Exception as err:  # noqa: BLE001 - a runtime bug must still produce an answer
         logger.write([f"Internal runtime error: {_format_exception(err)}"], ERROR)
         outcome = _Outcome(500)
-    outcome.headers.append(("x-open-runtimes-log-id", logger.id))
+    # end() first: a thread left over from a timed-out `def main` could otherwise create
+    # a file after the header was left out, and nobody would know to collect it.
     logger.end()
+    if not logging_enabled or named_by_caller or logger.written:
+        outcome.headers.append(("x-open-runtimes-log-id", logger.id))
     return http11.Response(outcome.status, outcome.headers, outcome.body)
 
 
