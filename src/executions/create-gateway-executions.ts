@@ -136,8 +136,11 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     const base = { id: executionId, functionId: route.functionId, deploymentId: route.deploymentId, method: req.method ?? "GET", path, startedAt };
     // After the response: the row is written once the call's log files are read (and
     // removed), which the collector does in batches, so nothing here waits on Docker.
-    const record = (row: typeof base & { statusCode: number | null; logId: string; durationMs: number }, status: HttpExecutionRow["status"], note: string) => {
-      void logFiles.collect(route.containerId, row.logId).then((files) => {
+    const record = (row: typeof base & { statusCode: number | null; logId: string | null; durationMs: number }, status: HttpExecutionRow["status"], note: string) => {
+      // No log id: the runtime wrote nothing (Slipway's runtimes make log files only when
+      // written to, unless the caller names them), so there is nothing to read or remove.
+      const files = row.logId === null ? Promise.resolve({ logs: "", errors: "" }) : logFiles.collect(route.containerId, row.logId);
+      void files.then((files) => {
         // The runtime says so in the errors log when it stopped a function at its timeout.
         const timedOut = status === "timed_out" || (status === "failed" && /Execution timed out/.test(files.errors));
         guard.record({ ...row, status: timedOut ? "timed_out" : status, logs: files.logs, errors: [files.errors.trimEnd(), note].filter(Boolean).join("\n") });
@@ -153,15 +156,15 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
         "x-slipway-function-id": route.functionId,
         "x-slipway-key": key,
         "x-slipway-api-url": config.publicUrl,
-        "x-open-runtimes-log-id": executionId,
       },
       finish(statusCode, logId, timedOut = false) {
-        const row = { ...base, statusCode, logId: typeof logId === "string" && logId ? logId : executionId, durationMs: performance.now() - started };
+        const row = { ...base, statusCode, logId: typeof logId === "string" && logId ? logId : null, durationMs: performance.now() - started };
         if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s.`);
         else record(row, statusCode >= 500 ? "failed" : "completed", "");
       },
       fail(error, timedOut = false) {
-        const row = { ...base, statusCode: null, logId: executionId, durationMs: performance.now() - started };
+        // The runtime never answered, so its log id is unknown; what it wrote stays unread.
+        const row = { ...base, statusCode: null, logId: null, durationMs: performance.now() - started };
         if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s: the function did not answer.`);
         else record(row, "failed", `the function did not answer: ${(error as Error).message}`);
       },
