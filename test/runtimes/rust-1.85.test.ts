@@ -2,7 +2,9 @@
 // (test/runtimes/conformance.test.ts, which also runs the rust-contract fixture)
 // does not cover: what the build produces, version pins and Cargo.lock, the
 // build cache (warm rebuilds, damaged caches), other crate layouts, and the
-// runtime's Rust-specific behaviour (abort/exit, worker state, SIGTERM).
+// runtime's Rust-specific behaviour (abort/exit, worker state, SIGTERM) and
+// which log files an execution leaves (a generated log id gets only the files
+// written to; a caller's id gets both from the start).
 // Builds and runs the image exactly the way Slipway's executor does (Docker
 // API, tar archives, no bind mounts; the cache is a Docker volume).
 //
@@ -17,6 +19,7 @@ import { existsSync, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import tar from "tar-stream";
 import {
   EXTRA_CA_PATH,
   buildFunction,
@@ -29,7 +32,15 @@ import {
   type BuildResult,
   type RunningFunction,
 } from "../support/runtime-harness.js";
-import { call, header, listArtifactEntries, logId, readLogs } from "../support/runtime-client.js";
+import {
+  call,
+  header,
+  listArtifactEntries,
+  logId,
+  readLogs,
+  type CallOptions,
+  type Reply,
+} from "../support/runtime-client.js";
 
 const IMAGE = "slipway/runtime-rust-1.85:local";
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
@@ -78,6 +89,32 @@ async function editFile(file: string, edit: (text: string) => string): Promise<v
 /** Crates cargo compiled, from "Compiling <name> v<version>" lines. */
 function compiled(logs: string): string[] {
   return [...logs.matchAll(/^\s*Compiling (\S+) v/gm)].map((match) => match[1] ?? "").sort();
+}
+
+/** Names of the files in the container's /mnt/logs. */
+async function logFiles(running: RunningFunction): Promise<string[]> {
+  const archive = await running.container.getArchive({ path: "/mnt/logs" });
+  const names: string[] = [];
+  const extract = tar.extract();
+  await new Promise<void>((resolve, reject) => {
+    extract.on("entry", (entry, stream, next) => {
+      if (entry.type === "file") names.push(path.posix.basename(entry.name));
+      stream.on("end", next);
+      stream.resume();
+    });
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+    archive.on("error", reject);
+    archive.pipe(extract);
+  });
+  return names.sort();
+}
+
+/** One call, and the files it added to /mnt/logs. */
+async function callAndListNewLogFiles(running: RunningFunction, options: CallOptions): Promise<{ reply: Reply; added: string[] }> {
+  const before = new Set(await logFiles(running));
+  const reply = await call(running, options);
+  return { reply, added: (await logFiles(running)).filter((name) => !before.has(name)) };
 }
 
 function lockedVersion(lock: string, name: string): string[] {
@@ -296,5 +333,75 @@ describe("runtime (Rust specifics)", () => {
     assert.equal(state.ExitCode, 0);
     assert.ok(elapsed < 5_000, `docker stop took ${elapsed} ms`);
     assert.match(await stopping.output(), /SIGTERM received/);
+  });
+});
+
+describe("log files: a generated log id gets only the files written to, a caller's id both", () => {
+  test("no log id given and nothing logged: no files and no x-open-runtimes-log-id", async () => {
+    for (const action of ["plaintext", "empty", "json"]) {
+      const { reply, added } = await callAndListNewLogFiles(fn, { headers: { "x-action": action } });
+      assert.ok(reply.status < 300, `${action}: ${reply.status}`);
+      assert.equal(header(reply, "x-open-runtimes-log-id"), undefined, action);
+      assert.deepEqual(added, [], action);
+    }
+
+    // The same in development, where the generated id is always "dev".
+    const development = await start(mainBuild.artifact, ["OPEN_RUNTIMES_ENV=development"]);
+    const quiet = await call(development, { headers: { "x-action": "plaintext" } });
+    assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined);
+    assert.deepEqual(await logFiles(development), []);
+    const loud = await call(development, { headers: { "x-action": "taggedLogs" }, body: "dev" });
+    assert.equal(logId(loud), "dev");
+    assert.deepEqual(await logFiles(development), ["dev_logs.log"]);
+  });
+
+  test("no log id given and something logged: the id is returned, only the written files exist", async () => {
+    const { reply: native, added } = await callAndListNewLogFiles(fn, { headers: { "x-action": "taggedLogs" }, body: "loudly" });
+    assert.equal(native.status, 200);
+    const id = logId(native);
+    assert.notEqual(id, "dev");
+    assert.deepEqual(added, [`${id}_logs.log`], "no errors file: nothing went to it");
+    const { logs, errors } = await readLogs(fn, id);
+    assert.match(logs, /^first loudly\nsecond loudly$/m);
+    assert.equal(errors, "");
+
+    // context.log plus a panic: both files.
+    const thrown = await call(fn, { headers: { "x-action": "throw" } });
+    const thrownLogs = await readLogs(fn, logId(thrown));
+    assert.match(thrownLogs.logs, /^Before error\.\.\.$/m);
+    assert.match(thrownLogs.errors, /Intentional failure!/);
+  });
+
+  test("a log id given and nothing logged: the id is returned and both files exist, empty", async () => {
+    const reply = await call(fn, { headers: { "x-action": "plaintext", "x-open-runtimes-log-id": "namedQuiet" } });
+    assert.equal(reply.status, 200);
+    assert.equal(header(reply, "x-open-runtimes-log-id"), "namedQuiet");
+    const [logs, errors] = await Promise.all([
+      fn.readFile("/mnt/logs/namedQuiet_logs.log"),
+      fn.readFile("/mnt/logs/namedQuiet_errors.log"),
+    ]);
+    assert.ok(logs && errors, "both files exist");
+    assert.equal(logs.length, 0);
+    assert.equal(errors.length, 0);
+  });
+
+  test("a log id given: both files exist while the execution is still running", async () => {
+    // "timeout" sleeps 3 s; its context.log lines are written only at the end.
+    const pending = call(fn, { headers: { "x-action": "timeout", "x-open-runtimes-log-id": "namedEarly" } });
+    let settled = false;
+    void pending.then(() => (settled = true), () => (settled = true));
+    let during: (Buffer | null)[] = [null, null];
+    for (let attempt = 0; attempt < 20 && !(during[0] && during[1]); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      during = await Promise.all([fn.readFile("/mnt/logs/namedEarly_logs.log"), fn.readFile("/mnt/logs/namedEarly_errors.log")]);
+    }
+    assert.ok(during[0] && during[1], "both files exist before the answer");
+    assert.equal(settled, false, "the execution was still running");
+    assert.equal(during[0].length, 0);
+
+    const reply = await pending;
+    assert.equal(reply.text, "Successful response.");
+    assert.equal(header(reply, "x-open-runtimes-log-id"), "namedEarly");
+    assert.match((await readLogs(fn, "namedEarly")).logs, /^Timeout start\.\nTimeout end\.$/m);
   });
 });

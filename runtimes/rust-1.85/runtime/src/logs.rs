@@ -11,6 +11,16 @@
 //!   a one-time notice, into the logs file;
 //! - failures the runtime itself detects (panic, timeout, crash, ...), into the
 //!   errors file.
+//!
+//! Which files exist depends on who chose the id:
+//! - the caller named it (`x-open-runtimes-log-id`): both files are created when
+//!   the execution starts, even if they stay empty, because Slipway's recovery
+//!   takes their existence as proof that the runtime received the request;
+//! - the runtime generated it (or "dev" in development): a file is created only
+//!   if it gets content, so a quiet execution leaves nothing for the gateway to
+//!   delete. A missing file means an empty log, and when neither file exists the
+//!   id is not returned (`write()` says so). (The crate's `Logger` still writes
+//!   its two temporary files on every execution; they are removed right away.)
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -70,11 +80,33 @@ pub struct ExecutionLogs {
     pub temporary_id: String,
     logs: String,
     errors: String,
+    /// The caller chose the id, so both files must exist (see module docs).
+    named_by_caller: bool,
+    /// Both files were created by `create_files()`.
+    files_created: bool,
 }
 
 impl ExecutionLogs {
-    pub fn new(dir: &Path, id: String) -> Self {
-        ExecutionLogs { dir: dir.to_path_buf(), id, temporary_id: temporary_id(), logs: String::new(), errors: String::new() }
+    pub fn new(dir: &Path, id: String, named_by_caller: bool) -> Self {
+        ExecutionLogs {
+            dir: dir.to_path_buf(),
+            id,
+            temporary_id: temporary_id(),
+            logs: String::new(),
+            errors: String::new(),
+            named_by_caller,
+            files_created: false,
+        }
+    }
+
+    /// Creates both (empty) files at the start of an execution whose id the
+    /// caller named.
+    pub fn create_files(&mut self) {
+        if !self.create_dir() {
+            return;
+        }
+        let created = [self.append("logs", ""), self.append("errors", "")];
+        self.files_created = created.iter().all(|&ok| ok);
     }
 
     pub fn error(&mut self, message: &str) {
@@ -120,21 +152,49 @@ impl ExecutionLogs {
         }
     }
 
-    /// Appends everything to the two files (both are created, even when empty).
-    pub fn write(&self) {
-        if let Err(err) = fs::create_dir_all(&self.dir) {
-            eprintln!("[slipway-runtime] cannot create {}: {err}", self.dir.display());
-            return;
+    /// Appends what was logged to the files. Returns whether the id names any
+    /// file, i.e. whether the response should carry it: always when the caller
+    /// named it, otherwise only if something was logged (see module docs).
+    pub fn write(&self) -> bool {
+        // A named execution's empty file is still made here if creating it at
+        // the start failed; otherwise an empty log needs no file at all.
+        let must_exist = self.named_by_caller && !self.files_created;
+        let files: Vec<(&str, &String)> = [("logs", &self.logs), ("errors", &self.errors)]
+            .into_iter()
+            .filter(|(_, content)| !content.is_empty() || must_exist)
+            .collect();
+        if !files.is_empty() && self.create_dir() {
+            for (suffix, content) in files {
+                self.append(suffix, content);
+            }
         }
-        for (suffix, content) in [("logs", &self.logs), ("errors", &self.errors)] {
-            let path = self.dir.join(format!("{}_{suffix}.log", self.id));
-            let written = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut file| file.write_all(content.as_bytes()));
-            if let Err(err) = written {
+        self.named_by_caller || !self.logs.is_empty() || !self.errors.is_empty()
+    }
+
+    fn create_dir(&self) -> bool {
+        match fs::create_dir_all(&self.dir) {
+            Ok(()) => true,
+            Err(err) => {
+                eprintln!("[slipway-runtime] cannot create {}: {err}", self.dir.display());
+                false
+            }
+        }
+    }
+
+    /// Appends to `<id>_<suffix>.log`, creating it if needed; a failing log
+    /// disk is reported on stderr and never fails the execution.
+    fn append(&self, suffix: &str, content: &str) -> bool {
+        let path = self.dir.join(format!("{}_{suffix}.log", self.id));
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(content.as_bytes()));
+        match written {
+            Ok(()) => true,
+            Err(err) => {
                 eprintln!("[slipway-runtime] cannot write {}: {err}", path.display());
+                false
             }
         }
     }
@@ -145,5 +205,57 @@ impl ExecutionLogs {
 pub fn discard_context_logs(temporary_id: &str) {
     for suffix in ["logs", "errors"] {
         let _ = fs::remove_file(Path::new(CRATE_LOG_DIR).join(format!("{temporary_id}_{suffix}.log")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("slipway-logs-test-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map(|entries| entries.filter_map(|entry| entry.ok()).map(|entry| entry.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_generated_id_gets_only_the_files_written_to() {
+        let dir = scratch_dir("generated");
+        let quiet = ExecutionLogs::new(&dir, "quiet".into(), false);
+        assert!(!quiet.write(), "a quiet execution's id is not returned");
+        assert!(files_in(&dir).is_empty());
+
+        let mut failed = ExecutionLogs::new(&dir, "failed".into(), false);
+        failed.error("boom");
+        assert!(failed.write());
+        assert_eq!(files_in(&dir), ["failed_errors.log"]);
+        assert_eq!(fs::read_to_string(dir.join("failed_errors.log")).unwrap(), "boom\n");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_named_id_gets_both_files_from_the_start() {
+        let dir = scratch_dir("named");
+        let mut logs = ExecutionLogs::new(&dir, "named".into(), true);
+        logs.create_files();
+        assert_eq!(files_in(&dir), ["named_errors.log", "named_logs.log"]);
+        logs.native(b"hello\n", false);
+        assert!(logs.write());
+        assert_eq!(fs::read_to_string(dir.join("named_logs.log")).unwrap(), format!("{NATIVE_NOTICE}\nhello\n"));
+        assert_eq!(fs::read_to_string(dir.join("named_errors.log")).unwrap(), "");
+
+        // Made at the end if they could not be made at the start.
+        let late = ExecutionLogs::new(&dir, "late".into(), true);
+        assert!(late.write());
+        assert!(dir.join("late_logs.log").exists() && dir.join("late_errors.log").exists());
+        let _ = fs::remove_dir_all(&dir);
     }
 }

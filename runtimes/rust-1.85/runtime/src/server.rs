@@ -8,7 +8,12 @@
 //!   x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
 //!   x-open-runtimes-timeout  seconds, integer > 0
 //!   x-open-runtimes-logging  "enabled" (default) | anything else turns logging off
-//!   x-open-runtimes-log-id   id of the log files; generated when absent
+//!   x-open-runtimes-log-id   id of the log files; generated when absent ("dev"
+//!                            in development). A named id gets both files from
+//!                            the start, even empty, and is always returned; a
+//!                            generated one gets only the files written to, and
+//!                            is returned only if anything was logged (logs.rs).
+//!                            With logging off the id returned is empty.
 //!
 //! Environment: OPEN_RUNTIMES_SECRET, OPEN_RUNTIMES_HEADERS (JSON object of
 //! headers forced onto every request), OPEN_RUNTIMES_ENV ("development" makes
@@ -243,18 +248,23 @@ fn handle(server: &Server, connection: &mut Connection, request: &Request) -> (R
         None | Some("") => true,
         Some(value) => value.eq_ignore_ascii_case("enabled"),
     };
-    let log_id = match runtime_header("log-id") {
+    let (log_id, named_by_caller) = match runtime_header("log-id") {
         Some(id) if !id.is_empty() => {
             if !logs::is_valid_log_id(id) {
                 let reusable = discard_body(connection, request);
                 return (Response::text(500, BAD_LOG_ID), reusable);
             }
-            id.to_string()
+            (id.to_string(), true)
         }
-        _ if server.development => "dev".to_string(),
-        _ => logs::generate_log_id(),
+        _ if server.development => ("dev".to_string(), false),
+        _ => (logs::generate_log_id(), false),
     };
-    let mut logs = ExecutionLogs::new(&server.logs_dir, if logging { log_id } else { String::new() });
+    let mut logs = ExecutionLogs::new(&server.logs_dir, if logging { log_id } else { String::new() }, named_by_caller);
+    if logging && named_by_caller {
+        // Before anything else can fail: the files are the caller's proof that
+        // this request reached the runtime.
+        logs.create_files();
+    }
 
     if request.expects_continue {
         if let BodyKind::Length(length) = request.body {
@@ -315,12 +325,14 @@ fn empty_500() -> Response {
     Response::text(500, "")
 }
 
-/// Writes the execution's logs and adds `x-open-runtimes-log-id`.
+/// Writes the execution's logs and adds `x-open-runtimes-log-id`, unless the
+/// runtime chose the id and nothing was logged (then no file has that id).
 fn finish(logs: &mut ExecutionLogs, logging: bool, mut response: Response, reusable: bool) -> (Response, bool) {
-    if logging {
-        logs.write();
+    // With logging off the header is sent empty, as it always was.
+    let return_id = if logging { logs.write() } else { true };
+    if return_id {
+        response.headers.push(("x-open-runtimes-log-id".into(), logs.id.clone()));
     }
-    response.headers.push(("x-open-runtimes-log-id".into(), logs.id.clone()));
     (response, reusable)
 }
 
