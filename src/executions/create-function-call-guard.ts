@@ -82,21 +82,24 @@ export function createFunctionCallGuard(options: { db: Queryable; log: Logger })
     if (pending.length === 0) return;
     const rows = pending;
     pending = [];
-    const columns = 13;
-    for (let offset = 0; offset < rows.length; offset += 1000) {
-      const batch = rows.slice(offset, offset + 1000);
-      const values: unknown[] = [];
-      const tuples = batch.map((row, index) => {
-        values.push(row.id, row.functionId, row.deploymentId, row.method, row.path, row.statusCode, row.logId, row.durationMs, row.startedAt, row.status, row.logs, row.errors,
-          // The row is written a moment after the call (its logs come first), so not now().
-          new Date(row.startedAt.getTime() + row.durationMs));
-        const base = index * columns;
-        return `(${Array.from({ length: columns }, (_, i) => `$${base + i + 1}`).join(", ")}, 'http')`;
-      });
+    for (let offset = 0; offset < rows.length; offset += 5000) {
+      const batch = rows.slice(offset, offset + 5000);
+      // One array per column and unnest: 13 parameters and one plan however many rows,
+      // which costs Postgres and this process far less than a parameter per value.
+      const column = <T>(pick: (row: HttpExecutionRow) => T) => batch.map(pick);
       await db.query(
         `insert into executions (id, function_id, deployment_id, request_method, request_path, response_status_code, log_id, duration_ms, started_at, status, logs, errors, finished_at, trigger)
-         values ${tuples.join(", ")} on conflict (id) do nothing`,
-        values,
+         select id, function_id, deployment_id, method, path, status_code, log_id, duration_ms, started_at, status, logs, errors,
+                -- The row is written a moment after the call (its logs come first), so not now().
+                started_at + make_interval(secs => duration_ms / 1000), 'http'
+           from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[], $8::float8[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+             as t(id, function_id, deployment_id, method, path, status_code, log_id, duration_ms, started_at, status, logs, errors)
+         on conflict (id) do nothing`,
+        [
+          column((r) => r.id), column((r) => r.functionId), column((r) => r.deploymentId), column((r) => r.method), column((r) => r.path),
+          column((r) => r.statusCode), column((r) => r.logId), column((r) => r.durationMs), column((r) => r.startedAt), column((r) => r.status),
+          column((r) => r.logs), column((r) => r.errors),
+        ],
       ).catch((error: Error) => log.warn({ err: { message: error.message }, rows: batch.length }, "could not record function URL executions"));
     }
   }
