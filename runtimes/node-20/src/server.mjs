@@ -355,7 +355,8 @@ async function execute(req, res) {
 
   const logger = new ExecutionLogger({ enabled: loggingEnabled, id: logId, dir: LOGS_DIR, eager: namedByCaller });
   const finish = async (statusCode, body, headers) => {
-    if (namedByCaller || logger.written) headers["x-open-runtimes-log-id"] = logger.id;
+    // With logging disabled the id is echoed empty, as in open-runtimes.
+    if (!logger.enabled || namedByCaller || logger.written) headers["x-open-runtimes-log-id"] = logger.id;
     await logger.end();
     send(res, statusCode, body, headers);
   };
