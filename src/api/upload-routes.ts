@@ -58,27 +58,32 @@ export function registerUploadRoutes(api: ApiRouter, deps: AppDependencies): voi
         if (error instanceof ArtifactTooLargeError) throw new ApiError(413, `the upload is larger than ${config.SLIPWAY_MAX_UPLOAD_MB} MB (SLIPWAY_MAX_UPLOAD_MB)`);
         throw error;
       });
+      // A refused upload leaves nothing behind, unless the same bytes are in use elsewhere.
+      const refuse = async (message: string): Promise<never> => {
+        const used = await db.query("select 1 from deployments where artifact_digest = $1 or source_digest = $1 limit 1", [stored.digest]);
+        if (used.rowCount === 0) await deps.artifacts.remove(stored.digest).catch(() => {});
+        throw new ApiError(400, message);
+      };
       const summary = await unpackSourceArchive(deps.artifacts.open(stored.digest), null, {
         maxBytes: config.SLIPWAY_MAX_ARTIFACT_MB * 1024 * 1024,
         maxEntries: 50_000,
       }).catch((error: unknown) => {
-        if (error instanceof SourceArchiveError) throw new ApiError(400, error.message);
+        if (error instanceof SourceArchiveError) return refuse(error.message);
         throw error;
       });
-      if (summary.files === 0) throw new ApiError(400, "the upload holds no files");
+      if (summary.files === 0) await refuse("the upload holds no files");
       // A repository upload builds the function as its own slipway.yml says, as a push would.
       let settings = { runtime: fn.runtime, entrypoint: fn.entrypoint, commands: fn.commands, root: "." };
       if (summary.config !== null) {
         const parsed = parseSlipwayConfig(summary.config, [...deps.runtimes.keys()]);
         if (!parsed.ok) {
           const problems = parsed.problems.map((p) => `line ${p.line}, column ${p.column}: ${p.message}`).join("; ");
-          throw new ApiError(400, `${configFileName} in the upload is not valid: ${problems}`);
+          await refuse(`${configFileName} in the upload is not valid: ${problems}`);
         }
-        const entry = selectFunctionsForPush(parsed.config, deps.runtimes, { branch: null, defaultBranch: fn.branch }).find((f) => f.id === fn.name);
-        if (!entry) throw new ApiError(400, `${configFileName} in the upload has no function '${fn.name}'; upload the function's own directory, or a repository that declares it`);
+        const entry = parsed.ok ? selectFunctionsForPush(parsed.config, deps.runtimes, { branch: null, defaultBranch: fn.branch }).find((f) => f.id === fn.name) : undefined;
+        if (!entry) return refuse(`${configFileName} in the upload has no function '${fn.name}'; upload the function's own directory, or a repository that declares it`);
         settings = { runtime: entry.runtime, entrypoint: entry.entrypoint, commands: entry.commands, root: entry.root };
       }
-
       const production = query.production === "true";
       const deployment = await createQueuedDeployment(db, {
         functionId: params.functionId!,

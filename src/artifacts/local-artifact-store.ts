@@ -14,6 +14,8 @@ export type ArtifactStore = {
   put(content: Readable, maxBytes: number): Promise<StoredArtifact>;
   open(digest: string): Readable;
   has(digest: string): Promise<boolean>;
+  /** Deletes a blob nothing refers to (a refused upload); the caller checks that. */
+  remove(digest: string): Promise<void>;
 };
 
 export class ArtifactTooLargeError extends Error {
@@ -61,6 +63,9 @@ export function createLocalArtifactStore(directory: string): ArtifactStore {
     },
     open(digest) {
       return createReadStream(pathOf(digest));
+    },
+    async remove(digest) {
+      await rm(pathOf(digest), { force: true });
     },
     async has(digest) {
       try {

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createReadStream } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -168,10 +169,13 @@ describe("slipway deploy <dir>", { timeout: 10 * 60_000 }, () => {
     const post = (body: Buffer | string, contentType = "application/gzip", id = functionId) =>
       fetch(`${stack.appUrl}/v1/functions/${id}/deployments`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": contentType }, body: typeof body === "string" ? body : new Uint8Array(body) });
     const reason = async (response: Response) => ({ status: response.status, error: ((await response.json()) as { error: string }).error });
-    assert.deepEqual(await reason(await post(await tarGz([{ name: "../../etc/cron.d/x", content: "x" }]))), {
+    const climbing = await tarGz([{ name: "../../etc/cron.d/x", content: "x" }]);
+    assert.deepEqual(await reason(await post(climbing)), {
       status: 400,
       error: "the archive entry '../../etc/cron.d/x' climbs out of the upload with '..'",
     });
+    const hex = createHash("sha256").update(climbing).digest("hex");
+    assert.equal(existsSync(join(stack.env.SLIPWAY_ARTIFACT_DIR!, "sha256", hex.slice(0, 2), `${hex}.tar.gz`)), false, "a refused upload is not kept");
     assert.deepEqual(await reason(await post("not an archive")), { status: 400, error: "the upload is not a gzip-compressed tar archive" });
     assert.equal((await post("{}", "application/json")).status, 415);
     const badYaml = await reason(await post(await tarGz([{ name: "slipway.yml", content: "functions:\n  - id: hello\n    runtime: cobol\n" }])));
