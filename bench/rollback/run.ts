@@ -39,14 +39,12 @@ async function main() {
   const stack = await startSlipwayStack({ env: { SLIPWAY_ACTIVATION_GRACE_SECONDS: String(graceSeconds) } });
   const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 9090 });
   const served = async () => (await fetch(`${stack.gatewayUrl}/fn/${slug}/`)).text();
-  const containerOf = async (version: number) => {
+  const runtimeOf = async (version: number) => {
     const id = (await stack.db.query<{ id: string }>("select d.id from deployments d where d.version = $1", [version])).rows[0]!.id;
-    return docker.getContainer(`slipway-runtime-${id}`).inspect().then((i) => i.State.Running, () => false);
+    return docker.getContainer(`slipway-runtime-${id}`);
   };
-  const removeContainerOf = async (version: number) => {
-    const id = (await stack.db.query<{ id: string }>("select d.id from deployments d where d.version = $1", [version])).rows[0]!.id;
-    await docker.getContainer(`slipway-runtime-${id}`).remove({ force: true }).catch(() => {});
-  };
+  const containerOf = async (version: number) => (await runtimeOf(version)).inspect().then((i) => i.State.Running, () => false);
+  const removeContainerOf = async (version: number) => (await runtimeOf(version)).remove({ force: true }).catch(() => {});
   const push = async (files: Record<string, string>, message: string) => {
     const commit = await stack.emulator.commit({ owner, repo: repoName, files, message });
     const started = performance.now();

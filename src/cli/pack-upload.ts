@@ -3,13 +3,12 @@
 // so an ignored `.env` or `node_modules` never leaves the machine; elsewhere it sends
 // everything but `.git` and `node_modules`. Links are sent as links.
 import { execFile } from "node:child_process";
-import { createReadStream } from "node:fs";
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir } from "node:fs/promises";
 import { join, posix, sep } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGzip, type Gzip } from "node:zlib";
 import tar from "tar-stream";
+import { addFileOrLink } from "../pipeline/pack-directory.js";
 
 const run = promisify(execFile);
 const skippedOutsideGit = new Set([".git", "node_modules"]);
@@ -44,18 +43,12 @@ export async function packUpload(directory: string): Promise<Gzip> {
   const names = await listUploadFiles(directory);
   const pack = tar.pack();
   const gzip = createGzip();
-  const entries: { name: string; path: string }[] = [];
-  for (const name of names) entries.push({ name: name.split(sep).join(posix.sep), path: join(directory, name) });
   (async () => {
-    for (const { name, path } of entries) {
+    for (const name of names) {
+      const path = join(directory, name);
       // A tracked file deleted from the work tree is not part of the upload.
       const info = await lstat(path).catch(() => null);
-      if (!info) continue;
-      if (info.isSymbolicLink()) {
-        pack.entry({ name, type: "symlink", linkname: await readlink(path), mtime: info.mtime });
-      } else if (info.isFile()) {
-        await pipeline(createReadStream(path), pack.entry({ name, size: info.size, mode: info.mode & 0o777, mtime: info.mtime }));
-      }
+      if (info) await addFileOrLink(pack, path, name.split(sep).join(posix.sep), info);
     }
     pack.finalize();
   })().catch((error: Error) => pack.destroy(error));

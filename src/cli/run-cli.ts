@@ -38,10 +38,19 @@ class CliError extends Error {}
 
 type Output = { out: (text: string) => void; err: (text: string) => void };
 
-async function api(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
-  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+function apiBase(): string {
+  return (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+}
+
+function apiToken(): string {
   const token = process.env.SLIPWAY_TOKEN;
   if (!token) throw new CliError("SLIPWAY_TOKEN is not set; create a server token with `slipway token create --name <you>`");
+  return token;
+}
+
+async function api(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  const base = apiBase();
+  const token = apiToken();
   const response = await request(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
@@ -67,9 +76,8 @@ async function deployDirectory(
   if (!options.functionId) throw new CliError("which function? add `--function <function-id>` (see `slipway functions ls`)");
   const directory = resolve(dir);
   if (!(await stat(directory).catch(() => null))?.isDirectory()) throw new CliError(`${dir} is not a directory`);
-  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
-  const token = process.env.SLIPWAY_TOKEN;
-  if (!token) throw new CliError("SLIPWAY_TOKEN is not set; create a server token with `slipway token create --name <you>`");
+  const base = apiBase();
+  const token = apiToken();
   const query = new URLSearchParams({ production: String(options.production), noCache: String(options.noCache) });
   const response = await request(`${base}/v1/functions/${encodeURIComponent(options.functionId)}/deployments?${query}`, {
     method: "POST",
@@ -113,8 +121,7 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 }
 
 async function streamLogs(deploymentId: string, follow: boolean, output: Output): Promise<void> {
-  const base = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
-  const response = await request(`${base}/v1/deployments/${deploymentId}/logs${follow ? "?follow=true" : ""}`, {
+  const response = await request(`${apiBase()}/v1/deployments/${deploymentId}/logs${follow ? "?follow=true" : ""}`, {
     headers: { authorization: `Bearer ${process.env.SLIPWAY_TOKEN ?? ""}` },
     bodyTimeout: 0,
   });
@@ -193,7 +200,7 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
       }
       case "variables": {
         const [action, scope, name] = rest;
-        const apiUrl = (process.env.SLIPWAY_API_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+        const apiUrl = apiBase();
         const token = process.env.SLIPWAY_TOKEN ?? "";
         if (action === "rotate") {
           const db = createDatabase(process.env.DATABASE_URL ?? "postgres://slipway:slipway@127.0.0.1:5432/slipway");

@@ -20,7 +20,7 @@ import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-func
 import { createFunctionCallGuard, type HttpExecutionRow } from "./create-function-call-guard.js";
 import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.js";
 import { registerExecutionRoutes } from "./execution-routes.js";
-import { executionTimeoutSeconds, type ExecutionContext } from "./run-execution.js";
+import { executionTimeoutSeconds, runtimeReportedTimeout, type ExecutionContext } from "./run-execution.js";
 import { startExecutionConsumers } from "./start-execution-consumers.js";
 
 export type ServedRoute = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
@@ -139,10 +139,9 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     const record = (row: typeof base & { statusCode: number | null; logId: string | null; durationMs: number }, status: HttpExecutionRow["status"], note: string) => {
       // No log id: the runtime wrote nothing (Slipway's runtimes make log files only when
       // written to, unless the caller names them), so there is nothing to read or remove.
-      const files = row.logId === null ? Promise.resolve({ logs: "", errors: "" }) : logFiles.collect(route.containerId, row.logId);
-      void files.then((files) => {
-        // The runtime says so in the errors log when it stopped a function at its timeout.
-        const timedOut = status === "timed_out" || (status === "failed" && /Execution timed out/.test(files.errors));
+      const collected = row.logId === null ? Promise.resolve({ logs: "", errors: "" }) : logFiles.collect(route.containerId, row.logId);
+      void collected.then((files) => {
+        const timedOut = status === "timed_out" || (status === "failed" && runtimeReportedTimeout(files.errors));
         guard.record({ ...row, status: timedOut ? "timed_out" : status, logs: files.logs, errors: [files.errors.trimEnd(), note].filter(Boolean).join("\n") });
       });
     };

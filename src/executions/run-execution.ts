@@ -31,6 +31,11 @@ export type ExecutionContext = {
 };
 
 export const syncTimeoutCeilingSeconds = 30;
+
+/** A runtime that stops a function at its timeout says so only in the errors log. */
+export function runtimeReportedTimeout(errors: string): boolean {
+  return /Execution timed out/.test(errors);
+}
 export const maxResponseBytes = 1024 * 1024;
 
 const droppedRequestHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "authorization"]);
@@ -120,7 +125,7 @@ export async function runExecution(context: ExecutionContext, execution: Claimed
     return { logs: "", errors: "" };
   });
   context.releaseLogFiles(target.runtime.containerId, logId);
-  const timedOut = statusCode >= 500 && /Execution timed out/.test(logs.errors);
+  const timedOut = statusCode >= 500 && runtimeReportedTimeout(logs.errors);
   return {
     status: timedOut ? "timed_out" : statusCode >= 500 ? "failed" : "completed",
     deploymentId: target.deploymentId,

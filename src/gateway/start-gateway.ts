@@ -52,8 +52,10 @@ const activationBody = z.object({
 
 const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
 
-function timeoutMessage(seconds: number): string {
-  return `the function exceeded its ${seconds} s timeout`;
+/** The gateway's own answer when a function ran past its timeout. */
+function sendTimeout(res: ServerResponse, executionId: string, seconds: number): void {
+  res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": executionId });
+  res.end(JSON.stringify({ error: `the function exceeded its ${seconds} s timeout` }));
 }
 
 function discardBody(): Writable {
@@ -324,8 +326,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           // the runtime would have stopped it, so a 500 after the timeout is a timeout.
           if (status === 500 && performance.now() - sentAt >= timeoutMs) {
             timedOut = true;
-            res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": call.executionId });
-            res.end(JSON.stringify({ error: timeoutMessage(call.timeoutSeconds) }));
+            sendTimeout(res, call.executionId, call.timeoutSeconds);
             return discardBody();
           }
           const outHeaders: Record<string, string | string[]> = {};
@@ -351,10 +352,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         res.destroy();
         return;
       }
-      if (timedOut) {
-        res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": call.executionId }).end(JSON.stringify({ error: timeoutMessage(call.timeoutSeconds) }));
-        return;
-      }
+      if (timedOut) return sendTimeout(res, call.executionId, call.timeoutSeconds);
       throw new HttpError(502, `the function did not answer: ${(error as Error).message}`);
     }
   }

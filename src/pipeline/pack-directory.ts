@@ -1,6 +1,6 @@
 // Owns turning a directory of source into a tar stream (tar-stream), under a prefix, so it
 // can be put into a container through the Docker API rather than a bind mount.
-import { createReadStream } from "node:fs";
+import { createReadStream, type Stats } from "node:fs";
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -21,12 +21,18 @@ async function addDirectory(pack: tar.Pack, directory: string, prefix: string): 
     if (info.isDirectory()) {
       pack.entry({ name: `${name}/`, type: "directory", mode: 0o755, mtime: info.mtime });
       await addDirectory(pack, path, name);
-    } else if (info.isSymbolicLink()) {
-      pack.entry({ name, type: "symlink", linkname: await readlink(path), mtime: info.mtime });
-    } else if (info.isFile()) {
-      const sink = pack.entry({ name, size: info.size, mode: info.mode & 0o777, mtime: info.mtime });
-      await pipeline(createReadStream(path), sink);
+    } else {
+      await addFileOrLink(pack, path, name, info);
     }
+  }
+}
+
+/** Adds a regular file (with its mode) or a link (as a link) at `path` as `name`; anything else is left out. */
+export async function addFileOrLink(pack: tar.Pack, path: string, name: string, info: Stats): Promise<void> {
+  if (info.isSymbolicLink()) {
+    pack.entry({ name, type: "symlink", linkname: await readlink(path), mtime: info.mtime });
+  } else if (info.isFile()) {
+    await pipeline(createReadStream(path), pack.entry({ name, size: info.size, mode: info.mode & 0o777, mtime: info.mtime }));
   }
 }
 

@@ -1060,6 +1060,12 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     };
   }
 
+  function installationOfAccount(account: string | undefined) {
+    const inst = [...installations.values()].find((i) => i.account.toLowerCase() === (account ?? "").toLowerCase());
+    if (!inst) throw notFound();
+    return { status: 200, body: installationJson(inst) };
+  }
+
   function installationJson(inst: InstallationState): JsonObject {
     return shapes.installation(app, {
       id: inst.id,
@@ -1275,22 +1281,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         return { status: 200, body: installationJson(inst) };
       },
     },
-    "apps/get-org-installation": {
-      auth: "jwt",
-      handler: (ctx) => {
-        const inst = [...installations.values()].find((i) => i.account.toLowerCase() === (ctx.params.org ?? "").toLowerCase());
-        if (!inst) throw notFound();
-        return { status: 200, body: installationJson(inst) };
-      },
-    },
-    "apps/get-user-installation": {
-      auth: "jwt",
-      handler: (ctx) => {
-        const inst = [...installations.values()].find((i) => i.account.toLowerCase() === (ctx.params.username ?? "").toLowerCase());
-        if (!inst) throw notFound();
-        return { status: 200, body: installationJson(inst) };
-      },
-    },
+    "apps/get-org-installation": { auth: "jwt", handler: (ctx) => installationOfAccount(ctx.params.org) },
+    "apps/get-user-installation": { auth: "jwt", handler: (ctx) => installationOfAccount(ctx.params.username) },
     "apps/create-installation-access-token": {
       auth: "jwt",
       handler: (ctx) => {
