@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL and
-# Redis installed and started, the debian:trixie-slim base image present, the runtime
+# Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL,
+# Redis and nginx installed (the first three started), the debian:trixie-slim base image present, the runtime
 # images built and node_modules installed. Every step checks first, so running it twice
 # is cheap.
 set -euo pipefail
@@ -20,6 +20,8 @@ ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && command -v pg_ctlcluster 
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# The gateway's data plane (SLIPWAY_DATA_PLANE=nginx) and bench/gateway's baseline.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

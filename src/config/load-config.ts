@@ -25,6 +25,13 @@ const baseSchema = z.object({
   SLIPWAY_GATEWAY_PORT: port.default(3002),
   SLIPWAY_HOST: z.string().default("0.0.0.0"),
   SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
+  // nginx: public function URLs are served by an nginx process the gateway programs (see
+  // src/gateway/nginx-data-plane.ts); node: the gateway's own proxy serves every request.
+  SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("node"),
+  SLIPWAY_NGINX_BINARY: z.string().min(1).default("nginx"),
+  SLIPWAY_NGINX_WORKERS: z.string().regex(/^(auto|[1-9][0-9]*)$/, "must be auto or a number").default("auto"),
+  // Where the gateway writes nginx's configuration (it holds runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.
+  SLIPWAY_NGINX_DIR: z.string().min(1).optional(),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),
   SLIPWAY_HEALTH_TIMEOUT_SECONDS: positiveInt.default(30),

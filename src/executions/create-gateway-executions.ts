@@ -12,6 +12,7 @@ import type { Dispatcher } from "undici";
 import type { ApiRouter } from "../api/create-api-router.js";
 import type { Config } from "../config/load-config.js";
 import { createLogFileCollector } from "../gateway/create-log-file-collector.js";
+import type { DataPlaneCall } from "../gateway/nginx-data-plane.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
@@ -22,6 +23,9 @@ import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.
 import { registerExecutionRoutes } from "./execution-routes.js";
 import { executionTimeoutSeconds, runtimeReportedTimeout, type ExecutionContext } from "./run-execution.js";
 import { startExecutionConsumers } from "./start-execution-consumers.js";
+
+/** How long after a call its runtime never answered its log files are read. */
+const unansweredSettleMs = 1500;
 
 export type ServedRoute = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
 
@@ -128,23 +132,46 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     return pending;
   }
 
+  // After the response: the row is written once the call's log files are read (and
+  // removed), which the collector does in batches, so nothing here waits on Docker.
+  // A call is sent with its execution id as the log id and `x-open-runtimes-log-files:
+  // lazy`, so the runtime makes the files only when something is written, and says so by
+  // returning the log id. A call the runtime never answered (a timeout, a lost connection)
+  // is looked for by its execution id, once the runtime has stopped it (`settleMs`).
+  function record(containerId: string, row: Omit<HttpExecutionRow, "status" | "logs" | "errors">, status: HttpExecutionRow["status"], note: string, settleMs = 0): void {
+    const settled = settleMs > 0 ? new Promise((resolve) => setTimeout(resolve, settleMs)) : Promise.resolve();
+    const collected = row.logId === null ? Promise.resolve({ logs: "", errors: "" }) : settled.then(() => logFiles.collect(containerId, row.logId!));
+    void collected.then((files) => {
+      const timedOut = status === "timed_out" || (status === "failed" && runtimeReportedTimeout(files.errors));
+      guard.record({ ...row, status: timedOut ? "timed_out" : status, logs: files.logs, errors: [files.errors.trimEnd(), note].filter(Boolean).join("\n") });
+    });
+  }
+
+  /** A call nginx served by itself (SLIPWAY_DATA_PLANE=nginx), recorded from its access log line. */
+  function recordDataPlaneCall(call: DataPlaneCall): void {
+    const row = {
+      id: call.executionId,
+      functionId: call.functionId,
+      deploymentId: call.deploymentId,
+      method: call.method,
+      path: call.path,
+      startedAt: call.startedAt,
+      durationMs: call.durationMs,
+      statusCode: call.outcome === "unreachable" ? null : call.statusCode,
+      logId: call.outcome === "answered" ? call.logId : call.executionId,
+    };
+    // nginx gives up on a call one second before the runtime does (see nginx-data-plane.ts).
+    if (call.outcome === "timed_out") record(call.containerId, row, "timed_out", `Execution timed out after ${call.timeoutSeconds} s.`, unansweredSettleMs);
+    else if (call.outcome === "unreachable") record(call.containerId, row, "failed", "the function did not answer", unansweredSettleMs);
+    else record(call.containerId, row, call.statusCode >= 500 ? "failed" : "completed", "");
+  }
+
   function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; containerId: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
     const executionId = randomUUID();
     const started = performance.now();
     const startedAt = new Date();
     const timeoutSeconds = executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http");
     const base = { id: executionId, functionId: route.functionId, deploymentId: route.deploymentId, method: req.method ?? "GET", path, startedAt };
-    // After the response: the row is written once the call's log files are read (and
-    // removed), which the collector does in batches, so nothing here waits on Docker.
-    const record = (row: typeof base & { statusCode: number | null; logId: string | null; durationMs: number }, status: HttpExecutionRow["status"], note: string) => {
-      // No log id: the runtime wrote nothing (Slipway's runtimes make log files only when
-      // written to, unless the caller names them), so there is nothing to read or remove.
-      const collected = row.logId === null ? Promise.resolve({ logs: "", errors: "" }) : logFiles.collect(route.containerId, row.logId);
-      void collected.then((files) => {
-        const timedOut = status === "timed_out" || (status === "failed" && runtimeReportedTimeout(files.errors));
-        guard.record({ ...row, status: timedOut ? "timed_out" : status, logs: files.logs, errors: [files.errors.trimEnd(), note].filter(Boolean).join("\n") });
-      });
-    };
     return {
       refused: false,
       executionId,
@@ -155,17 +182,19 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
         "x-slipway-function-id": route.functionId,
         "x-slipway-key": key,
         "x-slipway-api-url": config.publicUrl,
+        "x-open-runtimes-log-id": executionId,
+        "x-open-runtimes-log-files": "lazy",
       },
       finish(statusCode, logId, timedOut = false) {
         const row = { ...base, statusCode, logId: typeof logId === "string" && logId ? logId : null, durationMs: performance.now() - started };
-        if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s.`);
-        else record(row, statusCode >= 500 ? "failed" : "completed", "");
+        if (timedOut) record(route.containerId, row, "timed_out", `Execution timed out after ${timeoutSeconds} s.`);
+        else record(route.containerId, row, statusCode >= 500 ? "failed" : "completed", "");
       },
       fail(error, timedOut = false) {
-        // The runtime never answered, so its log id is unknown; what it wrote stays unread.
-        const row = { ...base, statusCode: null, logId: null, durationMs: performance.now() - started };
-        if (timedOut) record(row, "timed_out", `Execution timed out after ${timeoutSeconds} s: the function did not answer.`);
-        else record(row, "failed", `the function did not answer: ${(error as Error).message}`);
+        // The runtime never answered; what it wrote is under the execution id.
+        const row = { ...base, statusCode: null, logId: executionId, durationMs: performance.now() - started };
+        if (timedOut) record(route.containerId, row, "timed_out", `Execution timed out after ${timeoutSeconds} s: the function did not answer.`, unansweredSettleMs);
+        else record(route.containerId, row, "failed", `the function did not answer: ${(error as Error).message}`, unansweredSettleMs);
       },
     };
   }
@@ -184,6 +213,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     guard,
     queues,
     beginCall,
+    recordDataPlaneCall,
     /** The environment a deployment's runtime container starts with: its variables and where Slipway's API is. */
     async runtimeEnvironment(deploymentId: string, functionId: string): Promise<string[]> {
       const variables = await resolveFunctionEnvironment(db, keyring, deploymentId);

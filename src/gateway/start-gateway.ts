@@ -6,6 +6,8 @@ import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { Agent } from "undici";
@@ -20,6 +22,8 @@ import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
+import { executionTimeoutSeconds } from "../executions/run-execution.js";
+import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
@@ -79,6 +83,31 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const functionLocks = new Map<string, Promise<unknown>>();
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const timers = new Set<NodeJS.Timeout>();
+  let dataPlane: DataPlane | null = null;
+
+  // With SLIPWAY_DATA_PLANE=nginx, nginx serves public functions' routes itself; the rest
+  // reach this process through it. Every change to `routes` ends in a call to this.
+  async function fastRoutes(): Promise<FastRoute[]> {
+    const list: FastRoute[] = [];
+    for (const [key, route] of routes) {
+      if (!route.settings.execute.includes("any")) continue;
+      list.push({
+        key,
+        functionId: route.functionId,
+        deploymentId: route.deploymentId,
+        containerId: route.runtime.containerId,
+        upstream: new URL(route.runtime.baseUrl).host,
+        runtimeSecret: route.runtime.secret,
+        timeoutSeconds: executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http"),
+        executionKey: await executions.guard.executionKey(route.functionId),
+      });
+    }
+    return list;
+  }
+  function syncDataPlane(): Promise<void> {
+    if (!dataPlane) return Promise.resolve();
+    return dataPlane.apply(fastRoutes).catch((error: Error) => log.error({ err: { message: error.message } }, "nginx could not apply the routes"));
+  }
 
   /** `known`: the deployment, when the caller has just read it (saves a query on a cold activation). */
   function ensureRuntime(deploymentId: string, known?: BuildContext): Promise<RunningRuntime> {
@@ -152,6 +181,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         }
       }),
     );
+    await syncDataPlane();
   }
 
   function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
@@ -217,6 +247,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       const previousDeploymentId = switched.previousDeploymentId;
       const settings = await getDeploymentSettings(db, deployment.deploymentId);
       routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
+      // Activated means served: nginx's new configuration is live before this answers.
+      await syncDataPlane();
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
@@ -268,6 +300,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     return withFunctionLock(input.functionId, async () => {
       const previous = await removeAlias(db, input.functionId, input.alias);
       for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) routes.delete(key);
+      await syncDataPlane();
       const built = await db.query<{ id: string }>(
         "select d.id from deployments d join deployment_targets t on t.deployment_id = d.id where d.function_id = $1 and t.alias = $2",
         [input.functionId, input.alias],
@@ -448,14 +481,40 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   log.info({ routes: routes.size }, "gateway routes restored");
   await executions.startConsumers();
 
-  await new Promise<void>((resolve) => server.listen(config.SLIPWAY_GATEWAY_PORT, config.SLIPWAY_HOST, resolve));
+  const nginx = config.SLIPWAY_DATA_PLANE === "nginx";
+  // Behind nginx, this server takes only what nginx passes it, on loopback.
+  await new Promise<void>((resolve) => (nginx ? server.listen(0, "127.0.0.1", resolve) : server.listen(config.SLIPWAY_GATEWAY_PORT, config.SLIPWAY_HOST, resolve)));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.SLIPWAY_GATEWAY_PORT;
+  if (nginx) {
+    dataPlane = await startNginxDataPlane({
+      binary: config.SLIPWAY_NGINX_BINARY,
+      workers: config.SLIPWAY_NGINX_WORKERS,
+      dir: config.SLIPWAY_NGINX_DIR ?? join(tmpdir(), `slipway-gateway-${config.SLIPWAY_GATEWAY_PORT}`),
+      host: config.SLIPWAY_HOST,
+      port: config.SLIPWAY_GATEWAY_PORT,
+      gatewayPort: port,
+      apiUrl: config.publicUrl,
+      log,
+      onCall: (call) => executions.recordDataPlaneCall(call),
+      onExit: (code) => {
+        log.fatal({ code }, "nginx stopped; the gateway cannot serve without it");
+        process.exit(1);
+      },
+    });
+    await syncDataPlane();
+    // Execution keys are renewed well before they expire; the next rendering carries the new one.
+    const renew = setInterval(() => void syncDataPlane(), 60_000);
+    renew.unref();
+    timers.add(renew);
+    log.info("nginx serves public function URLs");
+  }
   return {
     server,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${nginx ? config.SLIPWAY_GATEWAY_PORT : port}`,
     async close() {
       for (const timer of timers) clearTimeout(timer);
+      await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await executions.close();
       await agent.close();

@@ -100,6 +100,9 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     SLIPWAY_WATCHDOG_INTERVAL_SECONDS: "5",
     SLIPWAY_ACTIVATION_GRACE_SECONDS: "5",
     LOG_LEVEL: "info",
+    // Tests run the gateway as the README recommends for production: nginx serves public
+    // function URLs. SLIPWAY_TEST_DATA_PLANE=node runs them against the gateway's own proxy.
+    SLIPWAY_DATA_PLANE: process.env.SLIPWAY_TEST_DATA_PLANE ?? "nginx",
     ...(existsSync(hostCaBundle) ? { SLIPWAY_BUILD_CA_BUNDLE: hostCaBundle } : {}),
     ...options.env,
   };
@@ -116,7 +119,7 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     const role = roleOf(name);
     const port = gatewayPorts.get(name);
     if (role === "gateway" && port === undefined) throw new Error(`no port for ${name}: start the stack with extraGateways`);
-    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port) } : { ...env };
+    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port), SLIPWAY_NGINX_DIR: join(artifactDir, `nginx-${name}`) } : { ...env };
     const child = spawn(process.execPath, [slipwayBin, role], { env: processEnv, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const collect = (chunk: Buffer) => {
@@ -168,6 +171,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     logs: () => logs.join(""),
     spawnRole,
     kill,
+    /** Sends a signal without waiting for anything (SIGSTOP and SIGCONT pause and resume). */
+    signal: (name: ProcessName, signal: NodeJS.Signals) => processes.get(name)?.kill(signal),
     async stop() {
       for (const role of processes.keys()) await kill(role, "SIGKILL");
       const docker = new Docker();
