@@ -1,10 +1,13 @@
-// bench/gateway: a hello-world function driven three ways in one run, with autocannon on
+// bench/gateway: a hello-world function driven four ways in one run, with autocannon on
 // loopback: through Slipway's gateway (/fn/<slug>/, an `execute: any` function, so the
-// permission check, the execution headers and the execution record are all on the path),
-// directly at its runtime container, and through nginx in front of the same container.
-// Target: gateway p50 ≤ 1.2× nginx's and req/s ≥ 0.8× nginx's. Bounded: BENCH_SECONDS
-// (default 8) per target after a 2 s warm-up, BENCH_CONNECTIONS (default 32).
-import { execFileSync, spawn } from "node:child_process";
+// execution headers, the execution key and the execution record are all on the path) with
+// its nginx data plane (SLIPWAY_DATA_PLANE=nginx, the recommended setting) and with its own
+// Node proxy (SLIPWAY_DATA_PLANE=node, a second gateway of the same stack), directly at the
+// runtime container, and through a bare nginx in front of the same container (one worker,
+// as the data plane is given here). Target: gateway p50 ≤ 1.2× bare nginx's and req/s
+// ≥ 0.8× bare nginx's. Bounded: BENCH_SECONDS (default 8) per target after a 2 s warm-up,
+// BENCH_CONNECTIONS (default 32).
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -19,16 +22,10 @@ import { freePort, startSlipwayStack } from "../../test/support/start-slipway-st
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
-function ensureNginx(): string {
+function findNginx(): string {
   const found = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => existsSync(p));
-  if (found) return found;
-  console.log("installing nginx (Debian package)");
-  const asRoot = process.getuid?.() === 0 ? [] : ["sudo"];
-  execFileSync(asRoot[0] ?? "apt-get", [...asRoot.slice(1), ...(asRoot.length ? ["apt-get"] : []), "install", "-y", "-qq", "--no-install-recommends", "nginx-light"], {
-    stdio: "inherit",
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-  return "/usr/sbin/nginx";
+  if (!found) throw new Error("nginx is missing: run the bench through scripts/bench.sh, whose setup installs it");
+  return found;
 }
 
 type Figures = { name: string; p50: number; p99: number; rps: number; errors: number };
@@ -41,8 +38,12 @@ async function measure(name: string, url: string, headers: Record<string, string
 }
 
 async function main(): Promise<void> {
-  const nginxBinary = ensureNginx();
-  const stack = await startSlipwayStack();
+  const nginxBinary = findNginx();
+  const stack = await startSlipwayStack({
+    extraGateways: 1,
+    env: { SLIPWAY_DATA_PLANE: "nginx", SLIPWAY_NGINX_WORKERS: "1" },
+    processEnv: { "gateway-2": { SLIPWAY_DATA_PLANE: "node" } },
+  });
   let nginx: ReturnType<typeof spawn> | undefined;
   const nginxDir = await mkdtemp(join(tmpdir(), "slipway-bench-nginx-"));
   try {
@@ -102,22 +103,30 @@ http {
       } catch {}
       await new Promise((r) => setTimeout(r, 100));
     }
-    const gatewayUrl = `${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`;
-    const check = await fetch(gatewayUrl);
-    if (!check.ok) throw new Error(`the gateway answered ${check.status}`);
+    const functionPath = `/fn/hello--${repoName}--${owner}/`;
+    const [viaDataPlane, viaNodeProxy] = stack.gatewayUrls.map((base) => `${base}${functionPath}`) as [string, string];
+    for (const url of [viaDataPlane, viaNodeProxy]) {
+      // The second gateway hears of the route over Redis.
+      for (let i = 0; i < 100 && !(await fetch(url)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      const check = await fetch(url);
+      if (!check.ok) throw new Error(`${url} answered ${check.status}`);
+    }
 
     const results = [
       await measure("direct (runtime container)", runtimeUrl, runtimeHeaders),
       await measure("nginx → container", `http://127.0.0.1:${nginxPort}/`),
-      await measure("gateway → container", gatewayUrl),
+      await measure("gateway, own Node proxy", viaNodeProxy),
+      await measure("gateway, nginx data plane", viaDataPlane),
     ];
     console.log(`hello-world, ${connections} connections, ${seconds} s each, loopback`);
     console.log("target".padEnd(28), "p50 ms".padStart(8), "p99 ms".padStart(8), "req/s".padStart(10), "non-2xx/errors".padStart(15));
     for (const r of results) console.log(r.name.padEnd(28), r.p50.toFixed(2).padStart(8), r.p99.toFixed(2).padStart(8), r.rps.toFixed(0).padStart(10), String(r.errors).padStart(15));
-    const [, viaNginx, viaGateway] = results as [Figures, Figures, Figures];
+    const [, viaNginx, viaNode, viaGateway] = results as [Figures, Figures, Figures, Figures];
+    const ratios = (of: Figures) => `p50 ${(of.p50 / Math.max(viaNginx.p50, 0.01)).toFixed(2)}×, req/s ${(of.rps / viaNginx.rps).toFixed(2)}×`;
+    console.log(`gateway's own Node proxy / nginx: ${ratios(viaNode)} (for comparison)`);
     const latencyRatio = viaGateway.p50 / Math.max(viaNginx.p50, 0.01);
     const throughputRatio = viaGateway.rps / viaNginx.rps;
-    console.log(`gateway / nginx: p50 ${latencyRatio.toFixed(2)}× (target ≤ 1.2×), req/s ${throughputRatio.toFixed(2)}× (target ≥ 0.8×)`);
+    console.log(`gateway (nginx data plane) / nginx: ${ratios(viaGateway)} (target: p50 ≤ 1.2×, req/s ≥ 0.8×)`);
     console.log(latencyRatio <= 1.2 && throughputRatio >= 0.8 ? "target met" : "target missed");
   } finally {
     if (nginx && nginx.exitCode === null) {

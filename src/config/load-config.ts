@@ -27,7 +27,7 @@ const baseSchema = z.object({
   SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
   // nginx: public function URLs are served by an nginx process the gateway programs (see
   // src/gateway/nginx-data-plane.ts); node: the gateway's own proxy serves every request.
-  SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("node"),
+  SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("nginx"),
   SLIPWAY_NGINX_BINARY: z.string().min(1).default("nginx"),
   SLIPWAY_NGINX_WORKERS: z.string().regex(/^(auto|[1-9][0-9]*)$/, "must be auto or a number").default("auto"),
   // Where the gateway writes nginx's configuration (it holds runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.

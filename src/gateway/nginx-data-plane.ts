@@ -238,8 +238,9 @@ export function parseCallLine(message: string): DataPlaneCall | null {
     path: line.p ?? "/",
     statusCode,
     logId: line.lid ? line.lid : null,
-    startedAt: new Date((loggedAt - seconds) * 1000),
-    durationMs: seconds * 1000,
+    // nginx gives both to the millisecond.
+    startedAt: new Date(Math.round((loggedAt - seconds) * 1000)),
+    durationMs: Math.round(seconds * 1000),
     timeoutSeconds: Number(line.to) || 0,
     outcome: answered ? "answered" : statusCode === 504 ? "timed_out" : "unreachable",
   };

@@ -58,6 +58,8 @@ export type SlipwayStackOptions = {
   extraGateways?: number;
   /** Workers besides the first: "worker-2", "worker-3", … */
   extraWorkers?: number;
+  /** Settings for one process only, over `env`: say, { "gateway-2": { SLIPWAY_DATA_PLANE: "node" } }. */
+  processEnv?: Partial<Record<ProcessName, Record<string, string>>>;
 };
 
 export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
@@ -119,7 +121,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     const role = roleOf(name);
     const port = gatewayPorts.get(name);
     if (role === "gateway" && port === undefined) throw new Error(`no port for ${name}: start the stack with extraGateways`);
-    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port), SLIPWAY_NGINX_DIR: join(artifactDir, `nginx-${name}`) } : { ...env };
+    const own = options.processEnv?.[name] ?? {};
+    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port), SLIPWAY_NGINX_DIR: join(artifactDir, `nginx-${name}`), ...own } : { ...env, ...own };
     const child = spawn(process.execPath, [slipwayBin, role], { env: processEnv, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const collect = (chunk: Buffer) => {
