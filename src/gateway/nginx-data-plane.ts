@@ -3,7 +3,7 @@
 // `execute: any` function runs no JavaScript on its way. The gateway stays the control
 // plane. It renders nginx's configuration from its route table, reloads nginx when a route
 // changes and waits until the new configuration serves, and records each call from the
-// access log line nginx sends it over loopback syslog. nginx hands everything it does not
+// line nginx writes for it to a buffered access log. nginx hands everything it does not
 // route itself to the gateway's own HTTP server behind it: functions that need a token,
 // /d/ URLs, the APIs and routes whose container is not up.
 //
@@ -11,12 +11,12 @@
 // gateway even on SIGKILL; a master left over from an earlier run (its pid file) is
 // stopped before a new one starts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createSocket, type Socket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { followAccessLog } from "./follow-access-log.js";
 
 /** A route nginx serves itself: /fn/<key>/ to one running container. */
 export type FastRoute = {
@@ -71,6 +71,7 @@ export type DataPlane = {
 };
 
 const reloadTimeoutMs = 10_000;
+const callLogName = "calls.log";
 const setprivPaths = ["/usr/bin/setpriv", "/bin/setpriv"];
 
 /** A bare name is looked up on PATH, then in the sbin folders a user's PATH may lack. */
@@ -126,7 +127,7 @@ function routeLocation(route: FastRoute, apiUrl: string): string {
 }
 
 /** nginx's whole configuration for these routes; `generation` lets the gateway see a reload land. */
-export function renderNginxConfig(options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { logPort: number; generation: number; routes: FastRoute[] }): string {
+export function renderNginxConfig(options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { generation: number; routes: FastRoute[] }): string {
   const { dir } = options;
   const upstreams = new Map<string, string>();
   for (const route of options.routes) upstreams.set(route.deploymentId, route.upstream);
@@ -142,7 +143,6 @@ export function renderNginxConfig(options: Omit<DataPlaneOptions, "log" | "onCal
     `"ht":"$upstream_header_time"`,
     `"t":"$request_time"`,
     `"at":"$msec"`,
-    // Last: a long path may be cut short by syslog's size limit, and only the path is lost.
     `"p":"$slipway_fn_path"`,
   ].join(",");
   return `# Written by the Slipway gateway; every change of a route rewrites it.
@@ -184,7 +184,7 @@ ${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(dep
     set $slipway_deployment "";
     set $slipway_container "";
     set $slipway_timeout "";
-    access_log syslog:server=127.0.0.1:${options.logPort},tag=slipway,nohostname slipway_call if=$slipway_function;
+    access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_function;
     location / {
       proxy_pass http://slipway_gateway;
       proxy_set_header Host $http_host;
@@ -214,7 +214,7 @@ ${options.routes.map((route) => routeLocation(route, options.apiUrl)).join("")} 
 `;
 }
 
-/** Parses one syslog datagram from nginx; null when it is not a whole call line. */
+/** Parses one line of the call log; null when it is not a whole call line. */
 export function parseCallLine(message: string): DataPlaneCall | null {
   const start = message.indexOf("{");
   if (start < 0) return null;
@@ -293,19 +293,10 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
   await stopLeftoverMaster(join(dir, "nginx.pid"), log);
   const probeHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
 
-  const receiver: Socket = createSocket("udp4");
-  receiver.on("message", (message) => {
-    const call = parseCallLine(message.toString("utf8"));
-    if (call) options.onCall(call);
-    else log.warn("an nginx access log line could not be read; that call is not recorded");
-  });
-  await new Promise<void>((resolve) => receiver.bind(0, "127.0.0.1", resolve));
-  const logPort = receiver.address().port;
-
   let generation = 0;
   let live = "";
   let lastError = "";
-  const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, logPort, generation, routes });
+  const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, generation, routes });
   // Only the generation differs between two renderings of the same routes.
   const withoutGeneration = (text: string) => text.replace(/return 200 "\d+";/, "");
   const first = render([], 0);
@@ -341,6 +332,18 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
     throw new Error(`nginx did not load its new configuration within ${reloadTimeoutMs / 1000} s: ${lastError || "no error reported"}`);
   }
   await waitForGeneration(0);
+  const calls = await followAccessLog({
+    path: join(dir, callLogName),
+    intervalMs: 250,
+    rotateAtBytes: 64 * 1024 * 1024,
+    reopen: () => child.kill("SIGUSR1"),
+    onLine(line) {
+      const call = parseCallLine(line);
+      if (call) options.onCall(call);
+      else log.warn("an nginx access log line could not be read; that call is not recorded");
+    },
+    onError: (error) => log.error({ err: { message: error.message } }, "could not read nginx's call log"),
+  });
 
   async function reload(routes: () => Promise<FastRoute[]>): Promise<void> {
     const text = render(await routes(), generation + 1);
@@ -381,7 +384,7 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
         await exited;
         clearTimeout(forced);
       }
-      receiver.close();
+      await calls.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -77,6 +77,8 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       { timeoutMs: 8 * 60_000, intervalMs: 500, describe: () => stack.logs().slice(-4000) },
     );
     versions[version] = row.id;
+    // The alias row changes a moment before the activation has reached nginx.
+    await stack.emulator.waitFor(async () => ((await (await call(openSlug)).json()) as { version: string }).version === version || undefined, { timeoutMs: 10_000, intervalMs: 50 });
   }
 
   before(async () => {
@@ -182,7 +184,7 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
     } finally {
       stack.signal("gateway", "SIGCONT");
     }
-    // The access log line waited in the gateway's socket and is recorded now.
+    // nginx logged the call while the gateway was paused; the gateway records it now.
     const row = await stack.emulator.waitFor(
       async () => (await stack.db.query<{ status: string }>("select status from executions where id = $1", [pausedId])).rows[0],
       { timeoutMs: 30_000, intervalMs: 200 },
