@@ -374,6 +374,51 @@ for (const runtime of conformanceRuntimes) {
         assert.equal(await fn.readFile("/mnt/logs/noLogs_errors.log"), null);
       });
 
+      test("x-open-runtimes-log-files: lazy makes a named log id's files appear only when written to", async () => {
+        // Without it (or with any other value) a named id gets both files, even empty.
+        const eager = await call(fn, {
+          headers: { "x-action": "plaintext", "x-open-runtimes-log-id": "eagerQuiet", "x-open-runtimes-log-files": "eager" },
+        });
+        assert.equal(header(eager, "x-open-runtimes-log-id"), "eagerQuiet");
+        assert.equal((await fn.readFile("/mnt/logs/eagerQuiet_logs.log"))?.length, 0);
+        assert.equal((await fn.readFile("/mnt/logs/eagerQuiet_errors.log"))?.length, 0);
+
+        const quiet = await call(fn, {
+          headers: { "x-action": "plaintext", "x-open-runtimes-log-id": "lazyQuiet", "x-open-runtimes-log-files": "lazy" },
+        });
+        assert.equal(quiet.status, 200);
+        assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined);
+        assert.equal(await fn.readFile("/mnt/logs/lazyQuiet_logs.log"), null);
+        assert.equal(await fn.readFile("/mnt/logs/lazyQuiet_errors.log"), null);
+
+        const custom = await call(fn, {
+          headers: { "x-action": "logs", "x-open-runtimes-log-id": "lazyLogs", "x-open-runtimes-log-files": "LaZy" },
+        });
+        assert.equal(header(custom, "x-open-runtimes-log-id"), "lazyLogs");
+        const lazyLogs = await readLogs(fn, "lazyLogs");
+        assert.match(lazyLogs.logs, /Debug log/);
+        assert.match(lazyLogs.errors, /Error log/);
+
+        const disabled = await call(fn, {
+          headers: {
+            "x-action": "logs",
+            "x-open-runtimes-logging": "disabled",
+            "x-open-runtimes-log-id": "lazyNoLogs",
+            "x-open-runtimes-log-files": "lazy",
+          },
+        });
+        assert.equal(disabled.status, 200);
+        assert.equal(header(disabled, "x-open-runtimes-log-id"), "");
+        assert.equal(await fn.readFile("/mnt/logs/lazyNoLogs_logs.log"), null);
+        assert.equal(await fn.readFile("/mnt/logs/lazyNoLogs_errors.log"), null);
+
+        const seen = await call(fn, {
+          headers: { "x-action": "headers", "x-open-runtimes-log-id": "lazyHeaders", "x-open-runtimes-log-files": "lazy" },
+        });
+        assert.equal(seen.status, 200);
+        assert.equal((JSON.parse(seen.text) as Record<string, string>)["x-open-runtimes-log-files"], undefined);
+      });
+
       test("a log id that is not a plain name is refused", async () => {
         const reply = await call(fn, { headers: { "x-action": "plaintext", "x-open-runtimes-log-id": "../etc/evil" } });
         assert.equal(reply.status, 500);

@@ -6,12 +6,15 @@
 //   anything else            one execution of the user function
 //
 // Request headers understood (and hidden from the function):
-//   x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
-//   x-open-runtimes-timeout  seconds, integer > 0
-//   x-open-runtimes-logging  "enabled" (default) | "disabled"
-//   x-open-runtimes-log-id   id of the log files; generated when absent. A named id gets
-//                            both files, even empty; a generated one only the files
-//                            written to, and is returned only if anything was written
+//   x-open-runtimes-secret     must equal OPEN_RUNTIMES_SECRET when that is set
+//   x-open-runtimes-timeout    seconds, integer > 0
+//   x-open-runtimes-logging    "enabled" (default) | "disabled"
+//   x-open-runtimes-log-id     id of the log files; generated when absent. A named id gets
+//                              both files, even empty; a generated one only the files
+//                              written to, and is returned only if anything was written
+//   x-open-runtimes-log-files  "lazy" (any case): a named id too gets only the files
+//                              written to, and is returned only if anything was written;
+//                              anything else or absent leaves a named id's files eager
 //
 // Environment: OPEN_RUNTIMES_ENTRYPOINT, OPEN_RUNTIMES_SECRET,
 // OPEN_RUNTIMES_HEADERS (JSON object of headers forced onto every request),
@@ -348,15 +351,17 @@ async function execute(req, res) {
       "content-type": "text/plain; charset=utf-8",
     });
   }
-  // A caller that names the log files gets them, even empty; otherwise they are made only
-  // when something is written, and a quiet execution returns no log id at all.
-  const namedByCaller = Boolean(logId);
+  // A caller that names the log files gets them, even empty, unless it asks for them with
+  // "x-open-runtimes-log-files: lazy"; otherwise they are made only when something is
+  // written, and a quiet execution returns no log id at all.
+  const lazyFiles = String(req.headers[`${HEADER_PREFIX}log-files`] || "").toLowerCase() === "lazy";
+  const eager = Boolean(logId) && !lazyFiles;
   if (!logId) logId = config.development ? "dev" : generateLogId();
 
-  const logger = new ExecutionLogger({ enabled: loggingEnabled, id: logId, dir: LOGS_DIR, eager: namedByCaller });
+  const logger = new ExecutionLogger({ enabled: loggingEnabled, id: logId, dir: LOGS_DIR, eager });
   const finish = async (statusCode, body, headers) => {
     // With logging disabled the id is echoed empty, as in open-runtimes.
-    if (!logger.enabled || namedByCaller || logger.written) headers["x-open-runtimes-log-id"] = logger.id;
+    if (!logger.enabled || eager || logger.written) headers["x-open-runtimes-log-id"] = logger.id;
     await logger.end();
     send(res, statusCode, body, headers);
   };

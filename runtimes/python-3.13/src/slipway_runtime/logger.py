@@ -11,7 +11,8 @@ One message per line; a single message is cut at MAX_MESSAGE_LENGTH characters.
 
 When the caller named the log id, both files are created at the start, even if
 they stay empty: their existence proves the runtime received the request. When
-the id was generated here, each file is created on its first write, so an
+the id was generated here, or the caller asked for lazy files
+(x-open-runtimes-log-files: lazy), each file is created on its first write, so an
 execution that logs nothing touches the disk not at all (`written` tells the
 server whether to return the id).
 

@@ -5,14 +5,17 @@
     anything else            one execution of the user function
 
 Request headers understood (and hidden from the function):
-    x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
-    x-open-runtimes-timeout  seconds, integer > 0
-    x-open-runtimes-logging  "enabled" (default) | anything else disables logging
-    x-open-runtimes-log-id   id of the log files; generated when absent ("dev" in
-                             development). A named id gets both files, even empty,
-                             and is always returned; a generated one gets only the
-                             files written to, and is returned only if anything was
-                             written. With logging disabled the id returned is empty.
+    x-open-runtimes-secret     must equal OPEN_RUNTIMES_SECRET when that is set
+    x-open-runtimes-timeout    seconds, integer > 0
+    x-open-runtimes-logging    "enabled" (default) | anything else disables logging
+    x-open-runtimes-log-id     id of the log files; generated when absent ("dev" in
+                               development). A named id gets both files, even empty,
+                               and is always returned; a generated one gets only the
+                               files written to, and is returned only if anything was
+                               written. With logging disabled the id returned is empty.
+    x-open-runtimes-log-files  "lazy" (any case): a named id too gets only the files
+                               written to, and is returned only if anything was
+                               written; anything else or absent leaves it eager.
 
 Environment: OPEN_RUNTIMES_ENTRYPOINT, OPEN_RUNTIMES_SECRET,
 OPEN_RUNTIMES_HEADERS (JSON object of headers forced onto every request),
@@ -422,13 +425,15 @@ async def execute(request: http11.Request) -> http11.Response:
         await request.discard_body(DRAIN_LIMIT)
         return _plain(500, 'Header "x-open-runtimes-log-id" may only contain letters, digits, "-" and "_".')
     # A caller that names the log files gets them, even empty (Slipway's recovery takes
-    # their existence as proof the request arrived). Otherwise they are made only when
-    # something is written, and a quiet execution returns no log id at all.
-    named_by_caller = bool(log_id)
+    # their existence as proof the request arrived), unless it asks for them with
+    # "x-open-runtimes-log-files: lazy". Otherwise they are made only when something is
+    # written, and a quiet execution returns no log id at all.
+    lazy_files = request.headers.get(f"{HEADER_PREFIX}log-files", "").lower() == "lazy"
+    eager = bool(log_id) and not lazy_files
     if not log_id:
         log_id = "dev" if DEVELOPMENT else generate_log_id()
 
-    logger = ExecutionLogger(logging_enabled, log_id, LOGS_DIR, eager=named_by_caller)
+    logger = ExecutionLogger(logging_enabled, log_id, LOGS_DIR, eager=eager)
     try:
         outcome = await _execute_logged(request, logger, timeout)
     except Exception as err:  # noqa: BLE001 - a runtime bug must still produce an answer
@@ -437,7 +442,7 @@ async def execute(request: http11.Request) -> http11.Response:
     # end() first: a thread left over from a timed-out `def main` could otherwise create
     # a file after the header was left out, and nobody would know to collect it.
     logger.end()
-    if not logging_enabled or named_by_caller or logger.written:
+    if not logging_enabled or eager or logger.written:
         outcome.headers.append(("x-open-runtimes-log-id", logger.id))
     return http11.Response(outcome.status, outcome.headers, outcome.body)
 

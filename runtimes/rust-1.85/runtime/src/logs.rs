@@ -15,9 +15,11 @@
 //! Which files exist depends on who chose the id:
 //! - the caller named it (`x-open-runtimes-log-id`): both files are created when
 //!   the execution starts, even if they stay empty, because Slipway's recovery
-//!   takes their existence as proof that the runtime received the request;
-//! - the runtime generated it (or "dev" in development): a file is created only
-//!   if it gets content, so a quiet execution leaves nothing for the gateway to
+//!   takes their existence as proof that the runtime received the request
+//!   ("eager");
+//! - the runtime generated it (or "dev" in development), or the caller named it
+//!   and sent `x-open-runtimes-log-files: lazy`: a file is created only if it
+//!   gets content, so a quiet execution leaves nothing for the gateway to
 //!   delete. A missing file means an empty log, and when neither file exists the
 //!   id is not returned (`write()` says so). (The crate's `Logger` still writes
 //!   its two temporary files on every execution; they are removed right away.)
@@ -80,27 +82,26 @@ pub struct ExecutionLogs {
     pub temporary_id: String,
     logs: String,
     errors: String,
-    /// The caller chose the id, so both files must exist (see module docs).
-    named_by_caller: bool,
+    /// The caller chose the id and not lazy files, so both files must exist (see module docs).
+    eager: bool,
     /// Both files were created by `create_files()`.
     files_created: bool,
 }
 
 impl ExecutionLogs {
-    pub fn new(dir: &Path, id: String, named_by_caller: bool) -> Self {
+    pub fn new(dir: &Path, id: String, eager: bool) -> Self {
         ExecutionLogs {
             dir: dir.to_path_buf(),
             id,
             temporary_id: temporary_id(),
             logs: String::new(),
             errors: String::new(),
-            named_by_caller,
+            eager,
             files_created: false,
         }
     }
 
-    /// Creates both (empty) files at the start of an execution whose id the
-    /// caller named.
+    /// Creates both (empty) files at the start of an eager execution.
     pub fn create_files(&mut self) {
         if !self.create_dir() {
             return;
@@ -153,12 +154,12 @@ impl ExecutionLogs {
     }
 
     /// Appends what was logged to the files. Returns whether the id names any
-    /// file, i.e. whether the response should carry it: always when the caller
-    /// named it, otherwise only if something was logged (see module docs).
+    /// file, i.e. whether the response should carry it: always when eager,
+    /// otherwise only if something was logged (see module docs).
     pub fn write(&self) -> bool {
-        // A named execution's empty file is still made here if creating it at
+        // An eager execution's empty file is still made here if creating it at
         // the start failed; otherwise an empty log needs no file at all.
-        let must_exist = self.named_by_caller && !self.files_created;
+        let must_exist = self.eager && !self.files_created;
         let files: Vec<(&str, &String)> = [("logs", &self.logs), ("errors", &self.errors)]
             .into_iter()
             .filter(|(_, content)| !content.is_empty() || must_exist)
@@ -168,7 +169,7 @@ impl ExecutionLogs {
                 self.append(suffix, content);
             }
         }
-        self.named_by_caller || !self.logs.is_empty() || !self.errors.is_empty()
+        self.eager || !self.logs.is_empty() || !self.errors.is_empty()
     }
 
     fn create_dir(&self) -> bool {

@@ -5,15 +5,18 @@
 //!   anything else            one execution of the function
 //!
 //! Request headers understood (and hidden from the function):
-//!   x-open-runtimes-secret   must equal OPEN_RUNTIMES_SECRET when that is set
-//!   x-open-runtimes-timeout  seconds, integer > 0
-//!   x-open-runtimes-logging  "enabled" (default) | anything else turns logging off
-//!   x-open-runtimes-log-id   id of the log files; generated when absent ("dev"
-//!                            in development). A named id gets both files from
-//!                            the start, even empty, and is always returned; a
-//!                            generated one gets only the files written to, and
-//!                            is returned only if anything was logged (logs.rs).
-//!                            With logging off the id returned is empty.
+//!   x-open-runtimes-secret     must equal OPEN_RUNTIMES_SECRET when that is set
+//!   x-open-runtimes-timeout    seconds, integer > 0
+//!   x-open-runtimes-logging    "enabled" (default) | anything else turns logging off
+//!   x-open-runtimes-log-id     id of the log files; generated when absent ("dev"
+//!                              in development). A named id gets both files from
+//!                              the start, even empty, and is always returned; a
+//!                              generated one gets only the files written to, and
+//!                              is returned only if anything was logged (logs.rs).
+//!                              With logging off the id returned is empty.
+//!   x-open-runtimes-log-files  "lazy" (any case): a named id too gets only the
+//!                              files written to, and is returned only if anything
+//!                              was logged; anything else or absent leaves it eager.
 //!
 //! Environment: OPEN_RUNTIMES_SECRET, OPEN_RUNTIMES_HEADERS (JSON object of
 //! headers forced onto every request), OPEN_RUNTIMES_ENV ("development" makes
@@ -259,8 +262,11 @@ fn handle(server: &Server, connection: &mut Connection, request: &Request) -> (R
         _ if server.development => ("dev".to_string(), false),
         _ => (logs::generate_log_id(), false),
     };
-    let mut logs = ExecutionLogs::new(&server.logs_dir, if logging { log_id } else { String::new() }, named_by_caller);
-    if logging && named_by_caller {
+    // "x-open-runtimes-log-files: lazy" gives a named id the files of a generated one.
+    let lazy_files = runtime_header("log-files").is_some_and(|value| value.eq_ignore_ascii_case("lazy"));
+    let eager = named_by_caller && !lazy_files;
+    let mut logs = ExecutionLogs::new(&server.logs_dir, if logging { log_id } else { String::new() }, eager);
+    if logging && eager {
         // Before anything else can fail: the files are the caller's proof that
         // this request reached the runtime.
         logs.create_files();
@@ -326,7 +332,8 @@ fn empty_500() -> Response {
 }
 
 /// Writes the execution's logs and adds `x-open-runtimes-log-id`, unless the
-/// runtime chose the id and nothing was logged (then no file has that id).
+/// files are lazy (the runtime chose the id, or the caller asked for lazy files)
+/// and nothing was logged (then no file has that id).
 fn finish(logs: &mut ExecutionLogs, logging: bool, mut response: Response, reusable: bool) -> (Response, bool) {
     // With logging off the header is sent empty, as it always was.
     let return_id = if logging { logs.write() } else { true };
