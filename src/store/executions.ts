@@ -64,7 +64,7 @@ export async function createExecution(db: Queryable, execution: NewExecution): P
   const result = await db.query<{ id: string }>(
     `insert into executions (function_id, trigger, status, event, request_method, request_path, request_headers, request_body, dedupe_key, created_by, scheduled_at, started_at)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $3 = 'processing' then now() end)
-     on conflict (dedupe_key) do nothing returning id`,
+     on conflict (dedupe_key) where dedupe_key is not null do nothing returning id`,
     [execution.functionId, execution.trigger, execution.status, execution.event ?? null, execution.request.method, execution.request.path,
       JSON.stringify(execution.request.headers), execution.request.body, execution.dedupeKey ?? null, execution.createdBy ?? null, execution.scheduledAt ?? null],
   );
