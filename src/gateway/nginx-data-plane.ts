@@ -260,7 +260,7 @@ async function stopLeftoverMaster(pidFile: string, log: Logger): Promise<void> {
   for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-/** The master's worker processes: /proc/<pid>/stat's fourth field is the parent's pid. */
+/** The master's worker processes (its child processes, as /proc lists them). */
 async function workersOf(masterPid: number): Promise<number[]> {
   const children = await readFile(`/proc/${masterPid}/task/${masterPid}/children`, "utf8").catch(() => "");
   return children.split(" ").filter(Boolean).map(Number);
@@ -291,17 +291,16 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const confPath = join(dir, "nginx.conf");
   await stopLeftoverMaster(join(dir, "nginx.pid"), log);
-  const probeHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const probeHost = options.host === "0.0.0.0" ? "127.0.0.1" : options.host === "::" ? "::1" : options.host;
 
-  let generation = 0;
-  let live = "";
-  let lastError = "";
   const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, generation, routes });
   // Only the generation differs between two renderings of the same routes.
   const withoutGeneration = (text: string) => text.replace(/return 200 "\d+";/, "");
   const first = render([], 0);
   await writeFile(confPath, first, { mode: 0o600 });
-  live = withoutGeneration(first);
+  let generation = 0;
+  let live = withoutGeneration(first);
+  let lastError = "";
 
   const binary = findBinary(options.binary);
   const args = ["-p", dir, "-c", confPath, "-g", "daemon off;"];
