@@ -28,13 +28,12 @@ function findNginx(): string {
   return found;
 }
 
-type Figures = { name: string; p50: number; p99: number; rps: number; errors: number };
+type Figures = { name: string; p50: number; p99: number; rps: number; non2xx: number; errors: number };
 
 async function measure(name: string, url: string, headers: Record<string, string> = {}): Promise<Figures> {
   await autocannon({ url, connections, duration: 2, headers });
   const result = await autocannon({ url, connections, duration: seconds, headers });
-  const non2xx = result.non2xx + result.errors + result.timeouts;
-  return { name, p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, errors: non2xx };
+  return { name, p50: result.latency.p50, p99: result.latency.p99, rps: result.requests.average, non2xx: result.non2xx, errors: result.errors + result.timeouts };
 }
 
 async function main(): Promise<void> {
@@ -119,8 +118,8 @@ http {
       await measure("gateway, nginx data plane", viaDataPlane),
     ];
     console.log(`hello-world, ${connections} connections, ${seconds} s each, loopback`);
-    console.log("target".padEnd(28), "p50 ms".padStart(8), "p99 ms".padStart(8), "req/s".padStart(10), "non-2xx/errors".padStart(15));
-    for (const r of results) console.log(r.name.padEnd(28), r.p50.toFixed(2).padStart(8), r.p99.toFixed(2).padStart(8), r.rps.toFixed(0).padStart(10), String(r.errors).padStart(15));
+    console.log("target".padEnd(28), "p50 ms".padStart(8), "p99 ms".padStart(8), "req/s".padStart(10), "non-2xx".padStart(8), "errors".padStart(7));
+    for (const r of results) console.log(r.name.padEnd(28), r.p50.toFixed(2).padStart(8), r.p99.toFixed(2).padStart(8), r.rps.toFixed(0).padStart(10), String(r.non2xx).padStart(8), String(r.errors).padStart(7));
     const [, viaNginx, viaNode, viaGateway] = results as [Figures, Figures, Figures, Figures];
     const ratios = (of: Figures) => `p50 ${(of.p50 / Math.max(viaNginx.p50, 0.01)).toFixed(2)}×, req/s ${(of.rps / viaNginx.rps).toFixed(2)}×`;
     console.log(`gateway's own Node proxy / nginx: ${ratios(viaNode)} (for comparison)`);
