@@ -7,12 +7,19 @@
 // route itself to the gateway's own HTTP server behind it: functions that need a token,
 // /d/ URLs, the APIs and routes whose container is not up.
 //
+// A reload takes nginx at least 100 ms (it lets new workers start before old ones stop),
+// so a switch does not wait for one. The gateway first hands the route over: it creates a
+// flag file the route's location checks on every request, which sends the route's calls to
+// the gateway's own proxy, whose route table has already switched, whatever nginx worker
+// or kept-alive connection they arrive on. The reload that follows in the background
+// carries the new route, and once it serves, the flag goes.
+//
 // nginx runs under `setpriv --pdeathsig` where util-linux has it, so it dies with the
 // gateway even on SIGKILL; a master left over from an earlier run (its pid file) is
 // stopped before a new one starts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync, writeFileSync } from "node:fs";
+import { mkdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -67,6 +74,8 @@ export type DataPlaneOptions = {
 export type DataPlane = {
   /** Serves these routes (read when the reload starts); resolves once nginx serves them. */
   apply(routes: () => Promise<FastRoute[]>): Promise<void>;
+  /** From now on, calls to this route go to the gateway's own server until a reload has caught up with it. */
+  handOver(key: string): void;
   close(): Promise<void>;
 };
 
@@ -93,8 +102,10 @@ function upstreamName(deploymentId: string): string {
   return `slipway_${deploymentId.replace(/-/g, "")}`;
 }
 
-function routeLocation(route: FastRoute, apiUrl: string): string {
+function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
   const body = `
+      if (-f ${dir}/handover/${route.key}) { return 418; }
+      error_page 418 = @slipway_handover;
       set $slipway_function ${quoted(route.functionId, "a function id")};
       set $slipway_deployment ${quoted(route.deploymentId, "a deployment id")};
       set $slipway_container ${quoted(route.containerId, "a container id")};
@@ -127,7 +138,9 @@ function routeLocation(route: FastRoute, apiUrl: string): string {
 }
 
 /** nginx's whole configuration for these routes; `generation` lets the gateway see a reload land. */
-export function renderNginxConfig(options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { generation: number; routes: FastRoute[] }): string {
+export function renderNginxConfig(
+  options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { generation: number; routes: FastRoute[]; workerUser?: string },
+): string {
   const { dir } = options;
   const upstreams = new Map<string, string>();
   for (const route of options.routes) upstreams.set(route.deploymentId, route.upstream);
@@ -146,7 +159,8 @@ export function renderNginxConfig(options: Omit<DataPlaneOptions, "log" | "onCal
     `"p":"$slipway_fn_path"`,
   ].join(",");
   return `# Written by the Slipway gateway; every change of a route rewrites it.
-worker_processes ${options.workers};
+${options.workerUser ? `user ${options.workerUser};
+` : ""}worker_processes ${options.workers};
 pid ${dir}/nginx.pid;
 error_log stderr warn;
 events { worker_connections 8192; }
@@ -209,7 +223,17 @@ ${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(dep
       default_type application/json;
       return 502 '{"error":"the function did not answer"}';
     }
-${options.routes.map((route) => routeLocation(route, options.apiUrl)).join("")}  }
+    location @slipway_handover {
+      # The gateway records these calls itself.
+      set $slipway_function "";
+      proxy_pass http://slipway_gateway;
+      proxy_set_header Host $http_host;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+    }
+${options.routes.map((route) => routeLocation(route, options.apiUrl, dir)).join("")}  }
 }
 `;
 }
@@ -289,11 +313,18 @@ function readGeneration(host: string, port: number): Promise<string> {
 export async function startNginxDataPlane(options: DataPlaneOptions): Promise<DataPlane> {
   const { dir, log } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  // Flags from an earlier run are stale.
+  await rm(join(dir, "handover"), { recursive: true, force: true });
+  await mkdir(join(dir, "handover"));
   const confPath = join(dir, "nginx.conf");
   await stopLeftoverMaster(join(dir, "nginx.pid"), log);
   const probeHost = options.host === "0.0.0.0" ? "127.0.0.1" : options.host === "::" ? "::1" : options.host;
 
-  const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, generation, routes });
+  // nginx's workers run as the gateway's own user, which can reach the folder wherever it
+  // is (they read the handover flags and reopen the call log); run as root, nginx would
+  // otherwise make them nobody.
+  const workerUser = process.getuid?.() === 0 ? "root" : undefined;
+  const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, generation, routes, ...(workerUser ? { workerUser } : {}) });
   // Only the generation differs between two renderings of the same routes.
   const withoutGeneration = (text: string) => text.replace(/return 200 "\d+";/, "");
   const first = render([], 0);
@@ -344,10 +375,23 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
     onError: (error) => log.error({ err: { message: error.message } }, "could not read nginx's call log"),
   });
 
+  // Route keys handed over, each with the number of its latest handover.
+  const handedOver = new Map<string, number>();
+  let handovers = 0;
+  async function takeBack(upTo: number): Promise<void> {
+    for (const [key, number] of handedOver) {
+      if (number > upTo) continue;
+      handedOver.delete(key);
+      await unlink(join(dir, "handover", key)).catch(() => {});
+    }
+  }
+
   async function reload(routes: () => Promise<FastRoute[]>): Promise<void> {
+    // Handovers up to here are in the routes read now; later ones wait for the next reload.
+    const caughtUp = handovers;
     const text = render(await routes(), generation + 1);
     const comparable = withoutGeneration(text);
-    if (comparable === live) return;
+    if (comparable === live) return takeBack(caughtUp);
     generation++;
     await writeFile(`${confPath}.next`, text, { mode: 0o600 });
     await rename(`${confPath}.next`, confPath);
@@ -359,11 +403,18 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
     const deadline = Date.now() + reloadTimeoutMs;
     for (const pid of previousWorkers) while (!(await retiring(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
     live = comparable;
+    await takeBack(caughtUp);
   }
 
   let chain: Promise<void> = Promise.resolve();
   let queued: Promise<void> | null = null;
   return {
+    handOver(key) {
+      if (!/^[a-z0-9-]+$/.test(key)) return;
+      handedOver.set(key, ++handovers);
+      // Synchronous, so it is in place before the caller switches its own route table.
+      writeFileSync(join(dir, "handover", key), "");
+    },
     apply(routes) {
       // Changes that arrive during a reload share the next one.
       if (queued) return queued;

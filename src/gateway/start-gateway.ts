@@ -77,13 +77,36 @@ export type Gateway = { server: Server; url: string; close(): Promise<void> };
 export async function startGateway(deps: GatewayDependencies): Promise<Gateway> {
   const { config, db, docker, log } = deps;
   const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
-  const routes = new Map<string, { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings }>();
+  type ServingRoute = { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings };
+  const routes = new Map<string, ServingRoute>();
   const starting = new Map<string, Promise<RunningRuntime>>();
   const stopping = new Map<string, Promise<void>>();
   const functionLocks = new Map<string, Promise<unknown>>();
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const timers = new Set<NodeJS.Timeout>();
+  // One grace-period timer per deployment: a newer one replaces it, and starting the
+  // deployment again cancels it, so a stale timer never stops a container someone now wants.
+  const retireTimers = new Map<string, NodeJS.Timeout>();
+  function cancelRetirement(deploymentId: string): void {
+    const timer = retireTimers.get(deploymentId);
+    if (!timer) return;
+    clearTimeout(timer);
+    timers.delete(timer);
+    retireTimers.delete(deploymentId);
+  }
   let dataPlane: DataPlane | null = null;
+
+  // Every change to `routes` goes through these two. A route whose container changes is
+  // handed over at once (nginx sends its calls here), then nginx catches up in the background.
+  function setRoute(key: string, route: ServingRoute): void {
+    const previous = routes.get(key);
+    if (previous && (previous.deploymentId !== route.deploymentId || previous.runtime.baseUrl !== route.runtime.baseUrl)) dataPlane?.handOver(key);
+    routes.set(key, route);
+  }
+  function deleteRoute(key: string): void {
+    dataPlane?.handOver(key);
+    routes.delete(key);
+  }
 
   // With SLIPWAY_DATA_PLANE=nginx, nginx serves public functions' routes itself; the rest
   // reach this process through it. Every change to `routes` ends in a call to this.
@@ -113,6 +136,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   function ensureRuntime(deploymentId: string, known?: BuildContext): Promise<RunningRuntime> {
     let pending = starting.get(deploymentId);
     if (!pending) {
+      cancelRetirement(deploymentId);
       pending = (async () => {
         // A grace-period stop may be removing this very container; let it finish first.
         await stopping.get(deploymentId);
@@ -153,8 +177,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   }
 
   function retireAfterGrace(deploymentId: string): void {
+    cancelRetirement(deploymentId);
     const timer = setTimeout(async () => {
       timers.delete(timer);
+      retireTimers.delete(deploymentId);
       if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
       const stop = parkRuntime(docker, deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
@@ -164,6 +190,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     }, config.SLIPWAY_ACTIVATION_GRACE_SECONDS * 1000);
     timer.unref();
     timers.add(timer);
+    retireTimers.set(deploymentId, timer);
   }
 
   async function applyRoutes(list: Route[]): Promise<void> {
@@ -174,14 +201,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           const settings = await getDeploymentSettings(db, route.deploymentId);
           const key = routeKey(route.slug, route.alias);
           const previous = routes.get(key);
-          routes.set(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
+          setRoute(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
           if (previous && previous.deploymentId !== route.deploymentId) retireAfterGrace(previous.deploymentId);
         } catch (error) {
           log.error({ err: error, deploymentId: route.deploymentId }, "could not restore a route");
         }
       }),
     );
-    await syncDataPlane();
+    void syncDataPlane();
   }
 
   function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
@@ -246,9 +273,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       }
       const previousDeploymentId = switched.previousDeploymentId;
       const settings = await getDeploymentSettings(db, deployment.deploymentId);
-      routes.set(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
-      // Activated means served: nginx's new configuration is live before this answers.
-      await syncDataPlane();
+      // Served from here on, by this process until nginx's reload (in the background) has the route.
+      setRoute(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
+      void syncDataPlane();
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
@@ -299,8 +326,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function removePreviewAlias(input: z.infer<typeof aliasRemovalBody>): Promise<{ removed: boolean; stopped: number }> {
     return withFunctionLock(input.functionId, async () => {
       const previous = await removeAlias(db, input.functionId, input.alias);
-      for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) routes.delete(key);
-      await syncDataPlane();
+      for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) deleteRoute(key);
+      void syncDataPlane();
       const built = await db.query<{ id: string }>(
         "select d.id from deployments d join deployment_targets t on t.deployment_id = d.id where d.function_id = $1 and t.alias = $2",
         [input.functionId, input.alias],
@@ -460,14 +487,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   await deps.subscriber.subscribe(channel);
   deps.subscriber.on("message", (_channel: string, message: string) => {
     const { functionId } = JSON.parse(message) as { functionId: string };
-    listRoutesForFunction(db, functionId)
-      .then((list) => {
-        // An alias removed on another gateway (a closed pull request) goes here too.
-        const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
-        for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) routes.delete(key);
-        return applyRoutes(list);
-      })
-      .catch((error) => log.error({ err: error }, "could not refresh routes"));
+    // Under the function's lock, so this read never predates a switch this gateway is making.
+    withFunctionLock(functionId, async () => {
+      const list = await listRoutesForFunction(db, functionId);
+      // An alias removed on another gateway (a closed pull request) goes here too.
+      const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
+      for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) deleteRoute(key);
+      await applyRoutes(list);
+    }).catch((error) => log.error({ err: error }, "could not refresh routes"));
   });
 
   const restored = await listRoutes(db);

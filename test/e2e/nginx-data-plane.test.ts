@@ -6,7 +6,9 @@
 // with a gateway killed outright.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readdirSync } from "node:fs";
 import { createConnection } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { authenticateToken, createApiToken } from "../../src/api/api-tokens.js";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
@@ -94,6 +96,9 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
   });
 
   const call = (slug: string, path = "/", init: RequestInit = {}) => fetch(`${stack.gatewayUrl}/fn/${slug}${path}`, init);
+  // A switched route is handed to the gateway's own proxy (a flag file) until nginx's
+  // background reload has caught up and takes it back.
+  const handedOver = () => readdirSync(join(stack.env.SLIPWAY_ARTIFACT_DIR!, "nginx-gateway", "handover"));
 
   test("nginx serves a public URL with the gateway's execution headers, which a client cannot forge, and the call is recorded", async () => {
     const response = await call(openSlug, "/a%20b/c?x=1&y=%2F", {
@@ -170,9 +175,12 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       const served = (await (await call(openSlug)).json()) as { version: string };
       assert.equal(served.version, version);
     }
+    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx caught up and took the route back" });
+    assert.equal(((await (await call(openSlug)).json()) as { version: string }).version, "v2");
   });
 
   test("with the gateway's process paused, public URLs still serve and token-protected ones wait for it", async () => {
+    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx serves every route itself" });
     stack.signal("gateway", "SIGSTOP");
     let pausedId: string;
     try {
