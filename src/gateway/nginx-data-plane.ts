@@ -137,6 +137,15 @@ function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
   return `    location /fn/${route.key}/ {${body}    }\n    location = /fn/${route.key} {${body}    }\n`;
 }
 
+/** What the gateway's own server is given: the request as it came, streamed both ways. */
+const toGateway = `      proxy_pass http://slipway_gateway;
+      proxy_set_header Host $http_host;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 1h;
+      proxy_send_timeout 1h;
+`;
+
 /** nginx's whole configuration for these routes; `generation` lets the gateway see a reload land. */
 export function renderNginxConfig(
   options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { generation: number; routes: FastRoute[]; workerUser?: string },
@@ -200,13 +209,7 @@ ${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(dep
     set $slipway_timeout "";
     access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_function;
     location / {
-      proxy_pass http://slipway_gateway;
-      proxy_set_header Host $http_host;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-    }
+${toGateway}    }
     location = /.slipway/generation {
       allow 127.0.0.1;
       allow ::1;
@@ -226,13 +229,7 @@ ${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(dep
     location @slipway_handover {
       # The gateway records these calls itself.
       set $slipway_function "";
-      proxy_pass http://slipway_gateway;
-      proxy_set_header Host $http_host;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-      proxy_read_timeout 1h;
-      proxy_send_timeout 1h;
-    }
+${toGateway}    }
 ${options.routes.map((route) => routeLocation(route, options.apiUrl, dir)).join("")}  }
 }
 `;

@@ -102,14 +102,16 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const previous = routes.get(key);
     if (previous && (previous.deploymentId !== route.deploymentId || previous.runtime.baseUrl !== route.runtime.baseUrl)) dataPlane?.handOver(key);
     routes.set(key, route);
+    void syncDataPlane();
   }
   function deleteRoute(key: string): void {
     dataPlane?.handOver(key);
     routes.delete(key);
+    void syncDataPlane();
   }
 
   // With SLIPWAY_DATA_PLANE=nginx, nginx serves public functions' routes itself; the rest
-  // reach this process through it. Every change to `routes` ends in a call to this.
+  // reach this process through it.
   async function fastRoutes(): Promise<FastRoute[]> {
     const list: FastRoute[] = [];
     for (const [key, route] of routes) {
@@ -208,7 +210,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         }
       }),
     );
-    void syncDataPlane();
   }
 
   function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
@@ -275,7 +276,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       const settings = await getDeploymentSettings(db, deployment.deploymentId);
       // Served from here on, by this process until nginx's reload (in the background) has the route.
       setRoute(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
-      void syncDataPlane();
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
@@ -327,7 +327,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     return withFunctionLock(input.functionId, async () => {
       const previous = await removeAlias(db, input.functionId, input.alias);
       for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) deleteRoute(key);
-      void syncDataPlane();
       const built = await db.query<{ id: string }>(
         "select d.id from deployments d join deployment_targets t on t.deployment_id = d.id where d.function_id = $1 and t.alias = $2",
         [input.functionId, input.alias],

@@ -36,6 +36,7 @@ describe("nginx data plane", () => {
       assert.match(text, /location = \/fn\/hello--repo--acme \{/);
       assert.match(text, /proxy_read_timeout 7s;/);
       assert.match(text, /x-open-runtimes-timeout "8"/);
+      assert.match(text, new RegExp(`if \\(-f ${dir}/handover/hello--repo--acme\\) \\{ return 418; \\}`), "a handed-over route goes to the gateway");
       await writeFile(join(dir, "nginx.conf"), text);
       execFileSync(nginx, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "pipe" });
     } finally {
