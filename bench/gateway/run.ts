@@ -9,12 +9,12 @@
 // BENCH_CONNECTIONS (default 32).
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import Docker from "dockerode";
+import { findBinary } from "../../src/gateway/nginx-data-plane.js";
 import { runtimeSecret } from "../../src/gateway/runtime-containers.js";
 import { deliverWebhook, pushPayload } from "../../test/emulator/webhooks.js";
 import { freePort, startSlipwayStack } from "../../test/support/start-slipway-stack.js";
@@ -22,11 +22,6 @@ import { freePort, startSlipwayStack } from "../../test/support/start-slipway-st
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
-function findNginx(): string {
-  const found = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => existsSync(p));
-  if (!found) throw new Error("nginx is missing: run the bench through scripts/bench.sh, whose setup installs it");
-  return found;
-}
 
 type Figures = { name: string; p50: number; p99: number; rps: number; non2xx: number; errors: number };
 
@@ -37,7 +32,8 @@ async function measure(name: string, url: string, headers: Record<string, string
 }
 
 async function main(): Promise<void> {
-  const nginxBinary = findNginx();
+  // scripts/bench.sh runs the setup, which installs nginx.
+  const nginxBinary = findBinary("nginx");
   const stack = await startSlipwayStack({
     extraGateways: 1,
     env: { SLIPWAY_DATA_PLANE: "nginx", SLIPWAY_NGINX_WORKERS: "1" },

@@ -84,7 +84,7 @@ const callLogName = "calls.log";
 const setprivPaths = ["/usr/bin/setpriv", "/bin/setpriv"];
 
 /** A bare name is looked up on PATH, then in the sbin folders a user's PATH may lack. */
-function findBinary(name: string): string {
+export function findBinary(name: string): string {
   if (name.includes("/")) return name;
   const folders = [...(process.env.PATH ?? "").split(":").filter(Boolean), "/usr/sbin", "/sbin", "/usr/local/sbin"];
   const found = folders.map((folder) => join(folder, name)).find((path) => existsSync(path));
@@ -103,6 +103,7 @@ function upstreamName(deploymentId: string): string {
 }
 
 function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
+  if (!/^[a-z0-9-]+$/.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
   const body = `
       if (-f ${dir}/handover/${route.key}) { return 418; }
       error_page 418 = @slipway_handover;
@@ -133,7 +134,6 @@ function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
       error_page 504 = @slipway_timeout;
       error_page 502 = @slipway_unreachable;
 `;
-  if (!/^[a-z0-9-]+$/.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
   return `    location /fn/${route.key}/ {${body}    }\n    location = /fn/${route.key} {${body}    }\n`;
 }
 
@@ -236,12 +236,10 @@ ${options.routes.map((route) => routeLocation(route, options.apiUrl, dir)).join(
 }
 
 /** Parses one line of the call log; null when it is not a whole call line. */
-export function parseCallLine(message: string): DataPlaneCall | null {
-  const start = message.indexOf("{");
-  if (start < 0) return null;
+export function parseCallLine(text: string): DataPlaneCall | null {
   let line: Record<string, string>;
   try {
-    line = JSON.parse(message.slice(start)) as Record<string, string>;
+    line = JSON.parse(text) as Record<string, string>;
   } catch {
     return null;
   }

@@ -11,16 +11,13 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { promisify } from "node:util";
 import { buildFunction, docker, startFunction, type BuildResult, type RunningFunction } from "../support/runtime-harness.js";
-import { call, header, listArtifact, logId, readLogs } from "../support/runtime-client.js";
+import { call, header, listArtifact, listLogFiles, logId, readLogs } from "../support/runtime-client.js";
 import { conformanceRuntimes, hostCaBundle } from "./conformance-runtimes.js";
 
-const run = promisify(execFile);
 const NODE = conformanceRuntimes.find((runtime) => runtime.name === "node-20");
 if (!NODE) throw new Error("node-20 is missing from conformance-runtimes.ts");
 const IMAGE = NODE.image;
@@ -118,12 +115,11 @@ describe("JavaScript specifics", () => {
   });
 
   test("log files: made only when written to, unless the caller names the log id", async () => {
-    const listLogs = async () => (await run("docker", ["exec", cjs.container.id, "ls", "/mnt/logs"])).stdout.split("\n").filter(Boolean);
-    const before = new Set(await listLogs());
+    const before = new Set(await listLogFiles(cjs));
     const quiet = await call(cjs, { headers: { "x-action": "plaintext" } });
     assert.equal(quiet.status, 200);
     assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined, "a quiet execution returns no log id");
-    const after = await listLogs();
+    const after = await listLogFiles(cjs);
     assert.deepEqual(after.filter((name) => !before.has(name)), [], "and leaves no files");
     const errorsOnly = await call(cjs, { headers: { "x-action": "noReturn" } });
     const errorsId = logId(errorsOnly);

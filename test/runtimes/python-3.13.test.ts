@@ -15,9 +15,8 @@ import { promises as fs } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import tar from "tar-stream";
 import { buildFunction, docker, startFunction, type BuildResult, type RunningFunction } from "../support/runtime-harness.js";
-import { call, header, listArtifact, listArtifactEntries, logId, readLogs } from "../support/runtime-client.js";
+import { call, header, listArtifact, listArtifactEntries, listLogFiles, logId, readLogs } from "../support/runtime-client.js";
 import { conformanceRuntimes, hostCaBundle } from "./conformance-runtimes.js";
 
 const PYTHON = conformanceRuntimes.find((runtime) => runtime.name === "python-3.13");
@@ -342,24 +341,6 @@ function rawExchange(url: string, write: (socket: net.Socket, received: () => st
   });
 }
 
-/** The names of the files in the container's /mnt/logs, sorted. */
-async function logFiles(fn: RunningFunction): Promise<string[]> {
-  const archive = await fn.container.getArchive({ path: "/mnt/logs" });
-  const names: string[] = [];
-  const extract = tar.extract();
-  const done = new Promise<void>((resolve, reject) => {
-    extract.on("entry", (entryHeader, stream, next) => {
-      if (entryHeader.type === "file") names.push(path.posix.basename(entryHeader.name));
-      stream.on("end", next);
-      stream.resume();
-    });
-    extract.on("finish", resolve);
-    extract.on("error", reject);
-  });
-  archive.pipe(extract);
-  await done;
-  return names.sort();
-}
 
 describe("log files (created lazily unless the caller names the id)", () => {
   // A function that writes exactly what the request asks for, so each case knows which
@@ -389,7 +370,7 @@ describe("log files (created lazily unless the caller names the id)", () => {
     assert.equal(reply.status, 200);
     assert.equal(reply.text, "done");
     assert.equal(header(reply, "x-open-runtimes-log-id"), undefined);
-    assert.deepEqual(await logFiles(fn), []);
+    assert.deepEqual(await listLogFiles(fn), []);
   });
 
   test("no log id given and something logged: the id is returned and only the file written to exists", async () => {
@@ -405,38 +386,38 @@ describe("log files (created lazily unless the caller names the id)", () => {
     assert.equal((await readLogs(fn, logId(errored))).errors, "Only the errors file\n");
 
     assert.deepEqual(
-      await logFiles(fn),
+      await listLogFiles(fn),
       [`${loggedId}_logs.log`, `${logId(printed)}_logs.log`, `${logId(errored)}_errors.log`].sort(),
     );
   });
 
   test("a log id given by the caller: both files exist from the start, even when nothing is logged", async () => {
-    const before = await logFiles(fn);
+    const before = await listLogFiles(fn);
     const reply = await call(fn, { headers: { "x-action": "quiet", "x-open-runtimes-log-id": "namedQuiet" } });
     assert.equal(reply.status, 200);
     assert.equal(header(reply, "x-open-runtimes-log-id"), "namedQuiet");
     assert.deepEqual(await fn.readFile("/mnt/logs/namedQuiet_logs.log"), Buffer.alloc(0));
     assert.deepEqual(await fn.readFile("/mnt/logs/namedQuiet_errors.log"), Buffer.alloc(0));
-    assert.deepEqual(await logFiles(fn), [...before, "namedQuiet_errors.log", "namedQuiet_logs.log"].sort());
+    assert.deepEqual(await listLogFiles(fn), [...before, "namedQuiet_errors.log", "namedQuiet_logs.log"].sort());
   });
 
   test("logging disabled: no files, and the log id header is empty as before", async () => {
-    const before = await logFiles(fn);
+    const before = await listLogFiles(fn);
     const reply = await call(fn, { headers: { "x-action": "log", "x-open-runtimes-logging": "disabled" } });
     assert.equal(reply.status, 200);
     assert.equal(header(reply, "x-open-runtimes-log-id"), "");
-    assert.deepEqual(await logFiles(fn), before);
+    assert.deepEqual(await listLogFiles(fn), before);
   });
 
   test("development: the id \"dev\" follows the same rule", async () => {
     const devFn = await start(artifact, "main.py", ["OPEN_RUNTIMES_ENV=development"]);
     const quiet = await call(devFn, { headers: { "x-action": "quiet" } });
     assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined);
-    assert.deepEqual(await logFiles(devFn), []);
+    assert.deepEqual(await listLogFiles(devFn), []);
 
     const logged = await call(devFn, { headers: { "x-action": "log" } });
     assert.equal(logId(logged), "dev");
-    assert.deepEqual(await logFiles(devFn), ["dev_logs.log"]);
+    assert.deepEqual(await listLogFiles(devFn), ["dev_logs.log"]);
     await devFn.stop();
   });
 });

@@ -19,7 +19,6 @@ import { existsSync, promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import tar from "tar-stream";
 import {
   EXTRA_CA_PATH,
   buildFunction,
@@ -36,6 +35,7 @@ import {
   call,
   header,
   listArtifactEntries,
+  listLogFiles,
   logId,
   readLogs,
   type CallOptions,
@@ -91,30 +91,12 @@ function compiled(logs: string): string[] {
   return [...logs.matchAll(/^\s*Compiling (\S+) v/gm)].map((match) => match[1] ?? "").sort();
 }
 
-/** Names of the files in the container's /mnt/logs. */
-async function logFiles(running: RunningFunction): Promise<string[]> {
-  const archive = await running.container.getArchive({ path: "/mnt/logs" });
-  const names: string[] = [];
-  const extract = tar.extract();
-  await new Promise<void>((resolve, reject) => {
-    extract.on("entry", (entry, stream, next) => {
-      if (entry.type === "file") names.push(path.posix.basename(entry.name));
-      stream.on("end", next);
-      stream.resume();
-    });
-    extract.on("finish", resolve);
-    extract.on("error", reject);
-    archive.on("error", reject);
-    archive.pipe(extract);
-  });
-  return names.sort();
-}
 
 /** One call, and the files it added to /mnt/logs. */
 async function callAndListNewLogFiles(running: RunningFunction, options: CallOptions): Promise<{ reply: Reply; added: string[] }> {
-  const before = new Set(await logFiles(running));
+  const before = new Set(await listLogFiles(running));
   const reply = await call(running, options);
-  return { reply, added: (await logFiles(running)).filter((name) => !before.has(name)) };
+  return { reply, added: (await listLogFiles(running)).filter((name) => !before.has(name)) };
 }
 
 function lockedVersion(lock: string, name: string): string[] {
@@ -349,10 +331,10 @@ describe("log files: a generated log id gets only the files written to, a caller
     const development = await start(mainBuild.artifact, ["OPEN_RUNTIMES_ENV=development"]);
     const quiet = await call(development, { headers: { "x-action": "plaintext" } });
     assert.equal(header(quiet, "x-open-runtimes-log-id"), undefined);
-    assert.deepEqual(await logFiles(development), []);
+    assert.deepEqual(await listLogFiles(development), []);
     const loud = await call(development, { headers: { "x-action": "taggedLogs" }, body: "dev" });
     assert.equal(logId(loud), "dev");
-    assert.deepEqual(await logFiles(development), ["dev_logs.log"]);
+    assert.deepEqual(await listLogFiles(development), ["dev_logs.log"]);
   });
 
   test("no log id given and something logged: the id is returned, only the written files exist", async () => {

@@ -66,6 +66,25 @@ export async function readLogs(fn: RunningFunction, id: string): Promise<{ logs:
   return { logs: logs?.toString("utf8") ?? "", errors: errors?.toString("utf8") ?? "" };
 }
 
+/** The names of the files in the container's /mnt/logs, sorted. */
+export async function listLogFiles(fn: RunningFunction): Promise<string[]> {
+  const archive = await fn.container.getArchive({ path: "/mnt/logs" });
+  const names: string[] = [];
+  const extract = tar.extract();
+  await new Promise<void>((resolve, reject) => {
+    extract.on("entry", (entry, stream, next) => {
+      if (entry.type === "file") names.push(entry.name.slice(entry.name.lastIndexOf("/") + 1));
+      stream.on("end", next);
+      stream.resume();
+    });
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+    archive.on("error", reject);
+    archive.pipe(extract);
+  });
+  return names.sort();
+}
+
 export interface ArtifactEntry {
   type: string;
   content: Buffer;
