@@ -1,6 +1,6 @@
 // Owns the functions table: one row per function id per repository, updated to the
 // latest slipway.yml each time a push names it.
-import type { Queryable } from "./create-database.js";
+import { retryOnInsertRace, type Queryable } from "./create-database.js";
 
 export type FunctionRecord = {
   id: string;
@@ -23,7 +23,7 @@ export function functionSlug(owner: string, repo: string, name: string): string 
 }
 
 export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id">): Promise<FunctionRecord> {
-  const result = await db.query<{ id: string }>(
+  const result = await retryOnInsertRace(() => db.query<{ id: string }>(
     `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch, cache, watch, supersede)
        values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        on conflict (repository_id, name) do update set runtime = excluded.runtime, root = excluded.root,
@@ -31,6 +31,6 @@ export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id
          cache = excluded.cache, watch = excluded.watch, supersede = excluded.supersede, updated_at = now()
        returning id`,
     [fn.repositoryId, fn.name, fn.slug, fn.runtime, fn.root, fn.entrypoint, fn.commands, fn.branch, fn.cache, fn.watch ?? [], fn.supersede ?? true],
-  );
+  ));
   return { ...fn, id: result.rows[0]!.id };
 }

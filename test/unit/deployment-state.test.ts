@@ -54,3 +54,17 @@ test("a stale attempt cannot finish a build another worker has taken over", asyn
   assert.equal(await transitionDeployment(database.db, deployment.id, "ready", { attempt: 2 }), true);
   assert.equal(await claimBuild(database.db, deployment.id), null, "a ready deployment is never built again");
 });
+
+test("webhooks recording the same new repository and function at once all succeed, with one row each", async () => {
+  // Before retryOnInsertRace, about 1 in 100 pairs failed on the owner/name or slug index; six at
+  // a time make it near certain to show.
+  for (let i = 0; i < 100; i++) {
+    const repo = { id: 5000 + i, installationId: 9, owner: "o", name: `race-${i}`, cloneUrl: `http://x/o/race-${i}.git`, defaultBranch: "main" };
+    await Promise.all(Array.from({ length: 6 }, () => upsertRepository(database.db, repo)));
+    const fn = { repositoryId: repo.id, name: "api", slug: `api--race-${i}--o`, runtime: "node-20", root: "api", entrypoint: "index.js", commands: "", branch: "main", cache: true };
+    const ids = await Promise.all(Array.from({ length: 6 }, async () => (await upsertFunction(database.db, fn)).id));
+    assert.equal(new Set(ids).size, 1);
+  }
+  const counts = await database.db.query("select (select count(*) from repositories where name like 'race-%')::int as repos, (select count(*) from functions where slug like 'api--race-%')::int as fns");
+  assert.deepEqual(counts.rows[0], { repos: 100, fns: 100 });
+});
