@@ -133,6 +133,7 @@ describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {
     assert.match(followed.stdout, /\[slipway\] deployment ready/);
     await waitDone(sha);
     const after = await cli("logs", deploymentId);
+    assert.equal(after.code, 0, after.stderr);
     assert.match(after.stdout, /tick-5/, "the stored log tail serves once the build is over");
   });
 
