@@ -1,5 +1,6 @@
 // Owns the app role's HTTP server: Probot's webhook endpoint (which verifies
-// x-hub-signature-256 and rejects anything unsigned or forged) and a health check.
+// x-hub-signature-256 and rejects anything unsigned or forged, and hands every delivery to
+// the webhook inbox, which keeps it until handled), the API and a health check.
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
@@ -14,6 +15,7 @@ import { handleComment, type CommentEvent } from "../github/handle-comment.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
 import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
+import { createWebhookInbox } from "./webhook-inbox.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
@@ -65,27 +67,41 @@ export async function startApp(deps: AppDependencies): Promise<App> {
   });
 
   const scheduleDeps = { ...deps, github: deps.installations };
+  const inbox = createWebhookInbox({
+    db: deps.db,
+    log: deps.log,
+    settings: { retrySeconds: deps.config.SLIPWAY_WEBHOOK_RETRY_SECONDS, maxAttempts: deps.config.SLIPWAY_WEBHOOK_MAX_ATTEMPTS },
+  });
   const middleware = await createNodeMiddleware(
     (app) => {
-      app.on("push", async (context) => {
-        await handlePush(
-          { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
-          scheduleDeps,
-        );
-      });
-      registerPullRequestHandlers(app, scheduleDeps);
+      app.on(
+        "push",
+        inbox.handle(async (context) => {
+          await handlePush(
+            { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
+            scheduleDeps,
+          );
+        }),
+      );
+      registerPullRequestHandlers(app, scheduleDeps, inbox);
       // Only new comments: an edited comment must not run a command twice. `approve` is for
       // fork pull requests, so only a pull-request comment can run it.
       const commentDeps = { ...deps, github: deps.installations };
       const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
-      app.on("issue_comment.created", async (context) => {
-        const { comment, issue, repository } = context.payload;
-        await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
-      });
-      app.on("commit_comment.created", async (context) => {
-        const { comment, repository } = context.payload;
-        await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
-      });
+      app.on(
+        "issue_comment.created",
+        inbox.handle(async (context) => {
+          const { comment, issue, repository } = context.payload;
+          await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
+        }),
+      );
+      app.on(
+        "commit_comment.created",
+        inbox.handle(async (context) => {
+          const { comment, repository } = context.payload;
+          await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
+        }),
+      );
     },
     { probot, webhooksPath: webhookPath },
   );
@@ -103,12 +119,16 @@ export async function startApp(deps: AppDependencies): Promise<App> {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
     });
   });
+  const stopRetries = inbox.start(probot);
   await new Promise<void>((resolve) => server.listen(deps.config.SLIPWAY_APP_PORT, deps.config.SLIPWAY_HOST, resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : deps.config.SLIPWAY_APP_PORT;
   return {
     server,
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await stopRetries();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

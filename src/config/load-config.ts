@@ -45,6 +45,10 @@ const baseSchema = z.object({
   SLIPWAY_WORKER_CONCURRENCY: positiveInt.default(2),
   SLIPWAY_WORKER_LOCK_SECONDS: positiveInt.default(30),
   SLIPWAY_WATCHDOG_INTERVAL_SECONDS: positiveInt.default(30),
+  // A webhook whose handling failed or was cut short is tried again after this long, then
+  // with doubling delays, up to SLIPWAY_WEBHOOK_MAX_ATTEMPTS tries in all.
+  SLIPWAY_WEBHOOK_RETRY_SECONDS: positiveInt.default(60),
+  SLIPWAY_WEBHOOK_MAX_ATTEMPTS: positiveInt.default(6),
   SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
   SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),
   SLIPWAY_EXECUTION_TIMEOUT_SECONDS: positiveInt.default(15),

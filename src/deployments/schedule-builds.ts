@@ -146,7 +146,8 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     }
 
     const build = await findOrCreateBuild(deps.db, request, fn, stored.id);
-    if (build.created) {
+    const fresh = build.created || build.resumed;
+    if (fresh) {
       const checkRunId = await createCheckRun(
         octokit,
         {
@@ -166,10 +167,10 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     if (fn.supersede) {
       await supersedeOlderBuilds(deps, { deploymentId: build.id, functionId: stored.id, version: build.version, commitSha: sha, alias: request.alias, via: request.via });
     }
-    if (build.created) await enqueueBuild(deps.queue, build.id);
+    if (fresh) await enqueueBuild(deps.queue, build.id);
     else if (build.targetAdded && build.status === "ready") await enqueueActivation(deps.queue, build.id, request.alias);
-    log.info({ function: fn.id, deploymentId: build.id, version: build.version, reused: !build.created }, build.created ? "build queued" : "build reused for another alias");
-    return { id: fn.id, outcome: build.created ? "queued" : "reused", deploymentId: build.id };
+    log.info({ function: fn.id, deploymentId: build.id, version: build.version, reused: !fresh }, fresh ? "build queued" : "build reused for another alias");
+    return { id: fn.id, outcome: fresh ? "queued" : "reused", deploymentId: build.id };
   }));
   if (request.pullRequest && results.length > 0) {
     await updatePullRequestComment(deps, octokit, { ...repo, repositoryId: repository.id, number: request.pullRequest.number }).catch((error: Error) =>
@@ -186,7 +187,11 @@ async function lastDeployedCommit(db: Database, functionId: string, alias: strin
   return row.rows[0]?.commit_sha ?? null;
 }
 
-type Build = { id: string; version: number; status: DeploymentStatus; created: boolean; targetAdded: boolean };
+/**
+ * `resumed`: this delivery made the build on an earlier try that stopped before its check run
+ * was created (a retried webhook), so this try finishes what that one started.
+ */
+type Build = { id: string; version: number; status: DeploymentStatus; created: boolean; resumed: boolean; targetAdded: boolean };
 
 // Serialized per function and commit with an advisory lock, so a push and a pull request
 // arriving together for one sha cannot both decide that no build exists yet.
@@ -195,15 +200,15 @@ async function findOrCreateBuild(db: Database, request: ScheduleRequest, fn: Sel
     await client.query("select pg_advisory_xact_lock(hashtext($1))", [`slipway-build:${functionId}:${request.sha}`]);
     let build: Omit<Build, "targetAdded"> | undefined;
     if (!request.rebuild) {
-      const existing = await client.query<{ id: string; version: number; status: DeploymentStatus }>(
-        `select id, version, status from deployments
+      const existing = await client.query<{ id: string; version: number; status: DeploymentStatus; resumed: boolean }>(
+        `select id, version, status, (delivery_id = $8 and check_run_id is null and status = 'queued') as resumed from deployments
           where function_id = $1 and commit_sha = $2 and status in ('queued', 'building', 'ready')
             and runtime = $3 and entrypoint = $4 and commands = $5 and root = $6 and (trusted or not $7)
           order by version desc limit 1`,
-        [functionId, request.sha, fn.runtime, fn.entrypoint, fn.commands, fn.root, request.trusted],
+        [functionId, request.sha, fn.runtime, fn.entrypoint, fn.commands, fn.root, request.trusted, request.deliveryId],
       );
       const found = existing.rows[0];
-      if (found) build = { ...found, created: false };
+      if (found) build = { id: found.id, version: found.version, status: found.status, created: false, resumed: found.resumed };
     }
     if (!build) {
       const created = await createQueuedDeployment(client, {
@@ -218,7 +223,7 @@ async function findOrCreateBuild(db: Database, request: ScheduleRequest, fn: Sel
         root: fn.root,
       });
       if (!request.trusted) await client.query("update deployments set trusted = false where id = $1", [created.id]);
-      build = { id: created.id, version: created.version, status: created.status, created: created.created };
+      build = { id: created.id, version: created.version, status: created.status, created: created.created, resumed: !created.created && created.checkRunId === null && created.status === "queued" };
     }
     const targetAdded = await addDeploymentTarget(client, build.id, request.alias, request.pullRequest?.number ?? null);
     return { ...build, targetAdded };

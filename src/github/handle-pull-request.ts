@@ -5,7 +5,6 @@ import { closePullRequestPreviews } from "../deployments/close-pull-request-prev
 import { scheduleBuilds, type ScheduleDependencies } from "../deployments/schedule-builds.js";
 import { upsertPullRequest } from "../store/pull-requests.js";
 import { upsertRepository, type RepositoryRecord } from "../store/repositories.js";
-import { isDeliveryProcessed, markDeliveryProcessed } from "../store/webhook-deliveries.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type PullRequestEvent = {
@@ -30,10 +29,6 @@ export async function handlePullRequest(event: PullRequestEvent, deps: ScheduleD
   const { payload, octokit, deliveryId } = event;
   if (!payload.installation || (!buildActions.has(payload.action) && payload.action !== "closed")) return;
   const log = deps.log.child({ deliveryId, repo: payload.repository.name, pullRequest: payload.number, action: payload.action });
-  if (await isDeliveryProcessed(deps.db, deliveryId, "pull_request", payload.action)) {
-    log.info("delivery already handled; ignoring the redelivery");
-    return;
-  }
   const repository: RepositoryRecord = {
     id: payload.repository.id,
     installationId: payload.installation.id,
@@ -77,5 +72,4 @@ export async function handlePullRequest(event: PullRequestEvent, deps: ScheduleD
     });
     log.info({ functions: scheduled?.map((s) => `${s.id}:${s.outcome}`) ?? [] }, "pull request handled");
   }
-  await markDeliveryProcessed(deps.db, deliveryId);
 }

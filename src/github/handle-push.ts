@@ -4,7 +4,6 @@
 // functions get a neutral check run). It answers quickly; the work is the worker's.
 import { scheduleBuilds, type ScheduleDependencies } from "../deployments/schedule-builds.js";
 import { upsertRepository, type RepositoryRecord } from "../store/repositories.js";
-import { isDeliveryProcessed, markDeliveryProcessed } from "../store/webhook-deliveries.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type PushDependencies = ScheduleDependencies;
@@ -26,11 +25,6 @@ export async function handlePush(event: PushEvent, deps: PushDependencies): Prom
   const { payload, octokit, deliveryId } = event;
   const log = deps.log.child({ deliveryId, repo: payload.repository.name, sha: payload.after });
   if (payload.deleted || !payload.ref.startsWith("refs/heads/") || !payload.installation) return;
-
-  if (await isDeliveryProcessed(deps.db, deliveryId, "push", null)) {
-    log.info("delivery already handled; ignoring the redelivery");
-    return;
-  }
 
   const repository: RepositoryRecord = {
     id: payload.repository.id,
@@ -59,5 +53,4 @@ export async function handlePush(event: PushEvent, deps: PushDependencies): Prom
     via: "push",
   });
   if (scheduled === null) log.info("no slipway.yml at this commit; nothing to deploy");
-  await markDeliveryProcessed(deps.db, deliveryId);
 }

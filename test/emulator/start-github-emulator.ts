@@ -262,6 +262,13 @@ export interface DeploymentView {
   [key: string]: unknown;
 }
 
+export interface EmulatorFault {
+  operationId: string;
+  times: number;
+  status?: number;
+  delayMs?: number;
+}
+
 export interface GitHubEmulator {
   /** REST base URL (Octokit `baseUrl`). */
   readonly apiUrl: string;
@@ -301,6 +308,12 @@ export interface GitHubEmulator {
   deployments(owner: string, repo: string): DeploymentView[];
   /** Empties requests, gitRequests, validationErrors, responseValidationErrors and unknownRoutes. */
   clearRecords(): void;
+  /**
+   * GitHub having a bad moment: the next `times` calls of an operation (its OpenAPI
+   * operationId, e.g. `repos/get-content`) wait `delayMs`, then answer `status` with GitHub's
+   * error body, or go on normally when no status is given.
+   */
+  injectFault(fault: EmulatorFault): void;
   waitFor<T>(fn: () => T | Promise<T>, options?: WaitForOptions): Promise<NonNullable<T>>;
   stop(): Promise<void>;
 }
@@ -618,6 +631,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
   const children = new Set<ChildProcess>();
 
   const requests: RecordedRequest[] = [];
+  const faults: EmulatorFault[] = [];
   const gitRequests: GitRequestRecord[] = [];
   const validationErrors: ValidationErrorRecord[] = [];
   const responseValidationErrors: ResponseValidationRecord[] = [];
@@ -1976,6 +1990,13 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         return;
       }
 
+      const fault = faults.find((f) => f.operationId === op.operationId && f.times > 0);
+      if (fault) {
+        fault.times--;
+        if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+        if (fault.status) throw new HttpError(fault.status, errorBody(fault.status, "Server Error"));
+      }
+
       const auth = await authenticate(req.headers.authorization);
       record.auth = auth.kind;
       if (auth.kind === "installation") record.installationId = auth.token.installationId;
@@ -2441,6 +2462,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
           ...(renderDeployment(d) as unknown as DeploymentView),
           statuses: d.statuses.map((s) => renderDeploymentStatus(d, s) as unknown as DeploymentView["statuses"][number]),
         }));
+    },
+    injectFault(fault) {
+      faults.push({ ...fault });
     },
     clearRecords() {
       requests.length = 0;

@@ -1,0 +1,87 @@
+// Nothing a verified webhook asks for is lost when its handling stops half-way: the app keeps
+// every delivery until it has been handled and tries again by itself (GitHub never
+// redelivers on its own). Once when GitHub refused a call the handler made, and once when the
+// app was killed while handling the push.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
+import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
+
+const owner = "inbox";
+const yml = "functions:\n  - id: api\n    runtime: node-20\n    root: api\n    commands: \"\"\n    execute: any\n";
+const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
+
+describe("webhook retries", { timeout: 10 * 60_000 }, () => {
+  let stack: SlipwayStack;
+
+  before(async () => {
+    stack = await startSlipwayStack({ env: { SLIPWAY_WEBHOOK_RETRY_SECONDS: "2" } });
+  });
+  after(() => stack?.stop());
+
+  async function newRepo(name: string, installationId: number) {
+    const repo = await stack.emulator.createRepo({ owner, name, installationId });
+    const commit = await stack.emulator.commit({ owner, repo: name, files: { "slipway.yml": yml, "api/index.js": handler(`${name} live`) }, message: "functions" });
+    const payload = pushPayload({ repo, before: commit.before, after: commit.sha, message: "functions" });
+    return { commit, payload, served: async () => (await fetch(`${stack.gatewayUrl}/fn/api--${name}--${owner}/`)).text() };
+  }
+
+  const delivery = async (id: string) =>
+    (await stack.db.query<{ status: string; attempts: number; last_error: string | null }>("select status, attempts, last_error from webhook_deliveries where id = $1", [id])).rows[0];
+
+  test("a push whose check run GitHub refused is answered, retried by Slipway, and deploys with one check run", async () => {
+    const { commit, payload, served } = await newRepo("refused", 7101);
+    stack.emulator.injectFault({ operationId: "checks/create", times: 1, status: 422 });
+    const sent = await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret });
+    assert.equal(sent.status, 200, "the delivery is kept and retried, so GitHub is told it arrived");
+    const failed = await stack.emulator.waitFor(async () => {
+      const row = await delivery(sent.deliveryId);
+      return row?.last_error ? row : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 50 });
+    assert.equal(failed.attempts, 1);
+    assert.match(failed.last_error!, /Server Error/);
+
+    const run = await stack.emulator.waitFor(
+      () => stack.emulator.checkRuns(owner, "refused").find((r) => r.head_sha === commit.sha && r.status === "completed"),
+      { timeoutMs: 180_000, intervalMs: 200 },
+    );
+    assert.equal(run.conclusion, "success", run.output.summary ?? "");
+    assert.equal(await served(), "refused live");
+    assert.equal(stack.emulator.checkRuns(owner, "refused").filter((r) => r.head_sha === commit.sha).length, 1, "one check run");
+    assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [commit.sha])).rowCount, 1, "one deployment");
+    const done = await delivery(sent.deliveryId);
+    assert.equal(done?.status, "processed");
+    assert.equal(done?.attempts, 2);
+    assert.match(stack.logs(), /webhook handling failed; it will be retried/);
+  });
+
+  test("a push the app was killed while handling is handled by the restarted app", async () => {
+    const { commit, payload, served } = await newRepo("killed", 7102);
+    // The app reads slipway.yml first; GitHub takes 10 s to answer, and the app dies meanwhile.
+    stack.emulator.injectFault({ operationId: "repos/get-content", times: 1, delayMs: 10_000 });
+    const deliveryId = crypto.randomUUID();
+    const sent = deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret, deliveryId }).catch((error: Error) => error);
+    await stack.emulator.waitFor(() => delivery(deliveryId), { timeoutMs: 10_000, intervalMs: 20 });
+    await stack.kill("app", "SIGKILL");
+    assert.ok((await sent) instanceof Error, "the app died before it answered");
+    assert.equal((await delivery(deliveryId))?.status, "received");
+    assert.equal(stack.emulator.checkRuns(owner, "killed").length, 0, "nothing was scheduled before the app died");
+
+    await stack.spawnRole("app");
+    const run = await stack.emulator.waitFor(
+      () => stack.emulator.checkRuns(owner, "killed").find((r) => r.head_sha === commit.sha && r.status === "completed"),
+      { timeoutMs: 180_000, intervalMs: 200 },
+    );
+    assert.equal(run.conclusion, "success", run.output.summary ?? "");
+    assert.equal(await served(), "killed live");
+    const done = await delivery(deliveryId);
+    assert.equal(done?.status, "processed");
+    assert.equal(done?.attempts, 2);
+
+    // GitHub redelivering it now changes nothing.
+    const again = await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret, deliveryId });
+    assert.equal(again.status, 200);
+    assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [commit.sha])).rowCount, 1, "one deployment");
+    assert.equal(stack.emulator.checkRuns(owner, "killed").filter((r) => r.head_sha === commit.sha).length, 1, "one check run");
+  });
+});
