@@ -127,7 +127,9 @@ function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
       proxy_set_header x-slipway-function-id ${quoted(route.functionId, "a function id")};
       proxy_set_header x-slipway-key ${quoted(route.executionKey, "an execution key")};
       proxy_set_header x-slipway-api-url ${quoted(apiUrl, "the public URL")};
+      # Set only for scheduled and event runs; a client's value is dropped (an empty value sends none).
       proxy_set_header x-slipway-event "";
+      proxy_set_header x-slipway-schedule "";
       proxy_hide_header x-open-runtimes-log-id;
       add_header x-slipway-execution-id $slipway_execution_id always;
       proxy_read_timeout ${route.timeoutSeconds}s;

@@ -105,6 +105,8 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       headers: {
         "x-slipway-execution-id": "forged",
         "x-slipway-trigger": "schedule",
+        "x-slipway-schedule": "* * * * *",
+        "x-slipway-event": "deployments.forged",
         "x-slipway-key": "slw_forgedforgedforgedforgedforgedforged",
         "x-open-runtimes-log-id": "forged",
         "x-open-runtimes-secret": "forged",
@@ -121,6 +123,8 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
     assert.ok(seen.url.endsWith("/a%20b/c?x=1&y=%2F"), seen.url);
     assert.equal(seen.headers["x-slipway-execution-id"], id);
     assert.equal(seen.headers["x-slipway-trigger"], "http");
+    assert.equal(seen.headers["x-slipway-schedule"], undefined, "a schedule header is the scheduler's alone");
+    assert.equal(seen.headers["x-slipway-event"], undefined, "an event header is the event bus's alone");
     assert.equal(seen.headers["x-custom"], "kept");
     assert.ok(seen.headers["x-forwarded-host"]?.startsWith("127.0.0.1:"));
     assert.deepEqual(Object.keys(seen.headers).filter((name) => name.startsWith("x-open-runtimes-")), [], "the runtime's own headers stay hidden");
