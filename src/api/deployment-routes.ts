@@ -6,7 +6,7 @@ import { ApiError, type ApiRouter } from "./create-api-router.js";
 
 const deploymentColumns = `d.id, d.version, d.status, d.commit_sha as "commitSha", d.ref, d.trigger, d.runtime,
   d.artifact_digest as "artifactDigest", d.artifact_size::float8 as "artifactSize", d.error, d.failed_command as "failedCommand",
-  d.timings, d.created_at as "createdAt", d.build_started_at as "buildStartedAt", d.build_finished_at as "buildFinishedAt",
+  d.timings, d.created_at as "createdAt", d.build_started_at as "buildStartedAt", d.build_finished_at as "buildFinishedAt", d.pruned_at as "prunedAt",
   f.id as "functionId", f.name as "functionName", r.owner, r.name as repo`;
 
 export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies): void {

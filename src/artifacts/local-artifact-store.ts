@@ -14,8 +14,10 @@ export type ArtifactStore = {
   put(content: Readable, maxBytes: number): Promise<StoredArtifact>;
   open(digest: string): Readable;
   has(digest: string): Promise<boolean>;
-  /** Deletes a blob nothing refers to (a refused upload); the caller checks that. */
+  /** Deletes a blob nothing refers to (a refused upload, a pruned build); the caller checks that. */
   remove(digest: string): Promise<void>;
+  /** Milliseconds since the blob was last written (a put of the same content writes it again), or null when there is none. */
+  age(digest: string): Promise<number | null>;
 };
 
 export class ArtifactTooLargeError extends Error {
@@ -66,6 +68,13 @@ export function createLocalArtifactStore(directory: string): ArtifactStore {
     },
     async remove(digest) {
       await rm(pathOf(digest), { force: true });
+    },
+    async age(digest) {
+      try {
+        return Date.now() - (await stat(pathOf(digest))).mtimeMs;
+      } catch {
+        return null;
+      }
     },
     async has(digest) {
       try {

@@ -168,7 +168,14 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
         if (values.status) params.set("status", values.status);
         if (values.limit) params.set("limit", values.limit);
         const result = (await api("GET", `/v1/deployments${params.size ? `?${params}` : ""}`)) as { deployments: Record<string, unknown>[] };
-        const rows = result.deployments.map((d) => ({ ...d, version: `v${d.version}`, commit: String(d.commitSha ?? "").slice(0, 7), created: d.createdAt }));
+        const rows = result.deployments.map((d) => ({
+          ...d,
+          version: `v${d.version}`,
+          // A pruned build can no longer serve: the retention policy removed it.
+          status: d.prunedAt ? `${String(d.status)} (pruned)` : d.status,
+          commit: String(d.commitSha ?? "").slice(0, 7),
+          created: d.createdAt,
+        }));
         print(result, table(rows, ["id", "functionName", "version", "status", "commit", "created"]));
         return 0;
       }

@@ -48,6 +48,11 @@ const baseSchema = z.object({
   // A webhook whose handling failed or was cut short is tried again after this long, then
   // with doubling delays, up to SLIPWAY_WEBHOOK_MAX_ATTEMPTS tries in all.
   SLIPWAY_WEBHOOK_RETRY_SECONDS: positiveInt.default(60),
+  // Retention: the newest N builds per function (and every aliased one) are kept, 0 keeps all;
+  // a function's build cache goes after N days without a build, 0 keeps them.
+  SLIPWAY_KEEP_DEPLOYMENTS: z.coerce.number().int().min(0).default(20),
+  SLIPWAY_BUILD_CACHE_TTL_DAYS: z.coerce.number().int().min(0).default(14),
+  SLIPWAY_RETENTION_INTERVAL_SECONDS: positiveInt.default(3600),
   SLIPWAY_WEBHOOK_MAX_ATTEMPTS: positiveInt.default(6),
   SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
   SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),

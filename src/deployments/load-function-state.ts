@@ -31,7 +31,7 @@ export async function loadFunctionState(db: Queryable, functionId: string): Prom
   );
   if (fn.rowCount === 0) throw new DeploymentActionError(`there is no function ${functionId}`);
   const deployments = await db.query<DeploymentSummary>(
-    `select id, version, status, commit_sha as "commitSha" from deployments where function_id = $1 order by version`,
+    `select id, version, status, commit_sha as "commitSha", pruned_at is not null as pruned from deployments where function_id = $1 order by version`,
     [functionId],
   );
   const alias = await db.query<{ deployment_id: string; pinned: boolean }>(

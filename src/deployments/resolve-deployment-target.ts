@@ -1,6 +1,7 @@
 // Decides which deployment a rollback or promote means. Pure: the function's deployments
 // and what serves now in, the chosen deployment or a reason a person can act on out.
-export type DeploymentSummary = { id: string; version: number; status: string; commitSha: string };
+/** `pruned`: the retention policy removed its build, so it cannot serve again. */
+export type DeploymentSummary = { id: string; version: number; status: string; commitSha: string; pruned: boolean };
 
 export type Resolution = { ok: true; deployment: DeploymentSummary } | { ok: false; reason: string };
 
@@ -19,11 +20,17 @@ function find(deployments: DeploymentSummary[], target: string): DeploymentSumma
   return { reason: `'${target}' is not a version (v7), a commit sha or a deployment id` };
 }
 
+export const prunedReason = (version: number) =>
+  `v${version}'s build was removed by the retention policy (SLIPWAY_KEEP_DEPLOYMENTS); redeploy its commit to serve it again`;
+
+const canServe = (d: DeploymentSummary) => d.status === "ready" && !d.pruned;
+
 function mustBeServable(deployment: DeploymentSummary, currentId: string | null): Resolution {
   if (deployment.status !== "ready") {
     return { ok: false, reason: `v${deployment.version} is ${deployment.status}; only a ready deployment can serve` };
   }
   if (deployment.id === currentId) return { ok: false, reason: `v${deployment.version} is already serving` };
+  if (deployment.pruned) return { ok: false, reason: prunedReason(deployment.version) };
   return { ok: true, deployment };
 }
 
@@ -35,7 +42,7 @@ export function resolveRollbackTarget(deployments: DeploymentSummary[], current:
   }
   if (!current) return { ok: false, reason: "nothing serves production yet, so there is nothing to roll back from" };
   const previous = deployments
-    .filter((d) => d.status === "ready" && d.version < current.version)
+    .filter((d) => canServe(d) && d.version < current.version)
     .sort((a, b) => b.version - a.version)[0];
   return previous ? { ok: true, deployment: previous } : { ok: false, reason: `there is no ready deployment older than v${current.version}` };
 }
@@ -46,7 +53,7 @@ export function resolvePromoteTarget(deployments: DeploymentSummary[], current: 
     const found = find(deployments, target);
     return "reason" in found ? { ok: false, reason: found.reason } : mustBeServable(found, current?.id ?? null);
   }
-  const newest = deployments.filter((d) => d.status === "ready").sort((a, b) => b.version - a.version)[0];
+  const newest = deployments.filter(canServe).sort((a, b) => b.version - a.version)[0];
   if (!newest) return { ok: false, reason: "there is no ready deployment to promote" };
   return mustBeServable(newest, current?.id ?? null);
 }

@@ -18,6 +18,7 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
+import { prunedReason } from "../deployments/resolve-deployment-target.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
@@ -146,6 +147,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         if (!deployment || deployment.status !== "ready" || !deployment.artifactDigest) {
           throw new HttpError(409, `deployment ${deploymentId} is not ready, so it cannot serve`);
         }
+        if (deployment.prunedAt) throw new HttpError(410, prunedReason(deployment.version));
         const runtime = deps.runtimes.get(deployment.runtime);
         if (!runtime) throw new HttpError(409, `runtime ${deployment.runtime} is not in this gateway's catalog`);
         const started = await startRuntime(docker, {

@@ -1,10 +1,11 @@
 // Owns the worker role's BullMQ consumers: the build queue, and the maintenance queue whose
-// job scheduler runs the watchdog on every tick, once across all workers.
+// job schedulers run the watchdog and the retention policy, each tick once across all workers.
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { eventQueueName, type EventJobData } from "../executions/execution-queues.js";
 import { processBuild, type BuildDependencies } from "../pipeline/process-build.js";
 import { buildQueueName, createBuildQueue, type BuildJobData } from "./build-queue.js";
+import { runRetention } from "./run-retention.js";
 import { runWatchdog } from "./run-watchdog.js";
 
 const maintenanceQueueName = "maintenance";
@@ -35,7 +36,16 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
     { every: config.SLIPWAY_WATCHDOG_INTERVAL_SECONDS * 1000 },
     { name: "watchdog", opts: { removeOnComplete: true, removeOnFail: 100 } },
   );
-  const maintenanceWorker = new Worker(maintenanceQueueName, () => runWatchdog(deps, buildQueue), { connection, prefix, concurrency: 1 });
+  await maintenance.upsertJobScheduler(
+    "retention",
+    { every: config.SLIPWAY_RETENTION_INTERVAL_SECONDS * 1000 },
+    { name: "retention", opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
+  const maintenanceWorker = new Worker(maintenanceQueueName, (job) => (job.name === "retention" ? runRetention(deps) : runWatchdog(deps, buildQueue)), {
+    connection,
+    prefix,
+    concurrency: 1,
+  });
   maintenanceWorker.on("error", (error) => deps.log.error({ err: error }, "maintenance worker error"));
 
   return {

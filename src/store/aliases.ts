@@ -1,5 +1,6 @@
 // Owns the aliases table: the named pointers (production, pr-<n>, ...) from a function to
 // one of its deployments. Switching an alias is the whole of an activation or a rollback.
+import { prunedReason } from "../deployments/resolve-deployment-target.js";
 import { inTransaction, type Database, type Queryable } from "./create-database.js";
 
 export type Route = {
@@ -39,6 +40,8 @@ export async function switchAlias(
     // An advisory lock also covers the first activation, when there is no row to lock yet.
     await client.query("select pg_advisory_xact_lock(hashtext($1))", [`alias:${functionId}:${alias}`]);
     const current = await getAlias(client, functionId, alias);
+    const target = await client.query<{ version: number; pruned: boolean }>("select version, pruned_at is not null as pruned from deployments where id = $1", [deploymentId]);
+    if (target.rows[0]?.pruned) return { switched: false, reason: prunedReason(target.rows[0].version), current };
     const refusal = options.guard?.(current) ?? null;
     if (refusal) return { switched: false, reason: refusal, current };
     await client.query(

@@ -77,6 +77,8 @@ export type BuildContext = {
   buildStartedAt: Date | null;
   artifactDigest: string | null;
   artifactSize: number | null;
+  /** When the retention policy removed this deployment's build; it can no longer serve. */
+  prunedAt: Date | null;
   functionId: string;
   functionName: string;
   slug: string;
@@ -95,7 +97,7 @@ export async function getBuildContext(db: Queryable, deploymentId: string): Prom
     `select d.id as "deploymentId", d.version, d.status, d.attempt, d.commit_sha as "commitSha", d.ref,
             d.runtime, d.entrypoint, d.commands, d.root, d.check_run_id as "checkRunId",
             d.trigger, d.source_digest as "sourceDigest", d.created_by as "createdBy", d.created_via as "createdVia",
-            d.build_started_at as "buildStartedAt", d.artifact_digest as "artifactDigest", d.artifact_size as "artifactSize",
+            d.build_started_at as "buildStartedAt", d.artifact_digest as "artifactDigest", d.artifact_size as "artifactSize", d.pruned_at as "prunedAt",
             f.id as "functionId", f.name as "functionName", f.slug, f.branch, f.cache, d.use_cache as "useCache",
             r.id as "repositoryId", r.owner, r.name as repo, r.clone_url as "cloneUrl", r.installation_id as "installationId"
        from deployments d join functions f on f.id = d.function_id join repositories r on r.id = f.repository_id

@@ -31,10 +31,10 @@ test("write, maintain and admin may run commands; triage, read and none may not"
 });
 
 const deployments: DeploymentSummary[] = [
-  { id: "00000000-0000-0000-0000-000000000001", version: 1, status: "ready", commitSha: "aaaaaaa1".padEnd(40, "0") },
-  { id: "00000000-0000-0000-0000-000000000002", version: 2, status: "failed", commitSha: "bbbbbbb2".padEnd(40, "0") },
-  { id: "00000000-0000-0000-0000-000000000003", version: 3, status: "ready", commitSha: "ccccccc3".padEnd(40, "0") },
-  { id: "00000000-0000-0000-0000-000000000004", version: 4, status: "ready", commitSha: "ddddddd4".padEnd(40, "0") },
+  { id: "00000000-0000-0000-0000-000000000001", version: 1, status: "ready", commitSha: "aaaaaaa1".padEnd(40, "0"), pruned: false },
+  { id: "00000000-0000-0000-0000-000000000002", version: 2, status: "failed", commitSha: "bbbbbbb2".padEnd(40, "0"), pruned: false },
+  { id: "00000000-0000-0000-0000-000000000003", version: 3, status: "ready", commitSha: "ccccccc3".padEnd(40, "0"), pruned: false },
+  { id: "00000000-0000-0000-0000-000000000004", version: 4, status: "ready", commitSha: "ddddddd4".padEnd(40, "0"), pruned: false },
 ];
 const current = deployments[3]!;
 
@@ -55,6 +55,19 @@ test("a rollback by version, sha or id; failed, unknown and current targets are 
   assert.deepEqual(resolveRollbackTarget(deployments, current, "v4"), { ok: false, reason: "v4 is already serving" });
   assert.equal(resolveRollbackTarget(deployments, deployments[0]!).ok, false);
   assert.equal(resolveRollbackTarget(deployments, null).ok, false);
+});
+
+test("a deployment whose build was pruned is skipped by default and refused by name, with what to do instead", () => {
+  const withPruned = deployments.map((d) => (d.version === 3 ? { ...d, pruned: true } : d));
+  const result = resolveRollbackTarget(withPruned, current);
+  assert.ok(result.ok && result.deployment.version === 1, "the default rollback skips v3");
+  assert.deepEqual(resolveRollbackTarget(withPruned, current, "v3"), {
+    ok: false,
+    reason: "v3's build was removed by the retention policy (SLIPWAY_KEEP_DEPLOYMENTS); redeploy its commit to serve it again",
+  });
+  const newestPruned = deployments.map((d) => (d.version === 4 ? { ...d, pruned: true } : d));
+  const promoted = resolvePromoteTarget(newestPruned, deployments[0]!);
+  assert.ok(promoted.ok && promoted.deployment.version === 3, "promote skips a pruned newest");
 });
 
 test("a promote picks the newest ready deployment unless told otherwise", () => {
