@@ -9,6 +9,7 @@ import { cliCommands, runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startGateway } from "./gateway/start-gateway.js";
 import { createLogger } from "./logging/create-logger.js";
+import { startMetricsServer } from "./metrics/metrics.js";
 import { createBuildQueue } from "./queue/build-queue.js";
 import { startBuildWorker } from "./queue/start-build-worker.js";
 import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
@@ -60,6 +61,12 @@ async function main(argv: string[]): Promise<void> {
       redis("worker"),
     );
     closers.push(() => worker.close());
+    // In `all`, the app's and the gateway's /metrics already serve this process's metrics.
+    if (role === "worker" && config.SLIPWAY_METRICS_PORT > 0) {
+      const metrics = await startMetricsServer(config.SLIPWAY_METRICS_PORT, config.SLIPWAY_HOST, config.SLIPWAY_METRICS_TOKEN);
+      closers.push(() => metrics.close());
+      log.info({ url: `${metrics.url}/metrics` }, "worker metrics listening");
+    }
     log.info("worker consuming builds");
   }
   if ((role === "app" || role === "all") && config.github) {

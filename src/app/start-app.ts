@@ -1,6 +1,7 @@
 // Owns the app role's HTTP server: Probot's webhook endpoint (which verifies
 // x-hub-signature-256 and rejects anything unsigned or forged, and hands every delivery to
-// the webhook inbox, which keeps it until handled), the API and a health check.
+// the webhook inbox, which keeps it until handled), the API, the dashboard, /metrics and a
+// health check.
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
@@ -15,6 +16,8 @@ import { handleComment, type CommentEvent } from "../github/handle-comment.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
 import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
+import { serveDashboard } from "../dashboard/serve-dashboard.js";
+import { gaugeFromSource, serveMetrics } from "../metrics/metrics.js";
 import { createWebhookInbox } from "./webhook-inbox.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
@@ -55,6 +58,18 @@ function toCommentEvent(
     author: { login: comment.user?.login ?? "", type: comment.user?.type ?? "User", ...(comment.author_association ? { association: comment.author_association } : {}) },
     place,
   };
+}
+
+// What the fleet holds, read from Postgres and the build queue when scraped.
+function registerAppGauges(deps: AppDependencies): void {
+  const countBy = async (sql: string) => Object.fromEntries((await deps.db.query<{ key: string; n: number }>(sql)).rows.map((r) => [r.key, r.n]));
+  gaugeFromSource("slipway_deployments", "Deployments by status; pruned ones count as pruned", "status", () =>
+    countBy("select case when pruned_at is null then status else 'pruned' end as key, count(*)::int as n from deployments group by 1"),
+  );
+  gaugeFromSource("slipway_webhook_deliveries_unfinished", "Webhook deliveries waiting for a retry (received) or given up (failed)", "status", () =>
+    countBy("select status as key, count(*)::int as n from webhook_deliveries where status <> 'processed' group by 1"),
+  );
+  gaugeFromSource("slipway_build_queue_jobs", "Build jobs by state", "state", async () => deps.queue.getJobCounts("waiting", "active", "delayed", "failed"));
 }
 
 export async function startApp(deps: AppDependencies): Promise<App> {
@@ -109,12 +124,21 @@ export async function startApp(deps: AppDependencies): Promise<App> {
   const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
   registerApiRoutes(api, deps);
 
+  registerAppGauges(deps);
   const server = createServer((req, res) => {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
       return;
     }
+    if (req.url === "/metrics" && req.method === "GET") {
+      serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN).catch((error: Error) => {
+        deps.log.warn({ err: { message: error.message } }, "could not collect metrics");
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
+      });
+      return;
+    }
     if (api.handle(req, res)) return;
+    if (serveDashboard(req, res)) return;
     void middleware(req, res, () => {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
     });

@@ -10,6 +10,7 @@
 // those are recorded, never run twice for one delivery, and given up when they fail.
 import type { Probot } from "probot";
 import type { Logger } from "pino";
+import { webhookDeliveries } from "../metrics/metrics.js";
 import type { Database } from "../store/create-database.js";
 import { claimDueDelivery, markDeliveryFailed, markDeliveryProcessed, receiveDelivery } from "../store/webhook-deliveries.js";
 
@@ -56,6 +57,7 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
         const retried = isRetried(context.name, action);
         const state = await receiveDelivery(db, { id: context.id, event: context.name, action, payload: context.payload }, settings.retrySeconds);
         if (state === "processed" || (state === "pending" && !retried)) {
+          webhookDeliveries.inc({ event: context.name, outcome: "duplicate" });
           log.info({ deliveryId: context.id, event: context.name, state }, "delivery already handled or being handled; ignoring it");
           return;
         }
@@ -65,6 +67,7 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
           const attempts = (await db.query<{ attempts: number }>("select attempts from webhook_deliveries where id = $1", [context.id])).rows[0]?.attempts ?? settings.maxAttempts;
           const retryIn = retried && attempts < settings.maxAttempts ? backoffSeconds(attempts) : null;
           await markDeliveryFailed(db, context.id, describe(error), retryIn);
+          webhookDeliveries.inc({ event: context.name, outcome: retryIn === null ? "failed" : "retry" });
           if (retryIn === null) {
             log.error({ deliveryId: context.id, event: context.name, attempts, err: { message: describe(error) } }, "webhook handling failed; given up");
             throw error;
@@ -74,6 +77,7 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
           return;
         }
         await markDeliveryProcessed(db, context.id);
+        webhookDeliveries.inc({ event: context.name, outcome: "processed" });
       };
     },
 

@@ -23,6 +23,10 @@ const baseSchema = z.object({
   SLIPWAY_APP_URL: url.optional(),
   SLIPWAY_APP_PORT: port.default(3000),
   SLIPWAY_GATEWAY_PORT: port.default(3002),
+  // GET /metrics (Prometheus): the app and the gateway serve it on their ports, a worker
+  // role on its own on this port (0: not at all). With a token, only Bearer <token> is served.
+  SLIPWAY_METRICS_PORT: port.default(3003),
+  SLIPWAY_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLIPWAY_HOST: z.string().default("0.0.0.0"),
   SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
   // nginx: public function URLs are served by an nginx process the gateway programs (see

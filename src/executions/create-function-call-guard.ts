@@ -4,6 +4,7 @@
 // function and reused until it nears expiry), and the executions table rows, written in
 // batches in the background (with the call's logs, which the log file collector has read
 // by the time a row is recorded).
+import { executionDuration, executions } from "../metrics/metrics.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
@@ -74,6 +75,8 @@ export function createFunctionCallGuard(options: { db: Queryable; log: Logger })
   }
 
   function record(row: Omit<HttpExecutionRow, "id"> & { id?: string }): void {
+    executions.inc({ trigger: "http", status: row.status });
+    executionDuration.observe({ trigger: "http" }, row.durationMs / 1000);
     if (pending.length >= maxPendingRows) return; // under overload, serving wins over bookkeeping
     pending.push({ ...row, id: row.id ?? randomUUID() });
   }

@@ -3,6 +3,7 @@
 // (the execution id is the log id), reads the result and the log files (then hands them
 // over for removal), and says how it ended. It records nothing itself; callers write the
 // result to the executions table.
+import { executionDuration, executions } from "../metrics/metrics.js";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request, type Dispatcher } from "undici";
@@ -46,6 +47,13 @@ export function executionTimeoutSeconds(settings: DeploymentSettings, defaultSec
 }
 
 export async function runExecution(context: ExecutionContext, execution: ClaimedExecution): Promise<ExecutionResult> {
+  const result = await execute(context, execution);
+  executions.inc({ trigger: execution.trigger, status: result.status });
+  executionDuration.observe({ trigger: execution.trigger }, result.durationMs / 1000);
+  return result;
+}
+
+async function execute(context: ExecutionContext, execution: ClaimedExecution): Promise<ExecutionResult> {
   const started = performance.now();
   let target: ExecutionTarget;
   try {

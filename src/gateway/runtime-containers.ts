@@ -10,7 +10,8 @@ import { request } from "undici";
 
 export type RuntimeLimits = { memoryMb: number; cpus: number };
 
-export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string };
+/** `startedAs`: how startRuntime got it running: already running, a parked container started again, or created. */
+export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string; startedAs?: "running" | "parked" | "created" };
 
 const runtimePort = "3000/tcp";
 
@@ -72,14 +73,14 @@ export async function startRuntime(
 
   if (existing?.State.Running) {
     const adopted = running(existing.Id, existing);
-    if (adopted) return adopted;
+    if (adopted) return { ...adopted, startedAs: "running" };
   }
   if (existing && !existing.State.Running && existing.Config.Labels?.["slipway.spec"] === spec) {
     const parked = docker.getContainer(existing.Id);
     try {
       await parked.start();
       const restarted = running(existing.Id, await parked.inspect());
-      if (restarted) return restarted;
+      if (restarted) return { ...restarted, startedAs: "parked" };
     } catch {
       // A parked container that cannot start again is replaced below.
     }
@@ -113,7 +114,7 @@ export async function startRuntime(
   await container.start();
   const started = running(container.id, await container.inspect());
   if (!started) throw new Error("the runtime container has no published port");
-  return started;
+  return { ...started, startedAs: "created" };
 }
 
 export async function waitForHealth(docker: Docker, runtime: RunningRuntime, timeoutMs: number): Promise<void> {

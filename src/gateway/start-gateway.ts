@@ -19,6 +19,7 @@ import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, 
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { prunedReason } from "../deployments/resolve-deployment-target.js";
+import { activations, gaugeFromSource, runtimeStarts, serveMetrics } from "../metrics/metrics.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
@@ -80,6 +81,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
   type ServingRoute = { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings };
   const routes = new Map<string, ServingRoute>();
+  gaugeFromSource("slipway_gateway_routes", "Function URLs this gateway serves, by alias kind (production or preview)", "alias", async () => {
+    const counts: Record<string, number> = { production: 0, preview: 0 };
+    for (const route of routes.values()) counts[route.alias === "production" ? "production" : "preview"]!++;
+    return counts;
+  });
   const starting = new Map<string, Promise<RunningRuntime>>();
   const stopping = new Map<string, Promise<void>>();
   const functionLocks = new Map<string, Promise<unknown>>();
@@ -150,6 +156,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         if (deployment.prunedAt) throw new HttpError(410, prunedReason(deployment.version));
         const runtime = deps.runtimes.get(deployment.runtime);
         if (!runtime) throw new HttpError(409, `runtime ${deployment.runtime} is not in this gateway's catalog`);
+        const begun = performance.now();
         const started = await startRuntime(docker, {
           deploymentId,
           image: runtime.image,
@@ -163,6 +170,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
         });
         await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
+        if (started.startedAs !== "running") runtimeStarts.observe({ kind: started.startedAs ?? "created" }, (performance.now() - begun) / 1000);
         return started;
       })();
       starting.set(deploymentId, pending);
@@ -424,6 +432,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
       return;
     }
+    if (url === "/metrics" && req.method === "GET") return serveMetrics(req, res, config.SLIPWAY_METRICS_TOKEN);
     if (url === "/v1/aliases/remove" && req.method === "POST") {
       if (!authorized(req)) throw new HttpError(401, "alias removal requires the gateway secret as a Bearer token");
       const parsed = aliasRemovalBody.safeParse(await readJson(req));
@@ -443,7 +452,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       if (!authorized(req)) throw new HttpError(401, "activation requires the gateway secret as a Bearer token");
       const parsed = activationBody.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
-      const result = await activate(parsed.data);
+      const result = await activate(parsed.data).catch((error: unknown) => {
+        activations.inc({ outcome: "failed" });
+        throw error;
+      });
+      activations.inc({ outcome: result.activated ? "activated" : "refused" });
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
       return;
     }

@@ -23,6 +23,7 @@ import { buildingOutput, failureOutput, successOutput, type CheckRunOutput } fro
 import { checkRunActions } from "../github/check-run-actions.js";
 import { parseBuildAnnotations } from "../github/parse-build-annotations.js";
 import { reportDeploymentTargets } from "../github/report-deployment-targets.js";
+import { buildDuration, builds } from "../metrics/metrics.js";
 import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
@@ -68,6 +69,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const attempt = await claimBuild(db, deploymentId);
   if (attempt === null) return;
   const log = deps.log.child({ deploymentId, attempt });
+  const claimedAt = performance.now();
   // A previous attempt's worker died; its build container may still be running.
   const leftovers = await removeBuildContainers(docker, deploymentId);
   if (leftovers > 0) log.warn({ leftovers }, "removed build containers of a dead attempt");
@@ -218,13 +220,20 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     await failBuild(deps, deployment, attempt, error, output, timings, checkRun);
   } finally {
     clearInterval(cancelWatch);
-    if (liveLog) {
-      const final = (await getBuildContext(db, deploymentId))?.status ?? "ended";
-      await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
-    }
+    const final = (await getBuildContext(db, deploymentId).catch(() => null))?.status ?? "ended";
+    observeBuild(deployment.runtime, final, (performance.now() - claimedAt) / 1000);
+    if (liveLog) await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
     await rm(workdir, { recursive: true, force: true });
     if (container) await container.remove({ force: true }).catch(() => {});
   }
+}
+
+// Counted once, by the attempt that ended it: a build still `building` was taken over.
+function observeBuild(runtime: string, status: string, seconds: number): void {
+  const conclusion = status === "ready" ? "success" : status === "failed" ? "failure" : status === "cancelled" ? "cancelled" : null;
+  if (!conclusion) return;
+  builds.inc({ runtime, conclusion });
+  buildDuration.observe({ runtime, conclusion }, seconds);
 }
 
 async function failBuild(

@@ -116,13 +116,22 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
   for (const name of extraGateways) gatewayPorts.set(name, await freePort());
 
   const processes = new Map<ProcessName, ChildProcess>();
+  const workerMetricsPorts = new Map<ProcessName, number>();
   const logs: string[] = [];
   const spawnRole = async (name: ProcessName) => {
     const role = roleOf(name);
     const port = gatewayPorts.get(name);
     if (role === "gateway" && port === undefined) throw new Error(`no port for ${name}: start the stack with extraGateways`);
     const own = options.processEnv?.[name] ?? {};
-    const processEnv = role === "gateway" ? { ...env, SLIPWAY_GATEWAY_PORT: String(port), SLIPWAY_NGINX_DIR: join(artifactDir, `nginx-${name}`), ...own } : { ...env, ...own };
+    // Each worker serves its metrics on a port of its own.
+    if (role === "worker" && !workerMetricsPorts.has(name)) workerMetricsPorts.set(name, await freePort());
+    const roleEnv =
+      role === "gateway"
+        ? { SLIPWAY_GATEWAY_PORT: String(port), SLIPWAY_NGINX_DIR: join(artifactDir, `nginx-${name}`) }
+        : role === "worker"
+          ? { SLIPWAY_METRICS_PORT: String(workerMetricsPorts.get(name)) }
+          : {};
+    const processEnv = { ...env, ...roleEnv, ...own };
     const child = spawn(process.execPath, [slipwayBin, role], { env: processEnv, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const collect = (chunk: Buffer) => {
@@ -169,6 +178,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
     /** Every gateway's URL, the first gateway's first. */
     gatewayUrls: [...gatewayPorts.values()].map((port) => `http://127.0.0.1:${port}`),
+    /** Where a worker serves GET /metrics. */
+    workerMetricsUrl: (name: ProcessName = "worker") => `http://127.0.0.1:${workerMetricsPorts.get(name)}/metrics`,
     /** The processes started so far, running or not. */
     processNames: () => [...processes.keys()],
     logs: () => logs.join(""),

@@ -1,0 +1,36 @@
+// Owns serving the dashboard: three static files, read once, sent with a strict content
+// security policy. The page is a client of the REST API (src/dashboard/static/dashboard.js)
+// and needs no route of its own; `/` leads to it.
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+const folder = new URL("./static/", import.meta.url);
+const files = new Map(
+  [
+    ["/dashboard", "index.html", "text/html; charset=utf-8"],
+    ["/dashboard/dashboard.js", "dashboard.js", "text/javascript; charset=utf-8"],
+    ["/dashboard/dashboard.css", "dashboard.css", "text/css; charset=utf-8"],
+  ].map(([path, file, type]) => [path!, { body: readFileSync(new URL(file!, folder)), type: type! }]),
+);
+
+const securityHeaders = {
+  "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-cache",
+};
+
+/** Answers the dashboard's requests; false for any other request. */
+export function serveDashboard(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  const path = (req.url ?? "/").split("?")[0]!;
+  if (path === "/" || path === "/dashboard/") {
+    res.writeHead(302, { location: "/dashboard" }).end();
+    return true;
+  }
+  const file = files.get(path);
+  if (!file) return false;
+  res.writeHead(200, { ...securityHeaders, "content-type": file.type, "content-length": file.body.length });
+  res.end(req.method === "HEAD" ? undefined : file.body);
+  return true;
+}

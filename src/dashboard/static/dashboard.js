@@ -1,0 +1,162 @@
+// Slipway's dashboard: a page over the REST API, with no code of its own on the server. It
+// lists functions and what each alias serves, a function's deployments with their build logs,
+// and rolls back or promotes with a click. The API token stays in this tab's sessionStorage.
+// Text from the API is only ever set as textContent, never as HTML.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const tokenKey = "slipway.token";
+  let selected = null; // { id, name }
+
+  function show(text, isError = false) {
+    $("message").textContent = text;
+    $("message").className = isError ? "error" : "";
+  }
+
+  function element(tag, text, attributes = {}) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+    return node;
+  }
+
+  function button(text, onClick, className = "action") {
+    const node = element("button", text, { type: "button", class: className });
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  async function api(method, path, body) {
+    const token = sessionStorage.getItem(tokenKey);
+    const response = await fetch(path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (response.status === 401) {
+      signOut();
+      throw new Error("The token was refused. Paste a server token.");
+    }
+    const type = response.headers.get("content-type") || "";
+    const payload = type.includes("application/json") ? await response.json() : await response.text();
+    if (!response.ok) throw new Error((payload && payload.error) || `${method} ${path} answered ${response.status}`);
+    return payload;
+  }
+
+  function signOut() {
+    sessionStorage.removeItem(tokenKey);
+    selected = null;
+    for (const id of ["functions", "deployments", "refresh", "sign-out"]) $(id).hidden = true;
+    $("sign-in").hidden = false;
+  }
+
+  const aliasText = (alias) => `v${alias.version}${alias.pinned ? " (pinned)" : ""}`;
+
+  async function loadFunctions() {
+    const { functions } = await api("GET", "/v1/functions");
+    const rows = $("function-rows");
+    rows.replaceChildren();
+    for (const fn of functions) {
+      const production = fn.aliases.find((a) => a.alias === "production");
+      const previews = fn.aliases.filter((a) => a.alias !== "production").map((a) => `${a.alias}: v${a.version}`);
+      const row = element("tr", undefined, { "data-function": fn.id });
+      if (selected && selected.id === fn.id) row.className = "selected";
+      const name = element("td");
+      name.append(button(fn.name, () => selectFunction(fn), "link"));
+      const link = element("td");
+      link.append(element("a", fn.url, { href: fn.url, rel: "noopener noreferrer", target: "_blank" }));
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), element("td", previews.join(", ") || "–"), link);
+      rows.append(row);
+    }
+    $("functions").hidden = false;
+    if (functions.length === 0) show("No functions yet: push a slipway.yml to a repository where the app is installed.");
+    return functions;
+  }
+
+  async function selectFunction(fn) {
+    selected = { id: fn.id, name: fn.name };
+    for (const row of $("function-rows").children) row.className = row.getAttribute("data-function") === fn.id ? "selected" : "";
+    await loadDeployments(fn);
+  }
+
+  // `fn` as /v1/functions lists it: with what each alias serves now.
+  async function loadDeployments(fn) {
+    const { deployments } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50`);
+    const production = fn.aliases.find((a) => a.alias === "production");
+    $("deployments-title").textContent = `${fn.name}: deployments`;
+    const rows = $("deployment-rows");
+    rows.replaceChildren();
+    for (const d of deployments) {
+      const serving = production && production.deploymentId === d.id;
+      const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}` });
+      const actions = element("td");
+      if (serving) actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"));
+      else if (d.status === "ready" && !d.prunedAt && production) {
+        const action = d.version < production.version ? "rollback" : "promote";
+        actions.append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => switchTo(fn, action, d)));
+      }
+      actions.append(button("Log", () => showLog(d), "link"));
+      rows.append(element("tr", undefined, { "data-deployment": d.id }));
+      rows.lastChild.append(element("td", `v${d.version}`), status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
+    }
+    $("deployments").hidden = false;
+  }
+
+  async function switchTo(fn, action, deployment) {
+    const what = action === "rollback" ? `Roll back ${fn.name} to v${deployment.version}? Production is pinned until a promote.` : `Promote v${deployment.version} of ${fn.name} to production?`;
+    if (!window.confirm(what)) return;
+    show(`${action === "rollback" ? "Rolling back" : "Promoting"} ${fn.name}…`);
+    try {
+      const result = await api("POST", `/v1/functions/${encodeURIComponent(fn.id)}/${action}`, { target: `v${deployment.version}` });
+      const from = result.fromVersion ? `v${result.fromVersion} → ` : "";
+      show(`${result.functionName}: ${from}v${result.toVersion}${result.pinned ? ", production pinned" : ""} (${Math.round(result.durationMs)} ms)`);
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
+  }
+
+  async function showLog(deployment) {
+    $("log-title").textContent = `Build log of v${deployment.version}`;
+    $("log-title").hidden = false;
+    $("log").hidden = false;
+    $("log").textContent = "loading…";
+    try {
+      const text = await api("GET", `/v1/deployments/${encodeURIComponent(deployment.id)}/logs`);
+      $("log").textContent = text || "(no output)";
+    } catch (error) {
+      $("log").textContent = error.message;
+    }
+  }
+
+  async function refresh() {
+    try {
+      const functions = await loadFunctions();
+      const fn = selected && functions.find((f) => f.id === selected.id);
+      if (fn) await loadDeployments(fn);
+      $("refresh").hidden = false;
+      $("sign-out").hidden = false;
+      $("sign-in").hidden = true;
+    } catch (error) {
+      show(error.message, true);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("sign-in").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(tokenKey, $("token").value.trim());
+      $("token").value = "";
+      show("");
+      void refresh();
+    });
+    $("refresh").addEventListener("click", () => void refresh());
+    $("sign-out").addEventListener("click", signOut);
+    if (sessionStorage.getItem(tokenKey)) void refresh();
+    else signOut();
+    // Builds finish and aliases move while the page is open.
+    setInterval(() => {
+      if (sessionStorage.getItem(tokenKey) && !document.hidden) void refresh();
+    }, 10000);
+  });
+})();

@@ -1,0 +1,116 @@
+// Owns Slipway's Prometheus metrics (prom-client). Each process has one registry, so
+// `slipway all` serves every role's metrics in one place; the app and the gateway serve it
+// at GET /metrics and a worker on SLIPWAY_METRICS_PORT. Labels are kinds and outcomes,
+// never function names or ids: a scrape shows the fleet's health, not its tenants.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: "slipway_" });
+
+export const webhookDeliveries = new Counter({
+  name: "slipway_webhook_deliveries_total",
+  help: "Verified webhook deliveries by event and outcome: processed, retry (failed, will be tried again), failed (given up), duplicate (already handled)",
+  labelNames: ["event", "outcome"] as const,
+  registers: [registry],
+});
+
+export const builds = new Counter({
+  name: "slipway_builds_total",
+  help: "Builds that ended, by runtime and conclusion (success, failure, cancelled); a build past its time limit is a failure",
+  labelNames: ["runtime", "conclusion"] as const,
+  registers: [registry],
+});
+
+export const buildDuration = new Histogram({
+  name: "slipway_build_duration_seconds",
+  help: "Time from a worker claiming a build to its end, by runtime and conclusion",
+  labelNames: ["runtime", "conclusion"] as const,
+  buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200],
+  registers: [registry],
+});
+
+export const executions = new Counter({
+  name: "slipway_executions_total",
+  help: "Executions that ended, by trigger (http, sync, async, schedule, event) and status (completed, failed, timed_out)",
+  labelNames: ["trigger", "status"] as const,
+  registers: [registry],
+});
+
+export const executionDuration = new Histogram({
+  name: "slipway_execution_duration_seconds",
+  help: "How long executions ran, by trigger",
+  labelNames: ["trigger"] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+  registers: [registry],
+});
+
+export const runtimeStarts = new Histogram({
+  name: "slipway_runtime_start_seconds",
+  help: "Time for a runtime container to become healthy, by how it started: created (a cold start) or parked (a stopped container started again)",
+  labelNames: ["kind"] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+  registers: [registry],
+});
+
+export const activations = new Counter({
+  name: "slipway_activations_total",
+  help: "Alias switches asked of this gateway, by outcome (activated, refused, failed)",
+  labelNames: ["outcome"] as const,
+  registers: [registry],
+});
+
+/** A gauge whose value is read when scraped, e.g. from Postgres or a queue. */
+export function gaugeFromSource(
+  name: string,
+  help: string,
+  labelName: string,
+  read: () => Promise<Record<string, number>>,
+): Gauge<string> {
+  registry.removeSingleMetric(name); // a second app or gateway in one process (tests) reads its own
+  return new Gauge({
+    name,
+    help,
+    labelNames: [labelName],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [label, value] of Object.entries(await read())) this.set({ [labelName]: label }, value);
+    },
+  });
+}
+
+/**
+ * Answers GET /metrics. With a token configured, only `Authorization: Bearer <token>` is
+ * served; the comparison is the token's, never echoed.
+ */
+export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | undefined): Promise<void> {
+  const digest = (value: string) => createHash("sha256").update(value).digest();
+  if (token && !timingSafeEqual(digest(req.headers.authorization ?? ""), digest(`Bearer ${token}`))) {
+    res.writeHead(401, { "content-type": "application/json" }).end('{"error":"metrics need the metrics token (SLIPWAY_METRICS_TOKEN) as a Bearer token"}');
+    return;
+  }
+  const text = await registry.metrics();
+  res.writeHead(200, { "content-type": registry.contentType }).end(text);
+}
+
+/** A worker has no HTTP server of its own; this one serves only GET /metrics (and /healthz). */
+export async function startMetricsServer(port: number, host: string, token: string | undefined): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url === "/healthz") return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    if (req.url !== "/metrics" || req.method !== "GET") return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
+    serveMetrics(req, res, token).catch(() => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (error: Error) => reject(new Error(`SLIPWAY_METRICS_PORT ${port}: ${error.message}`)));
+    server.listen(port, host, resolve);
+  });
+  const address = server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

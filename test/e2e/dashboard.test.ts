@@ -1,0 +1,112 @@
+// The dashboard, driven in jsdom against a real stack: its page and script come from the
+// app, its calls go to the real REST API. An operator pastes a token, sees each function and
+// what serves, opens a function's deployments and a build log, and rolls back with a click.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { JSDOM } from "jsdom";
+import { createApiToken } from "../../src/api/api-tokens.js";
+import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
+import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
+
+const owner = "panel";
+const repoName = "site";
+const yml = 'functions:\n  - id: hello\n    runtime: node-20\n    root: hello\n    commands: "echo dashboard-build-marker"\n    execute: any\n';
+const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
+
+describe("dashboard", { timeout: 10 * 60_000 }, () => {
+  let stack: SlipwayStack;
+  let functionId: string;
+
+  before(async () => {
+    stack = await startSlipwayStack();
+    const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 7401 });
+    for (const [files, message] of [[{ "slipway.yml": yml, "hello/index.js": handler("one") }, "one"], [{ "hello/index.js": handler("two") }, "two"]] as const) {
+      const commit = await stack.emulator.commit({ owner, repo: repoName, files, message });
+      await deliverWebhook({ url: stack.webhookUrl, event: "push", payload: pushPayload({ repo, before: commit.before, after: commit.sha, message }), secret: stack.webhookSecret });
+      await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === commit.sha && r.conclusion === "success"), { timeoutMs: 180_000, intervalMs: 200 });
+    }
+    functionId = (await stack.db.query("select id from functions where name = 'hello'")).rows[0].id;
+  });
+  after(() => stack?.stop());
+
+  async function openDashboard() {
+    const confirmed: string[] = [];
+    const dom = await JSDOM.fromURL(`${stack.appUrl}/`, {
+      runScripts: "dangerously",
+      resources: "usable",
+      pretendToBeVisual: true,
+      beforeParse(window) {
+        // jsdom has no fetch: the page's calls go to the app through Node's.
+        (window as unknown as { fetch: typeof fetch }).fetch = (input, init) => fetch(new URL(String(input), window.location.href), init);
+        window.confirm = (message?: string) => {
+          confirmed.push(String(message));
+          return true;
+        };
+      },
+    });
+    await new Promise<void>((resolve) => dom.window.addEventListener("load", () => resolve()));
+    return { dom, document: dom.window.document, confirmed };
+  }
+
+  const until = <T>(check: () => T | undefined | null | false) => stack.emulator.waitFor(check as () => T, { timeoutMs: 15_000, intervalMs: 50 });
+
+  test("/ leads to the page, which is served with a strict content security policy", async () => {
+    const root = await fetch(`${stack.appUrl}/`, { redirect: "manual" });
+    assert.equal(root.status, 302);
+    assert.equal(root.headers.get("location"), "/dashboard");
+    const page = await fetch(`${stack.appUrl}/dashboard`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self'/);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+    assert.equal((await fetch(`${stack.appUrl}/dashboard/dashboard.js`)).headers.get("content-type"), "text/javascript; charset=utf-8");
+  });
+
+  test("a refused token brings back the form with the reason", async () => {
+    const { dom, document } = await openDashboard();
+    assert.equal(document.getElementById("sign-in")!.hidden, false, "no token yet: the form shows");
+    (document.getElementById("token") as HTMLInputElement).value = "slw_not-a-real-token";
+    document.getElementById("sign-in")!.dispatchEvent(new dom.window.Event("submit", { cancelable: true }));
+    await until(() => /token was refused/.test(document.getElementById("message")!.textContent ?? ""));
+    assert.equal(document.getElementById("sign-in")!.hidden, false);
+    assert.equal(document.getElementById("functions")!.hidden, true);
+    dom.window.close();
+  });
+
+  test("with a server token: functions, deployments and a build log; a click rolls back and the page shows it", async () => {
+    const { token } = await createApiToken(stack.db, { name: "dashboard test", kind: "server" });
+    const { dom, document, confirmed } = await openDashboard();
+    (document.getElementById("token") as HTMLInputElement).value = token;
+    document.getElementById("sign-in")!.dispatchEvent(new dom.window.Event("submit", { cancelable: true }));
+
+    const row = await until(() => document.querySelector(`tr[data-function="${functionId}"]`));
+    const cells = [...row.querySelectorAll("td")].map((td) => td.textContent);
+    assert.deepEqual(cells.slice(0, 4), ["hello", `${owner}/${repoName}`, "node-20", "v2"]);
+    assert.equal(row.querySelector("a")!.getAttribute("href"), `${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`);
+    assert.equal(dom.window.sessionStorage.getItem("slipway.token"), token, "kept in the tab");
+    assert.equal((document.getElementById("token") as HTMLInputElement).value, "", "and cleared from the form");
+
+    row.querySelector("button")!.click();
+    const deploymentRows = await until(() => {
+      const rows = [...document.querySelectorAll("#deployment-rows tr")];
+      return rows.length === 2 ? rows : undefined;
+    });
+    const text = (tr: Element) => [...tr.querySelectorAll("td")].map((td) => td.textContent);
+    assert.deepEqual(text(deploymentRows[0]!).slice(0, 2), ["v2", "ready"]);
+    assert.match(text(deploymentRows[0]!)[4]!, /^serving/);
+    const rollback = [...deploymentRows[1]!.querySelectorAll("button")].find((b) => b.textContent === "Roll back to v1")!;
+    assert.ok(rollback, "v1 offers a rollback");
+
+    [...deploymentRows[1]!.querySelectorAll("button")].find((b) => b.textContent === "Log")!.click();
+    await until(() => /dashboard-build-marker/.test(document.getElementById("log")!.textContent ?? ""));
+
+    rollback.click();
+    await until(() => /v2 → v1, production pinned/.test(document.getElementById("message")!.textContent ?? ""));
+    assert.match(confirmed[0]!, /Roll back hello to v1\?/);
+    assert.equal(await (await fetch(`${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`)).text(), "one");
+    const audit = await stack.db.query("select actor, via from audit_log where function_id = $1 and action = 'rollback'", [functionId]);
+    assert.deepEqual(audit.rows, [{ actor: "dashboard test", via: "api" }]);
+    await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1 (pinned)");
+    await until(() => /serving \(pinned\)/.test(document.querySelector("#deployment-rows tr:nth-child(2)")?.textContent ?? ""));
+    dom.window.close();
+  });
+});
