@@ -39,6 +39,10 @@ export async function resolveSwitchTarget(db: Queryable, request: SwitchRequest)
   return { state, deployment: resolution.deployment };
 }
 
+// Someone is waiting for the answer (a comment, a button, the CLI): a gateway restart is
+// waited out, but not for as long as a build's activation would be.
+const interactiveRetryMs = 20_000;
+
 export async function switchProduction(
   deps: { config: Config; db: Queryable },
   request: SwitchRequest & { actor: string; via: AuditVia },
@@ -53,7 +57,7 @@ export async function switchProduction(
     action: request.action,
     actor: request.actor,
     via: request.via,
-  });
+  }, { retryForMs: interactiveRetryMs });
   if (!activation.activated) throw new DeploymentActionError(activation.reason ?? "the gateway did not switch");
   return {
     functionName: state.name,

@@ -1,4 +1,8 @@
-// Owns the worker's side of the gateway's activation API.
+// Owns the worker's side of the gateway's activation API. A gateway that is restarting (or a
+// load balancer saying it has none) is waited for: an activation asked while it was away
+// is retried with backoff, never dropped. An activation is safe to repeat: switching an alias
+// to what it already points at changes nothing.
+import pRetry from "p-retry";
 import { request } from "undici";
 
 export type ActivationResult = {
@@ -8,10 +12,29 @@ export type ActivationResult = {
   durationMs: number;
 };
 
+/** The gateway answered and said no (a bad request, a deployment that would not start): final. */
+class ActivationRefused extends Error {}
+
+const unreachable = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_CONNECT_TIMEOUT"]);
+
 export async function requestActivation(
   gatewayUrl: string,
   gatewaySecret: string,
-  body: {
+  body: ActivationRequest,
+  /** How long to keep trying while the gateway cannot be reached. */
+  options: { retryForMs?: number } = {},
+): Promise<ActivationResult> {
+  return pRetry(() => activateOnce(gatewayUrl, gatewaySecret, body), {
+    retries: 1000,
+    minTimeout: 250,
+    maxTimeout: 5_000,
+    factor: 2,
+    maxRetryTime: options.retryForMs ?? 120_000,
+    shouldRetry: (error) => !(error instanceof ActivationRefused) && unreachable.has((error as { code?: string }).code ?? ""),
+  });
+}
+
+type ActivationRequest = {
     deploymentId: string;
     alias: string;
     onlyIfNewer?: boolean;
@@ -20,8 +43,9 @@ export async function requestActivation(
     action?: string;
     actor?: string;
     via?: "push" | "comment" | "button" | "cli" | "api" | "system";
-  },
-): Promise<ActivationResult> {
+};
+
+async function activateOnce(gatewayUrl: string, gatewaySecret: string, body: ActivationRequest): Promise<ActivationResult> {
   const response = await request(`${gatewayUrl}/v1/activations`, {
     method: "POST",
     headers: { authorization: `Bearer ${gatewaySecret}`, "content-type": "application/json" },
@@ -35,7 +59,11 @@ export async function requestActivation(
     try {
       message = (JSON.parse(text) as { error?: string }).error ?? text;
     } catch {}
-    throw new Error(`activation failed: ${message}`);
+    // A proxy in front of the gateways saying none is up is the same as no answer.
+    if (response.statusCode === 502 || response.statusCode === 503 || response.statusCode === 504) {
+      throw Object.assign(new Error(`activation failed: the gateway answered ${response.statusCode}`), { code: "ECONNREFUSED" });
+    }
+    throw new ActivationRefused(`activation failed: ${message}`);
   }
   return JSON.parse(text) as ActivationResult;
 }

@@ -263,7 +263,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         if (early) return { activated: false, reason: early, previousDeploymentId: null, durationMs: performance.now() - started };
       }
       // Start and health-check first; the route switches only once the new version is healthy.
-      const runtime = await ensureRuntime(deployment.deploymentId, deployment);
+      const runtime = await ensureRuntime(deployment.deploymentId, deployment).catch((error: unknown) => {
+        throw error instanceof HttpError ? error : new HttpError(422, `v${deployment.version} did not start: ${(error as Error).message}`);
+      });
       const switched = await switchAlias(db, deployment.functionId, input.alias, deployment.deploymentId, {
         ...(input.pin !== undefined ? { pinned: input.pin } : {}),
         guard: refuse,

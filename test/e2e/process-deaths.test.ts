@@ -1,7 +1,8 @@
-// Nothing a verified webhook asks for is lost when its handling stops half-way: the app keeps
-// every delivery until it has been handled and tries again by itself (GitHub never
-// redelivers on its own). Once when GitHub refused a call the handler made, and once when the
-// app was killed while handling the push.
+// Nothing is lost when a process dies or a call fails half-way. The app keeps every verified
+// webhook until it has been handled and tries again by itself (GitHub never redelivers on
+// its own): once when GitHub refused a call the handler made, once when the app was killed
+// while handling the push. A worker whose build is ready while the gateway is down waits for
+// the gateway to come back and activates then.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
@@ -11,7 +12,7 @@ const owner = "inbox";
 const yml = "functions:\n  - id: api\n    runtime: node-20\n    root: api\n    commands: \"\"\n    execute: any\n";
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 
-describe("webhook retries", { timeout: 10 * 60_000 }, () => {
+describe("process deaths and failed calls", { timeout: 10 * 60_000 }, () => {
   let stack: SlipwayStack;
 
   before(async () => {
@@ -19,9 +20,9 @@ describe("webhook retries", { timeout: 10 * 60_000 }, () => {
   });
   after(() => stack?.stop());
 
-  async function newRepo(name: string, installationId: number) {
+  async function newRepo(name: string, installationId: number, config = yml) {
     const repo = await stack.emulator.createRepo({ owner, name, installationId });
-    const commit = await stack.emulator.commit({ owner, repo: name, files: { "slipway.yml": yml, "api/index.js": handler(`${name} live`) }, message: "functions" });
+    const commit = await stack.emulator.commit({ owner, repo: name, files: { "slipway.yml": config, "api/index.js": handler(`${name} live`) }, message: "functions" });
     const payload = pushPayload({ repo, before: commit.before, after: commit.sha, message: "functions" });
     return { commit, payload, served: async () => (await fetch(`${stack.gatewayUrl}/fn/api--${name}--${owner}/`)).text() };
   }
@@ -83,5 +84,22 @@ describe("webhook retries", { timeout: 10 * 60_000 }, () => {
     assert.equal(again.status, 200);
     assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [commit.sha])).rowCount, 1, "one deployment");
     assert.equal(stack.emulator.checkRuns(owner, "killed").filter((r) => r.head_sha === commit.sha).length, 1, "one check run");
+  });
+
+  test("a build that is ready while the gateway is down goes live once a new gateway is up", async () => {
+    const { commit, payload, served } = await newRepo("gateway-down", 7103, yml.replace('commands: ""', 'commands: "sleep 3"'));
+    await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret });
+    const status = async () => (await stack.db.query<{ status: string }>("select status from deployments where commit_sha = $1", [commit.sha])).rows[0]?.status;
+    await stack.emulator.waitFor(async () => (await status()) === "building", { timeoutMs: 120_000, intervalMs: 100 });
+    await stack.kill("gateway", "SIGKILL");
+    await stack.emulator.waitFor(async () => (await status()) === "ready", { timeoutMs: 120_000, intervalMs: 100 });
+    await new Promise((resolve) => setTimeout(resolve, 2_000)); // a few refused activation attempts
+    const run = () => stack.emulator.checkRuns(owner, "gateway-down").find((r) => r.head_sha === commit.sha)!;
+    assert.notEqual(run().status, "completed", "the build is not reported before it is live");
+
+    await stack.spawnRole("gateway");
+    await stack.emulator.waitFor(() => run().status === "completed", { timeoutMs: 120_000, intervalMs: 200 });
+    assert.equal(run().conclusion, "success", run().output.summary ?? "");
+    assert.equal(await served(), "gateway-down live");
   });
 });
