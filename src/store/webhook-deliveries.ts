@@ -76,3 +76,12 @@ export async function claimDueDelivery(
   );
   return { due: claimed.rows[0] ?? null, gaveUp: gaveUp.rows };
 }
+
+/**
+ * Forgets deliveries handled or given up more than `days` ago, payloads and all. GitHub keeps
+ * a delivery for redelivery only a few days, so after that its id has nothing left to dedupe.
+ */
+export async function forgetOldDeliveries(db: Queryable, days: number): Promise<number> {
+  const result = await db.query("delete from webhook_deliveries where status <> 'received' and received_at < now() - make_interval(days => $1)", [days]);
+  return result.rowCount ?? 0;
+}

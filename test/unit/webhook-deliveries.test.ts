@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { claimDueDelivery, markDeliveryFailed, markDeliveryProcessed, receiveDelivery } from "../../src/store/webhook-deliveries.js";
+import { claimDueDelivery, forgetOldDeliveries, markDeliveryFailed, markDeliveryProcessed, receiveDelivery } from "../../src/store/webhook-deliveries.js";
 import { createTestDatabase } from "../support/create-test-database.js";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -56,4 +56,14 @@ test("a failure with no retry left is final; a handler that is not retried is gi
   assert.equal(claimed.due?.id, "d-5", "a re-run is retried");
   assert.deepEqual(claimed.gaveUp, [{ id: "d-4", event: "issue_comment" }]);
   assert.deepEqual(await row("d-4"), { status: "failed", attempts: 1, last_error: "the app stopped while handling it" });
+});
+
+test("deliveries finished more than the retention ago are forgotten; unfinished ones never are", async () => {
+  for (const id of ["old-done", "old-waiting", "new-done"]) await receiveDelivery(database.db, { id, event: "push", action: null, payload: { big: "x".repeat(1000) } }, 60);
+  await markDeliveryProcessed(database.db, "old-done");
+  await markDeliveryProcessed(database.db, "new-done");
+  await database.db.query("update webhook_deliveries set received_at = now() - interval '20 days' where id like 'old-%'");
+  assert.equal(await forgetOldDeliveries(database.db, 14), 1);
+  const left = (await database.db.query<{ id: string }>("select id from webhook_deliveries where id in ('old-done', 'old-waiting', 'new-done') order by id")).rows.map((r) => r.id);
+  assert.deepEqual(left, ["new-done", "old-waiting"]);
 });
