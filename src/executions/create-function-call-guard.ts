@@ -4,11 +4,11 @@
 // function and reused until it nears expiry), and the executions table rows, written in
 // batches in the background (with the call's logs, which the log file collector has read
 // by the time a row is recorded).
-import { executionDuration, executions } from "../metrics/metrics.js";
 import { createHash, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Logger } from "pino";
 import { authenticateToken, createApiToken, type Principal } from "../api/api-tokens.js";
+import { executionDuration, executions } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
 import { canExecute, type ExecuteDecision } from "./can-execute.js";
 

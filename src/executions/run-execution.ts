@@ -3,12 +3,12 @@
 // (the execution id is the log id), reads the result and the log files (then hands them
 // over for removal), and says how it ended. It records nothing itself; callers write the
 // result to the executions table.
-import { executionDuration, executions } from "../metrics/metrics.js";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request, type Dispatcher } from "undici";
 import { createApiToken } from "../api/api-tokens.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
+import { executionDuration, executions } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 import type { ClaimedExecution, ExecutionResult } from "../store/executions.js";
