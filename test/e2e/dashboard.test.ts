@@ -72,7 +72,7 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     dom.window.close();
   });
 
-  test("with a server token: functions, deployments and a build log; a click rolls back and the page shows it", async () => {
+  test("with a server token: functions, deployments and a build log; a click rolls back, another unpins, and the page shows each", async () => {
     const { token } = await createApiToken(stack.db, { name: "dashboard test", kind: "server" });
     const { dom, document, confirmed } = await openDashboard();
     (document.getElementById("token") as HTMLInputElement).value = token;
@@ -106,7 +106,15 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     const audit = await stack.db.query("select actor, via from audit_log where function_id = $1 and action = 'rollback'", [functionId]);
     assert.deepEqual(audit.rows, [{ actor: "dashboard test", via: "api" }]);
     await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1 (pinned)");
-    await until(() => /serving \(pinned\)/.test(document.querySelector("#deployment-rows tr:nth-child(2)")?.textContent ?? ""));
+    const pinnedRow = await until(() => {
+      const tr = document.querySelector("#deployment-rows tr:nth-child(2)");
+      return /serving \(pinned\)/.test(tr?.textContent ?? "") ? tr : undefined;
+    });
+
+    [...pinnedRow.querySelectorAll("button")].find((b) => b.textContent === "Unpin")!.click();
+    await until(() => /unpinned at v1/.test(document.getElementById("message")!.textContent ?? ""));
+    assert.equal((await stack.db.query("select pinned from aliases where function_id = $1 and name = 'production'", [functionId])).rows[0].pinned, false);
+    await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1");
     dom.window.close();
   });
 });

@@ -90,7 +90,10 @@
       const serving = production && production.deploymentId === d.id;
       const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}` });
       const actions = element("td");
-      if (serving) actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"));
+      if (serving) {
+        actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"), " ");
+        if (production.pinned) actions.append(button("Unpin", () => unpin(fn)));
+      }
       else if (d.status === "ready" && !d.prunedAt && production) {
         const action = d.version < production.version ? "rollback" : "promote";
         actions.append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => switchTo(fn, action, d)));
@@ -110,6 +113,17 @@
       const result = await api("POST", `/v1/functions/${encodeURIComponent(fn.id)}/${action}`, { target: `v${deployment.version}` });
       const from = result.fromVersion ? `v${result.fromVersion} → ` : "";
       show(`${result.functionName}: ${from}v${result.toVersion}${result.pinned ? ", production pinned" : ""} (${Math.round(result.durationMs)} ms)`);
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
+  }
+
+  async function unpin(fn) {
+    if (!window.confirm(`Unpin ${fn.name}? Pushes to its branch go live again.`)) return;
+    try {
+      const result = await api("POST", `/v1/functions/${encodeURIComponent(fn.id)}/unpin`);
+      show(`${result.functionName}: unpinned at v${result.version}; pushes go live again.`);
     } catch (error) {
       show(error.message, true);
     }
