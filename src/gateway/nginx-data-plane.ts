@@ -1,11 +1,12 @@
 // Owns the gateway's native data plane (SLIPWAY_DATA_PLANE=nginx): an nginx process that
-// serves public function URLs straight to their runtime containers, so a call to an
-// `execute: any` function runs no JavaScript on its way. The gateway stays the control
+// serves function URLs straight to their runtime containers, so a call to an `execute: any`
+// function runs no JavaScript on its way, and one that needs a token only a cached check
+// (an auth_request subrequest to the gateway). The gateway stays the control
 // plane. It renders nginx's configuration from its route table, reloads nginx when a route
 // changes and waits until the new configuration serves, and records each call from the
 // line nginx writes for it to a buffered access log. nginx hands everything it does not
-// route itself to the gateway's own HTTP server behind it: functions that need a token,
-// /d/ URLs, the APIs and routes whose container is not up.
+// route itself to the gateway's own HTTP server behind it: refused calls, /d/ URLs, the
+// APIs and routes whose container is not up.
 //
 // A reload takes nginx at least 100 ms (it lets new workers start before old ones stop),
 // so a switch does not wait for one. The gateway first hands the route over: it creates a
@@ -37,6 +38,12 @@ export type FastRoute = {
   timeoutSeconds: number;
   /** The function's short-lived API key (x-slipway-key). */
   executionKey: string;
+  /**
+   * Not public (`users`, `team:`, `key:`): each call is first put to the gateway, which
+   * checks its token (cached) and answers allowed or not; a refused call is handed to the
+   * gateway's own proxy, which refuses it with the reason.
+   */
+  needsToken: boolean;
 };
 
 /** One call nginx served, as its access log line tells it. */
@@ -106,7 +113,9 @@ function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
   if (!/^[a-z0-9-]+$/.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
   const body = `
       if (-f ${dir}/handover/${route.key}) { return 418; }
-      error_page 418 = @slipway_handover;
+      error_page 418 = @slipway_handover;${route.needsToken ? `
+      auth_request /.slipway/authorize/${route.key};
+      error_page 401 403 = @slipway_handover;` : ""}
       set $slipway_function ${quoted(route.functionId, "a function id")};
       set $slipway_deployment ${quoted(route.deploymentId, "a deployment id")};
       set $slipway_container ${quoted(route.containerId, "a container id")};
@@ -204,15 +213,19 @@ http {
   upstream slipway_gateway { server 127.0.0.1:${options.gatewayPort}; keepalive 32; }
 ${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(deploymentId)} { server ${address}; keepalive 64; }\n`).join("")}  server {
     listen ${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port};
-    # Set per route below; empty for what goes to the gateway (which is not logged here).
-    set $slipway_function "";
-    set $slipway_deployment "";
-    set $slipway_container "";
-    set $slipway_timeout "";
+    # Only a route's location sets $slipway_function, so only its calls are logged here.
+    # Nothing is set at server level: a token check's subrequest runs the server's rewrite
+    # directives again, with the call's own variables, and would blank them.
     access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_function;
     location / {
+      # Declares the call log's variables even with no route, and leaves this request unlogged.
+      set $slipway_function "";
+      set $slipway_deployment "";
+      set $slipway_container "";
+      set $slipway_timeout "";
 ${toGateway}    }
     location = /.slipway/generation {
+      set $slipway_function "";
       allow 127.0.0.1;
       allow ::1;
       deny all;
@@ -227,6 +240,16 @@ ${toGateway}    }
       add_header x-slipway-execution-id $slipway_execution_id always;
       default_type application/json;
       return 502 '{"error":"the function did not answer"}';
+    }
+    # Whether a call may run a function that needs a token: the gateway decides, with the
+    # caller's headers and no body. Only nginx's own subrequests reach this.
+    location /.slipway/authorize/ {
+      internal;
+      proxy_pass http://slipway_gateway;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host $http_host;
+      proxy_set_header Connection "";
     }
     location @slipway_handover {
       # The gateway records these calls itself.

@@ -122,8 +122,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function fastRoutes(): Promise<FastRoute[]> {
     const list: FastRoute[] = [];
     for (const [key, route] of routes) {
-      if (!route.settings.execute.includes("any")) continue;
       list.push({
+        needsToken: !route.settings.execute.includes("any"),
         key,
         functionId: route.functionId,
         deploymentId: route.deploymentId,
@@ -435,6 +435,16 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       return;
     }
     if (url === "/metrics" && req.method === "GET") return serveMetrics(req, res, config.SLIPWAY_METRICS_TOKEN);
+    // nginx asking whether a call may run a function that needs a token (see FastRoute).
+    // Only nginx reaches this server in that mode: it listens on loopback, and nginx serves
+    // this path to its own subrequests only.
+    if (dataPlane && url.startsWith("/.slipway/authorize/")) {
+      const route = routes.get(url.slice("/.slipway/authorize/".length));
+      let decision = route ? executions.guard.authorize(req, route.functionId, route.settings.execute) : { allowed: false as const, status: 403, message: "" };
+      if (decision instanceof Promise) decision = await decision;
+      res.writeHead(decision.allowed ? 204 : decision.status === 401 ? 401 : 403).end();
+      return;
+    }
     if (url === "/v1/aliases/remove" && req.method === "POST") {
       if (!authorized(req)) throw new HttpError(401, "alias removal requires the gateway secret as a Bearer token");
       const parsed = aliasRemovalBody.safeParse(await readJson(req));

@@ -6,7 +6,7 @@
 // with a gateway killed outright.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -158,13 +158,22 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
     }
   });
 
-  test("a function that needs a token goes to the gateway behind nginx, which refuses an anonymous call", async () => {
+  test("a function that needs a token: nginx serves a call the gateway allows, and the gateway refuses the others with the reason", async () => {
+    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx serves every route itself" });
     const refused = await call(guardedSlug, "/");
     assert.equal(refused.status, 401);
     assert.match(((await refused.json()) as { error: string }).error, /needs any API token/);
+    const forged = await call(guardedSlug, "/", { headers: { authorization: "Bearer slw_forgedforgedforgedforgedforgedforged" } });
+    assert.equal(forged.status, 401);
     const allowed = await call(guardedSlug, "/", { headers: { authorization: `Bearer ${server}` } });
     assert.equal(allowed.status, 200);
     assert.equal(((await allowed.json()) as { version: string }).version, "v2");
+    // nginx's call log holds what nginx proxied itself: the allowed call, not the refused ones.
+    const callLog = join(stack.env.SLIPWAY_ARTIFACT_DIR!, "nginx-gateway", "calls.log");
+    const allowedId = allowed.headers.get("x-slipway-execution-id")!;
+    await stack.emulator.waitFor(() => readFileSync(callLog, "utf8").includes(allowedId) || undefined, { timeoutMs: 5_000, intervalMs: 50, message: "nginx served the allowed call" });
+    const logged = readFileSync(callLog, "utf8");
+    for (const response of [refused, forged]) assert.ok(!logged.includes(response.headers.get("x-slipway-execution-id") ?? "none"), "a refused call went to the gateway");
   });
 
   test("an activation has reached nginx when it answers: each switch serves the next request", async () => {

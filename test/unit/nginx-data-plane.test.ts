@@ -19,25 +19,31 @@ const route: FastRoute = {
   runtimeSecret: "a".repeat(64),
   timeoutSeconds: 7,
   executionKey: "slw_" + "K".repeat(43),
+  needsToken: false,
 };
 
 const render = (routes: FastRoute[], dir = "/tmp/x", apiUrl = "http://127.0.0.1:3002") =>
   renderNginxConfig({ workers: "1", dir, host: "127.0.0.1", port: 3002, gatewayPort: 40000, apiUrl, generation: 3, routes });
 
 describe("nginx data plane", () => {
-  test("the rendered configuration is one nginx accepts, with both locations and one upstream per deployment", async () => {
+  test("the rendered configuration is one nginx accepts, with or without routes, with both locations and one upstream per deployment", async () => {
     const nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
     assert.ok(nginx, "nginx is installed (scripts/setup.sh installs it)");
     const dir = await mkdtemp(join(tmpdir(), "slipway-nginx-conf-"));
     try {
-      const text = render([route, { ...route, key: "hello--repo--acme--pr-4" }], dir);
+      const text = render([route, { ...route, key: "hello--repo--acme--pr-4", needsToken: true }], dir);
       assert.equal(text.match(/upstream slipway_1a2b3c4d/g)?.length, 1);
       assert.match(text, /location \/fn\/hello--repo--acme\/ \{/);
       assert.match(text, /location = \/fn\/hello--repo--acme \{/);
       assert.match(text, /proxy_read_timeout 7s;/);
       assert.match(text, /x-open-runtimes-timeout "8"/);
       assert.match(text, new RegExp(`if \\(-f ${dir}/handover/hello--repo--acme\\) \\{ return 418; \\}`), "a handed-over route goes to the gateway");
+      assert.equal(text.match(/auth_request \/\.slipway\/authorize\/hello--repo--acme--pr-4;/g)?.length, 2, "the route that needs a token asks the gateway, in both its locations");
+      assert.equal(text.match(/auth_request /g)?.length, 2, "the public one does not");
       await writeFile(join(dir, "nginx.conf"), text);
+      execFileSync(nginx, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "pipe" });
+      // A gateway with no route yet starts nginx with this one.
+      await writeFile(join(dir, "nginx.conf"), render([], dir));
       execFileSync(nginx, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "pipe" });
     } finally {
       await rm(dir, { recursive: true, force: true });
