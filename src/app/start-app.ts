@@ -130,13 +130,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
       return;
     }
-    if (req.url === "/metrics" && req.method === "GET") {
-      serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN).catch((error: Error) => {
-        deps.log.warn({ err: { message: error.message } }, "could not collect metrics");
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
-      });
-      return;
-    }
+    if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN);
     if (api.handle(req, res)) return;
     if (serveDashboard(req, res)) return;
     void middleware(req, res, () => {

@@ -55,7 +55,7 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
       return async (context) => {
         const action = actionOf(context.payload);
         const retried = isRetried(context.name, action);
-        const state = await receiveDelivery(db, { id: context.id, event: context.name, action, payload: context.payload }, settings.retrySeconds);
+        const { state, attempts } = await receiveDelivery(db, { id: context.id, event: context.name, action, payload: context.payload }, settings.retrySeconds);
         if (state === "processed" || (state === "pending" && !retried)) {
           webhookDeliveries.inc({ event: context.name, outcome: "duplicate" });
           log.info({ deliveryId: context.id, event: context.name, state }, "delivery already handled or being handled; ignoring it");
@@ -64,7 +64,6 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
         try {
           await handler(context);
         } catch (error) {
-          const attempts = (await db.query<{ attempts: number }>("select attempts from webhook_deliveries where id = $1", [context.id])).rows[0]?.attempts ?? settings.maxAttempts;
           const retryIn = retried && attempts < settings.maxAttempts ? backoffSeconds(attempts) : null;
           await markDeliveryFailed(db, context.id, describe(error), retryIn);
           webhookDeliveries.inc({ event: context.name, outcome: retryIn === null ? "failed" : "retry" });

@@ -109,8 +109,11 @@ function upstreamName(deploymentId: string): string {
   return `slipway_${deploymentId.replace(/-/g, "")}`;
 }
 
+// A route key becomes a location path and a flag file's name: only these characters.
+const safeRouteKey = /^[a-z0-9-]+$/;
+
 function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
-  if (!/^[a-z0-9-]+$/.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
+  if (!safeRouteKey.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
   const body = `
       if (-f ${dir}/handover/${route.key}) { return 418; }
       error_page 418 = @slipway_handover;${route.needsToken ? `
@@ -430,7 +433,7 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
   let queued: Promise<void> | null = null;
   return {
     handOver(key) {
-      if (!/^[a-z0-9-]+$/.test(key)) return;
+      if (!safeRouteKey.test(key)) return;
       handedOver.set(key, ++handovers);
       // Synchronous, so it is in place before the caller switches its own route table.
       writeFileSync(join(dir, "handover", key), "");

@@ -117,8 +117,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     void syncDataPlane();
   }
 
-  // With SLIPWAY_DATA_PLANE=nginx, nginx serves public functions' routes itself; the rest
-  // reach this process through it.
+  // With SLIPWAY_DATA_PLANE=nginx, nginx serves every route whose container is up itself
+  // (asking here first when the function needs a token); the rest reach this process through it.
   async function fastRoutes(): Promise<FastRoute[]> {
     const list: FastRoute[] = [];
     for (const [key, route] of routes) {

@@ -83,7 +83,8 @@ export function gaugeFromSource(
 
 /**
  * Answers GET /metrics. With a token configured, only `Authorization: Bearer <token>` is
- * served; the comparison is the token's, never echoed.
+ * served; the comparison is the token's, never echoed. A source that cannot be read (say,
+ * Postgres is down) is a 500; it never rejects.
  */
 export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | undefined): Promise<void> {
   const digest = (value: string) => createHash("sha256").update(value).digest();
@@ -91,8 +92,12 @@ export async function serveMetrics(req: IncomingMessage, res: ServerResponse, to
     res.writeHead(401, { "content-type": "application/json" }).end('{"error":"metrics need the metrics token (SLIPWAY_METRICS_TOKEN) as a Bearer token"}');
     return;
   }
-  const text = await registry.metrics();
-  res.writeHead(200, { "content-type": registry.contentType }).end(text);
+  try {
+    const text = await registry.metrics();
+    res.writeHead(200, { "content-type": registry.contentType }).end(text);
+  } catch {
+    res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
+  }
 }
 
 /** A worker has no HTTP server of its own; this one serves only GET /metrics (and /healthz). */
@@ -100,9 +105,7 @@ export async function startMetricsServer(port: number, host: string, token: stri
   const server = createServer((req, res) => {
     if (req.url === "/healthz") return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
     if (req.url !== "/metrics" || req.method !== "GET") return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
-    serveMetrics(req, res, token).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"metrics unavailable"}');
-    });
+    void serveMetrics(req, res, token);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: Error) => reject(new Error(`SLIPWAY_METRICS_PORT ${port}: ${error.message}`)));

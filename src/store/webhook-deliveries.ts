@@ -9,14 +9,15 @@ export type DueDelivery = { id: string; event: string; payload: unknown; attempt
 
 /**
  * Records a delivery on arrival and says what became of it before: `new` the first time,
- * `pending` when an earlier try has not finished (or failed and waits for its retry). Until
- * `leaseSeconds` have passed, no retry takes it: that is the time its handler has.
+ * `pending` when an earlier try has not finished (or failed and waits for its retry), with
+ * the tries counted so far, this one included. Until `leaseSeconds` have passed, no retry
+ * takes it: that is the time its handler has.
  */
 export async function receiveDelivery(
   db: Queryable,
   delivery: { id: string; event: string; action: string | null; payload: unknown },
   leaseSeconds: number,
-): Promise<DeliveryState> {
+): Promise<{ state: DeliveryState; attempts: number }> {
   const result = await db.query<{ status: "received" | "processed" | "failed"; attempts: number; inserted: boolean }>(
     `insert into webhook_deliveries (id, event, action, payload, attempts, retry_at)
        values ($1, $2, $3, $4, 1, now() + make_interval(secs => $5))
@@ -25,8 +26,8 @@ export async function receiveDelivery(
     [delivery.id, delivery.event, delivery.action, JSON.stringify(delivery.payload), leaseSeconds],
   );
   const row = result.rows[0]!;
-  if (row.inserted) return "new";
-  return row.status === "received" ? "pending" : row.status;
+  const state = row.inserted ? "new" : row.status === "received" ? "pending" : row.status;
+  return { state, attempts: row.attempts };
 }
 
 export async function markDeliveryProcessed(db: Queryable, deliveryId: string): Promise<void> {

@@ -17,11 +17,11 @@ const row = async (id: string) =>
 
 test("a delivery is new, then pending until handled, then processed; its payload is kept", async () => {
   const delivery = { id: "d-1", event: "push", action: null, payload: { ref: "refs/heads/main" } };
-  assert.equal(await receiveDelivery(database.db, delivery, 60), "new");
-  assert.equal(await receiveDelivery(database.db, delivery, 60), "pending");
+  assert.deepEqual(await receiveDelivery(database.db, delivery, 60), { state: "new", attempts: 1 });
+  assert.deepEqual(await receiveDelivery(database.db, delivery, 60), { state: "pending", attempts: 1 });
   assert.equal((await claim()).due, null, "not due while its first try has its lease");
   await markDeliveryProcessed(database.db, "d-1");
-  assert.equal(await receiveDelivery(database.db, delivery, 60), "processed");
+  assert.equal((await receiveDelivery(database.db, delivery, 60)).state, "processed");
   assert.deepEqual((await database.db.query("select payload from webhook_deliveries where id = 'd-1'")).rows[0].payload, { ref: "refs/heads/main" });
 });
 
