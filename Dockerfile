@@ -1,10 +1,10 @@
 # One image for every Slipway role: `docker run slipway app|worker|gateway|all`.
 # Built from debian:trixie-slim with Debian's Node 20, so it builds with or without a
-# container registry mirror of node images. nginx is the gateway's data plane
-# (SLIPWAY_DATA_PLANE=nginx); setpriv comes with util-linux.
+# container registry mirror of node images. nginx with its njs module is the gateway's data
+# plane (SLIPWAY_DATA_PLANE=nginx); setpriv comes with util-linux.
 FROM debian:trixie-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm git ca-certificates nginx \
+ && apt-get install -y --no-install-recommends nodejs npm git ca-certificates nginx libnginx-mod-http-js \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/slipway
 COPY package.json package-lock.json ./

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL,
-# Redis and nginx installed (the first three started), the debian:trixie-slim base image present, the runtime
+# Redis and nginx (with its njs module) installed (the first three started), the debian:trixie-slim base image present, the runtime
 # images built and node_modules installed. Every step checks first, so running it twice
 # is cheap.
 set -euo pipefail
@@ -22,6 +22,8 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v git >/dev/null 2>&1 || missing+=(git)
 # The gateway's data plane (SLIPWAY_DATA_PLANE=nginx) and bench/gateway's baseline.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# Its njs module, which looks each call's route up at request time.
+ls /usr/lib/nginx/modules/ngx_http_js_module.so >/dev/null 2>&1 || missing+=(libnginx-mod-http-js)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

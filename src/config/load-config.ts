@@ -29,12 +29,23 @@ const baseSchema = z.object({
   SLIPWAY_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   SLIPWAY_HOST: z.string().default("0.0.0.0"),
   SLIPWAY_RUNTIME_HOST: z.string().default("127.0.0.1"),
+  // The host ports runtime containers are published on (from-to; empty: any port Docker
+  // picks). nginx keeps a pool of kept-alive connections per port in this range, so a
+  // fixed range is what lets it reuse connections to runtimes it learns of at run time.
+  SLIPWAY_RUNTIME_PORTS: z
+    .string()
+    .regex(/^(\d{1,5}-\d{1,5})?$/, "must be a range such as 29000-29999, or empty")
+    .refine((value) => !value || (([from, to]) => from! >= 1024 && from! <= to! && to! <= 65535 && to! - from! < 10_000)(value.split("-").map(Number)), "must run upwards within 1024-65535, at most 10,000 ports")
+    .default("29000-29999")
+    .transform((value) => (value ? (([from, to]) => ({ from: from!, to: to! }))(value.split("-").map(Number)) : null)),
   // nginx: public function URLs are served by an nginx process the gateway programs (see
   // src/gateway/nginx-data-plane.ts); node: the gateway's own proxy serves every request.
   SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("nginx"),
   SLIPWAY_NGINX_BINARY: z.string().min(1).default("nginx"),
+  // nginx's njs module, which looks each call's route up (Debian: libnginx-mod-http-js); auto: the usual module folders.
+  SLIPWAY_NGINX_JS_MODULE: z.string().min(1).default("auto"),
   SLIPWAY_NGINX_WORKERS: z.string().regex(/^(auto|[1-9][0-9]*)$/, "must be auto or a number").default("auto"),
-  // Where the gateway writes nginx's configuration (it holds runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.
+  // Where the gateway writes nginx's configuration and route files (they hold runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.
   SLIPWAY_NGINX_DIR: z.string().min(1).optional(),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),

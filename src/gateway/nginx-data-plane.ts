@@ -1,30 +1,37 @@
 // Owns the gateway's native data plane (SLIPWAY_DATA_PLANE=nginx): an nginx process that
 // serves function URLs straight to their runtime containers, so a call to an `execute: any`
-// function runs no JavaScript on its way, and one that needs a token only a cached check
-// (an auth_request subrequest to the gateway). The gateway stays the control
-// plane. It renders nginx's configuration from its route table, reloads nginx when a route
-// changes and waits until the new configuration serves, and records each call from the
-// line nginx writes for it to a buffered access log. nginx hands everything it does not
-// route itself to the gateway's own HTTP server behind it: refused calls, /d/ URLs, the
-// APIs and routes whose container is not up.
+// function runs no JavaScript of the gateway's on its way, and one that needs a token only a
+// cached check (an auth_request subrequest to the gateway). The gateway stays the control
+// plane; it records each call from the line nginx writes for it to a buffered access log.
+// nginx hands everything it does not route itself to the gateway's own HTTP server behind
+// it: refused calls, /d/ URLs, the APIs and routes this gateway has no container for.
 //
-// A reload takes nginx at least 100 ms (it lets new workers start before old ones stop),
-// so a switch does not wait for one. The gateway first hands the route over: it creates a
-// flag file the route's location checks on every request, which sends the route's calls to
-// the gateway's own proxy, whose route table has already switched, whatever nginx worker
-// or kept-alive connection they arrive on. The reload that follows in the background
-// carries the new route, and once it serves, the flag goes.
+// nginx's configuration never changes while it runs, so nginx is never reloaded: a reload
+// makes every worker close its idle kept-alive connections, and a client that sends its
+// next request on one at that moment gets "other side closed". Instead nginx looks each
+// call's route up when the call arrives: every route is one small file, routes/<key>, one
+// line of fields, which a few lines of njs (nginx's own JavaScript module, read once per
+// request and kept for the rest of it) read for the request. The gateway replaces a route's
+// file with an atomic rename, so a switch is served by the very next request, on every
+// worker and every kept-alive connection, and a request in flight keeps the route it began
+// with.
+//
+// nginx cannot take a proxy timeout from a variable, so each call is rewritten to one of a
+// fixed set of internal locations, one per timeout a function URL may have (1 to 30 s) and
+// per kind (public, or needing a token).
 //
 // nginx runs under `setpriv --pdeathsig` where util-linux has it, so it dies with the
 // gateway even on SIGKILL; a master left over from an earlier run (its pid file) is
 // stopped before a new one starts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
-import { mkdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import { existsSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { syncTimeoutCeilingSeconds } from "../executions/run-execution.js";
 import { followAccessLog } from "./follow-access-log.js";
+import type { PortRange } from "./runtime-containers.js";
 
 /** A route nginx serves itself: /fn/<key>/ to one running container. */
 export type FastRoute = {
@@ -65,6 +72,8 @@ export type DataPlaneCall = {
 
 export type DataPlaneOptions = {
   binary: string;
+  /** nginx's njs module (ngx_http_js_module.so); a bare "auto" looks in the usual places. */
+  jsModule: string;
   workers: string;
   dir: string;
   host: string;
@@ -72,6 +81,9 @@ export type DataPlaneOptions = {
   /** The gateway's own server, for everything nginx does not route itself. */
   gatewayPort: number;
   apiUrl: string;
+  /** Where runtimes are published: nginx keeps kept-alive connections per port of the range. */
+  runtimeHost: string;
+  runtimePorts: PortRange | null;
   log: Logger;
   onCall(call: DataPlaneCall): void;
   /** nginx stopped by itself: the gateway cannot serve without it. */
@@ -79,16 +91,23 @@ export type DataPlaneOptions = {
 };
 
 export type DataPlane = {
-  /** Serves these routes (read when the reload starts); resolves once nginx serves them. */
-  apply(routes: () => Promise<FastRoute[]>): Promise<void>;
-  /** From now on, calls to this route go to the gateway's own server until a reload has caught up with it. */
-  handOver(key: string): void;
+  /** Serves the route from the next request on, on every worker and kept-alive connection. */
+  setRoute(route: FastRoute): void;
+  /** From the next request on, calls to this route go to the gateway's own server. */
+  deleteRoute(key: string): void;
   close(): Promise<void>;
 };
 
-const reloadTimeoutMs = 10_000;
+const startTimeoutMs = 10_000;
 const callLogName = "calls.log";
 const setprivPaths = ["/usr/bin/setpriv", "/bin/setpriv"];
+const jsModulePaths = [
+  "/usr/lib/nginx/modules/ngx_http_js_module.so",
+  "/usr/lib64/nginx/modules/ngx_http_js_module.so",
+  "/usr/local/lib/nginx/modules/ngx_http_js_module.so",
+  "/etc/nginx/modules/ngx_http_js_module.so",
+  "/usr/local/nginx/modules/ngx_http_js_module.so",
+];
 
 /** A bare name is looked up on PATH, then in the sbin folders a user's PATH may lack. */
 export function findBinary(name: string): string {
@@ -99,60 +118,112 @@ export function findBinary(name: string): string {
   return found;
 }
 
+export function findJsModule(setting: string): string {
+  if (setting !== "auto") return setting;
+  const found = jsModulePaths.find((path) => existsSync(path));
+  if (!found) throw new Error("SLIPWAY_DATA_PLANE=nginx needs nginx's njs module (Debian: libnginx-mod-http-js), and none was found; install it or set SLIPWAY_NGINX_JS_MODULE");
+  return found;
+}
+
 /** A value safe inside an nginx double-quoted string: no quotes, escapes, variables or controls. */
 function quoted(value: string, what: string): string {
   if (!/^[\x21-\x7e]*$/.test(value) || /["'\\$;{}]/.test(value)) throw new Error(`${what} cannot be written into nginx's configuration`);
   return `"${value}"`;
 }
 
-function upstreamName(deploymentId: string): string {
-  return `slipway_${deploymentId.replace(/-/g, "")}`;
-}
-
-// A route key becomes a location path and a flag file's name: only these characters.
+// A route key becomes a file name: only these characters.
 const safeRouteKey = /^[a-z0-9-]+$/;
+// A route file's fields, in order; each is one word of visible ASCII, so no field can split
+// the line or carry a header's line break.
+const routeFields = ["kind", "pool", "upstream", "functionId", "deploymentId", "containerId", "timeout", "secret", "executionKey"] as const;
+const routeFormat = "slipway-route-1";
 
-function routeLocation(route: FastRoute, apiUrl: string, dir: string): string {
-  if (!safeRouteKey.test(route.key)) throw new Error(`route key ${route.key} cannot be written into nginx's configuration`);
-  const body = `
-      if (-f ${dir}/handover/${route.key}) { return 418; }
-      error_page 418 = @slipway_handover;${route.needsToken ? `
-      auth_request /.slipway/authorize/${route.key};
-      error_page 401 403 = @slipway_handover;` : ""}
-      set $slipway_function ${quoted(route.functionId, "a function id")};
-      set $slipway_deployment ${quoted(route.deploymentId, "a deployment id")};
-      set $slipway_container ${quoted(route.containerId, "a container id")};
-      set $slipway_timeout ${route.timeoutSeconds};
-      proxy_pass http://${upstreamName(route.deploymentId)}$slipway_fn_path;
-      proxy_set_header Host ${quoted(route.upstream, "a runtime address")};
-      proxy_set_header Connection "";
-      proxy_set_header x-forwarded-host $http_host;
-      proxy_set_header x-open-runtimes-secret ${quoted(route.runtimeSecret, "a runtime secret")};
-      # One second past the gateway's own timeout, so nginx's 504 (below) always comes first.
-      proxy_set_header x-open-runtimes-timeout "${route.timeoutSeconds + 1}";
-      proxy_set_header x-open-runtimes-logging "enabled";
-      # The execution id names the log files, which the runtime makes only when written to.
-      proxy_set_header x-open-runtimes-log-id $slipway_execution_id;
-      proxy_set_header x-open-runtimes-log-files "lazy";
-      proxy_set_header x-slipway-trigger "http";
-      proxy_set_header x-slipway-execution-id $slipway_execution_id;
-      proxy_set_header x-slipway-function-id ${quoted(route.functionId, "a function id")};
-      proxy_set_header x-slipway-key ${quoted(route.executionKey, "an execution key")};
-      proxy_set_header x-slipway-api-url ${quoted(apiUrl, "the public URL")};
-      # Set only for scheduled and event runs; a client's value is dropped (an empty value sends none).
-      proxy_set_header x-slipway-event "";
-      proxy_set_header x-slipway-schedule "";
-      proxy_hide_header x-open-runtimes-log-id;
-      add_header x-slipway-execution-id $slipway_execution_id always;
-      proxy_read_timeout ${route.timeoutSeconds}s;
-      error_page 504 = @slipway_timeout;
-      error_page 502 = @slipway_unreachable;
-`;
-  return `    location /fn/${route.key}/ {${body}    }\n    location = /fn/${route.key} {${body}    }\n`;
+/** The nginx upstream of a runtime port in the range: its pool of kept-alive connections. */
+function poolName(port: number): string {
+  return `slipway_runtime_${port}`;
 }
 
-/** What the gateway's own server is given: the request as it came, streamed both ways. */
-const toGateway = `      proxy_pass http://slipway_gateway;
+/**
+ * The line nginx reads for a route (see the njs module below). A runtime published on a
+ * port of the range is called through that port's upstream, whose connections nginx keeps
+ * alive; any other address is called directly, a connection per call.
+ */
+export function routeLine(route: FastRoute, runtimes: Pick<DataPlaneOptions, "runtimeHost" | "runtimePorts">): string {
+  if (!safeRouteKey.test(route.key)) throw new Error(`route key ${route.key} cannot be a route file's name`);
+  if (!Number.isInteger(route.timeoutSeconds) || route.timeoutSeconds < 1 || route.timeoutSeconds > syncTimeoutCeilingSeconds) {
+    throw new Error(`a function URL's timeout must be 1 to ${syncTimeoutCeilingSeconds} s, not ${route.timeoutSeconds}`);
+  }
+  const values: Record<(typeof routeFields)[number], string> = {
+    kind: route.needsToken ? "token" : "open",
+    pool: pooled(route.upstream, runtimes) ?? route.upstream,
+    upstream: route.upstream,
+    functionId: route.functionId,
+    deploymentId: route.deploymentId,
+    containerId: route.containerId,
+    timeout: String(route.timeoutSeconds),
+    secret: route.runtimeSecret,
+    executionKey: route.executionKey,
+  };
+  for (const field of routeFields) if (!/^[\x21-\x7e]+$/.test(values[field])) throw new Error(`a route's ${field} cannot be written into its route file`);
+  return `${routeFormat} ${routeFields.map((field) => values[field]).join(" ")}\n`;
+}
+
+function pooled(upstream: string, { runtimeHost, runtimePorts }: Pick<DataPlaneOptions, "runtimeHost" | "runtimePorts">): string | null {
+  if (!runtimePorts) return null;
+  const separator = upstream.lastIndexOf(":");
+  const port = Number(upstream.slice(separator + 1));
+  const host = upstream.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
+  return host === runtimeHost && port >= runtimePorts.from && port <= runtimePorts.to ? poolName(port) : null;
+}
+
+/** One upstream per port of the range, each keeping its idle connections to the runtime there. */
+function runtimePools({ runtimeHost, runtimePorts }: Pick<DataPlaneOptions, "runtimeHost" | "runtimePorts">): string {
+  if (!runtimePorts) return "";
+  const host = runtimeHost.includes(":") ? `[${runtimeHost}]` : runtimeHost;
+  const lines: string[] = [];
+  for (let port = runtimePorts.from; port <= runtimePorts.to; port++) lines.push(`  upstream ${poolName(port)} { server ${host}:${port}; keepalive 16; }\n`);
+  return lines.join("");
+}
+
+/**
+ * The njs module: each variable nginx asks for is one field of the request's route file.
+ * The file is read once per request (njs gives every request a VM of its own, so the
+ * module's `fields` lives exactly as long as the request), so the proxy, the headers and
+ * the call log all see one route even if the file is replaced meanwhile.
+ */
+const njsModule = `// Written by the Slipway gateway (src/gateway/nginx-data-plane.ts).
+var fs = require("fs");
+var names = ${JSON.stringify(routeFields)};
+var fields = null;
+function read(r) {
+  if (fields !== null) return fields;
+  fields = {};
+  var key = r.variables.slipway_key;
+  if (!key) return fields;
+  var line;
+  try {
+    line = fs.readFileSync(r.variables.slipway_routes + "/" + key, "utf8");
+  } catch (e) {
+    return fields;
+  }
+  var words = line.trim().split(" ");
+  if (words.length !== names.length + 1 || words[0] !== "${routeFormat}") return fields;
+  for (var i = 0; i < names.length; i++) fields[names[i]] = words[i + 1];
+  return fields;
+}
+function field(name) {
+  return function (r) {
+    var value = read(r)[name];
+    return value === undefined ? "" : value;
+  };
+}
+var exported = {};
+for (var i = 0; i < names.length; i++) exported[names[i]] = field(names[i]);
+export default exported;
+`;
+
+/** What the gateway's own server is given: the request as the client sent it, streamed both ways. */
+const toGateway = `      proxy_pass http://slipway_gateway$request_uri;
       proxy_set_header Host $http_host;
       proxy_set_header Connection "";
       proxy_buffering off;
@@ -160,13 +231,54 @@ const toGateway = `      proxy_pass http://slipway_gateway;
       proxy_send_timeout 1h;
 `;
 
-/** nginx's whole configuration for these routes; `generation` lets the gateway see a reload land. */
-export function renderNginxConfig(
-  options: Omit<DataPlaneOptions, "log" | "onCall" | "onExit" | "binary"> & { generation: number; routes: FastRoute[]; workerUser?: string },
-): string {
+/** The directives every call to a runtime shares (call.conf, included by each call location). */
+function callDirectives(apiUrl: string): string {
+  return `# Written by the Slipway gateway: how nginx calls a runtime container.
+proxy_pass http://$slipway_pool$slipway_fn_path;
+proxy_set_header Host $slipway_upstream;
+proxy_set_header Connection "";
+proxy_set_header x-forwarded-host $http_host;
+proxy_set_header x-open-runtimes-secret $slipway_secret;
+proxy_set_header x-open-runtimes-logging "enabled";
+# The execution id names the log files, which the runtime makes only when written to.
+proxy_set_header x-open-runtimes-log-id $slipway_execution_id;
+proxy_set_header x-open-runtimes-log-files "lazy";
+proxy_set_header x-slipway-trigger "http";
+proxy_set_header x-slipway-execution-id $slipway_execution_id;
+proxy_set_header x-slipway-function-id $slipway_function;
+proxy_set_header x-slipway-key $slipway_execution_key;
+proxy_set_header x-slipway-api-url ${quoted(apiUrl, "the public URL")};
+# Set only for scheduled and event runs; a client's value is dropped (an empty value sends none).
+proxy_set_header x-slipway-event "";
+proxy_set_header x-slipway-schedule "";
+proxy_hide_header x-open-runtimes-log-id;
+add_header x-slipway-execution-id $slipway_execution_id always;
+error_page 504 = @slipway_timeout;
+error_page 502 = @slipway_unreachable;
+`;
+}
+
+/** One internal location per kind and timeout; a call is rewritten to its route's. */
+function callLocations(): string {
+  const out: string[] = [];
+  for (const kind of ["open", "token"] as const) {
+    for (let seconds = 1; seconds <= syncTimeoutCeilingSeconds; seconds++) {
+      const check =
+        kind === "token"
+          ? `auth_request /.slipway/authorize; error_page 401 403 = @slipway_handover; `
+          : "";
+      // One second past nginx's own timeout, so nginx's 504 (above) always comes first.
+      out.push(
+        `    location = /.slipway/call/${kind}/${seconds} { internal; ${check}include call.conf; proxy_read_timeout ${seconds}s; proxy_set_header x-open-runtimes-timeout "${seconds + 1}"; }\n`,
+      );
+    }
+  }
+  return out.join("");
+}
+
+/** nginx's whole configuration; it does not depend on the routes, which live in files. */
+export function renderNginxConfig(options: Pick<DataPlaneOptions, "workers" | "dir" | "host" | "port" | "gatewayPort" | "runtimeHost" | "runtimePorts"> & { jsModule: string; workerUser?: string }): string {
   const { dir } = options;
-  const upstreams = new Map<string, string>();
-  for (const route of options.routes) upstreams.set(route.deploymentId, route.upstream);
   const callLog = [
     `"id":"$slipway_execution_id"`,
     `"fn":"$slipway_function"`,
@@ -181,7 +293,8 @@ export function renderNginxConfig(
     `"at":"$msec"`,
     `"p":"$slipway_fn_path"`,
   ].join(",");
-  return `# Written by the Slipway gateway; every change of a route rewrites it.
+  return `# Written by the Slipway gateway at start; it does not change while nginx runs.
+load_module ${quoted(options.jsModule, "the njs module's path")};
 ${options.workerUser ? `user ${options.workerUser};
 ` : ""}worker_processes ${options.workers};
 pid ${dir}/nginx.pid;
@@ -206,33 +319,41 @@ http {
   map $request_id $slipway_execution_id {
     "~^(?<a>.{8})(?<b>.{4}).(?<c>.{3}).(?<d>.{3})(?<e>.{12})$" "$a-$b-4$c-a$d-$e";
   }
-  # The path the function sees: what follows /fn/<key>, as the client sent it.
+  # The route key and the path the function sees: what follows /fn/<key>, as the client sent it.
+  map $request_uri $slipway_key {
+    "~^/fn/(?<k>[a-z0-9-]+)(?:[/?]|$)" $k;
+    default "";
+  }
   map $request_uri $slipway_fn_path {
     "~^/fn/[a-z0-9-]+(?<p>/[^?]*)(?<q>\\?.*)?$" "$p$q";
     "~^/fn/[a-z0-9-]+(?<q>\\?.*)?$" "/$q";
     default "/";
   }
-  log_format slipway_call escape=json '{${callLog}}';
+  # The request's route, from routes/<key> (see routes.js).
+  js_import slipway from ${dir}/routes.js;
+  js_var $slipway_routes ${quoted(`${dir}/routes`, "the routes folder")};
+${routeFields.map((field) => `  js_set $slipway_${snake(field)} slipway.${field};\n`).join("")}  log_format slipway_call escape=json '{${callLog}}';
   upstream slipway_gateway { server 127.0.0.1:${options.gatewayPort}; keepalive 32; }
-${[...upstreams].map(([deploymentId, address]) => `  upstream ${upstreamName(deploymentId)} { server ${address}; keepalive 64; }\n`).join("")}  server {
+  # Runtimes are published on ports of SLIPWAY_RUNTIME_PORTS; a route names its port's pool.
+${runtimePools(options)}  server {
     listen ${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port};
-    # Only a route's location sets $slipway_function, so only its calls are logged here.
-    # Nothing is set at server level: a token check's subrequest runs the server's rewrite
-    # directives again, with the call's own variables, and would blank them.
-    access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_function;
+    # Only a call nginx sends to a runtime sets $slipway_log, so only those are logged here.
+    access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_log;
     location / {
-      # Declares the call log's variables even with no route, and leaves this request unlogged.
-      set $slipway_function "";
-      set $slipway_deployment "";
-      set $slipway_container "";
-      set $slipway_timeout "";
+      set $slipway_log "";
 ${toGateway}    }
-    location = /.slipway/generation {
-      set $slipway_function "";
+    location /fn/ {
+      set $slipway_log "1";
+      error_page 418 = @slipway_handover;
+      if ($slipway_kind = "") { return 418; }
+      rewrite ^ /.slipway/call/$slipway_kind/$slipway_timeout last;
+    }
+${callLocations()}    location = /.slipway/ready {
+      set $slipway_log "";
       allow 127.0.0.1;
       allow ::1;
       deny all;
-      return 200 "${options.generation}";
+      return 200 "ready";
     }
     location @slipway_timeout {
       add_header x-slipway-execution-id $slipway_execution_id always;
@@ -246,9 +367,9 @@ ${toGateway}    }
     }
     # Whether a call may run a function that needs a token: the gateway decides, with the
     # caller's headers and no body. Only nginx's own subrequests reach this.
-    location /.slipway/authorize/ {
+    location = /.slipway/authorize {
       internal;
-      proxy_pass http://slipway_gateway;
+      proxy_pass http://slipway_gateway/.slipway/authorize/$slipway_key;
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header Host $http_host;
@@ -256,11 +377,25 @@ ${toGateway}    }
     }
     location @slipway_handover {
       # The gateway records these calls itself.
-      set $slipway_function "";
+      set $slipway_log "";
 ${toGateway}    }
-${options.routes.map((route) => routeLocation(route, options.apiUrl, dir)).join("")}  }
+  }
 }
 `;
+}
+
+function snake(name: string): string {
+  return {
+    kind: "kind",
+    pool: "pool",
+    upstream: "upstream",
+    functionId: "function",
+    deploymentId: "deployment",
+    containerId: "container",
+    timeout: "timeout",
+    secret: "secret",
+    executionKey: "execution_key",
+  }[name]!;
 }
 
 /** Parses one line of the call log; null when it is not a whole call line. */
@@ -307,53 +442,37 @@ async function stopLeftoverMaster(pidFile: string, log: Logger): Promise<void> {
   for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
-/** The master's worker processes (its child processes, as /proc lists them). */
-async function workersOf(masterPid: number): Promise<number[]> {
-  const children = await readFile(`/proc/${masterPid}/task/${masterPid}/children`, "utf8").catch(() => "");
-  return children.split(" ").filter(Boolean).map(Number);
-}
 
-/** A worker that has begun to shut down has closed its idle kept-alive connections too. */
-async function retiring(pid: number): Promise<boolean> {
-  const title = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  return title === "" || title.includes("shutting down");
-}
-
-function readGeneration(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // A fresh connection each time: a kept-alive one may belong to a retiring worker.
-    const request = get({ host, port, path: "/.slipway/generation", agent: false, headers: { connection: "close" }, timeout: 1000 }, (response) => {
-      let text = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (text += chunk));
-      response.on("end", () => resolve(text));
+function probeReady(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = get({ host, port, path: "/.slipway/ready", agent: false, timeout: 1000 }, (response) => {
+      response.resume();
+      response.on("end", () => resolve(response.statusCode === 200));
     });
     request.on("timeout", () => request.destroy(new Error("timed out")));
-    request.on("error", reject);
+    request.on("error", () => resolve(false));
   });
 }
 
 export async function startNginxDataPlane(options: DataPlaneOptions): Promise<DataPlane> {
   const { dir, log } = options;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  // Flags from an earlier run are stale.
-  await rm(join(dir, "handover"), { recursive: true, force: true });
-  await mkdir(join(dir, "handover"));
+  const routesDir = join(dir, "routes");
+  // Routes from an earlier run are stale; the gateway writes its own before it serves.
+  await rm(routesDir, { recursive: true, force: true });
+  await mkdir(routesDir, { mode: 0o700 });
   const confPath = join(dir, "nginx.conf");
   await stopLeftoverMaster(join(dir, "nginx.pid"), log);
   const probeHost = options.host === "0.0.0.0" ? "127.0.0.1" : options.host === "::" ? "::1" : options.host;
 
   // nginx's workers run as the gateway's own user, which can reach the folder wherever it
-  // is (they read the handover flags and reopen the call log); run as root, nginx would
+  // is (they read the route files and reopen the call log); run as root, nginx would
   // otherwise make them nobody.
   const workerUser = process.getuid?.() === 0 ? "root" : undefined;
-  const render = (routes: FastRoute[], generation: number) => renderNginxConfig({ ...options, generation, routes, ...(workerUser ? { workerUser } : {}) });
-  // Only the generation differs between two renderings of the same routes.
-  const withoutGeneration = (text: string) => text.replace(/return 200 "\d+";/, "");
-  const first = render([], 0);
-  await writeFile(confPath, first, { mode: 0o600 });
-  let generation = 0;
-  let live = withoutGeneration(first);
+  const jsModule = findJsModule(options.jsModule);
+  await writeFile(join(dir, "routes.js"), njsModule, { mode: 0o600 });
+  await writeFile(join(dir, "call.conf"), callDirectives(options.apiUrl), { mode: 0o600 });
+  await writeFile(confPath, renderNginxConfig({ ...options, jsModule, ...(workerUser ? { workerUser } : {}) }), { mode: 0o600 });
   let lastError = "";
 
   const binary = findBinary(options.binary);
@@ -374,17 +493,13 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
     if (!closing) options.onExit(code);
   });
 
-  async function waitForGeneration(wanted: number): Promise<void> {
-    const deadline = Date.now() + reloadTimeoutMs;
-    while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${lastError}`);
-      const seen = await readGeneration(probeHost, options.port).catch(() => "");
-      if (seen === String(wanted)) return;
-      await new Promise((r) => setTimeout(r, seen ? 2 : 20));
-    }
-    throw new Error(`nginx did not load its new configuration within ${reloadTimeoutMs / 1000} s: ${lastError || "no error reported"}`);
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${lastError}`);
+    if (await probeReady(probeHost, options.port)) break;
+    if (Date.now() > deadline) throw new Error(`nginx did not start serving within ${startTimeoutMs / 1000} s: ${lastError || "no error reported"}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
-  await waitForGeneration(0);
   const calls = await followAccessLog({
     path: join(dir, callLogName),
     intervalMs: 250,
@@ -398,56 +513,26 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
     onError: (error) => log.error({ err: { message: error.message } }, "could not read nginx's call log"),
   });
 
-  // Route keys handed over, each with the number of its latest handover.
-  const handedOver = new Map<string, number>();
-  let handovers = 0;
-  async function takeBack(upTo: number): Promise<void> {
-    for (const [key, number] of handedOver) {
-      if (number > upTo) continue;
-      handedOver.delete(key);
-      await unlink(join(dir, "handover", key)).catch(() => {});
-    }
-  }
-
-  async function reload(routes: () => Promise<FastRoute[]>): Promise<void> {
-    // Handovers up to here are in the routes read now; later ones wait for the next reload.
-    const caughtUp = handovers;
-    const text = render(await routes(), generation + 1);
-    const comparable = withoutGeneration(text);
-    if (comparable === live) return takeBack(caughtUp);
-    generation++;
-    await writeFile(`${confPath}.next`, text, { mode: 0o600 });
-    await rename(`${confPath}.next`, confPath);
-    const previousWorkers = await workersOf(child.pid!);
-    child.kill("SIGHUP");
-    await waitForGeneration(generation);
-    // A client's kept-alive connection to an old worker would still meet the old routes;
-    // the switch is done once every old worker has begun to retire, closing those.
-    const deadline = Date.now() + reloadTimeoutMs;
-    for (const pid of previousWorkers) while (!(await retiring(pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
-    live = comparable;
-    await takeBack(caughtUp);
-  }
-
-  let chain: Promise<void> = Promise.resolve();
-  let queued: Promise<void> | null = null;
+  // What each route file holds, so an unchanged route (a key renewal that kept its key) is not rewritten.
+  const written = new Map<string, string>();
   return {
-    handOver(key) {
-      if (!safeRouteKey.test(key)) return;
-      handedOver.set(key, ++handovers);
-      // Synchronous, so it is in place before the caller switches its own route table.
-      writeFileSync(join(dir, "handover", key), "");
+    setRoute(route) {
+      const line = routeLine(route, options);
+      if (written.get(route.key) === line) return;
+      // Synchronous and atomic: the file is whole for every reader, and in place before the caller answers.
+      const path = join(routesDir, route.key);
+      writeFileSync(`${path}.next`, line, { mode: 0o600 });
+      renameSync(`${path}.next`, path);
+      written.set(route.key, line);
     },
-    apply(routes) {
-      // Changes that arrive during a reload share the next one.
-      if (queued) return queued;
-      const mine: Promise<void> = chain.catch(() => {}).then(() => {
-        queued = null;
-        return reload(routes);
-      });
-      queued = mine;
-      chain = mine;
-      return mine;
+    deleteRoute(key) {
+      if (!safeRouteKey.test(key)) return;
+      written.delete(key);
+      try {
+        unlinkSync(join(routesDir, key));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      }
     },
     async close() {
       closing = true;

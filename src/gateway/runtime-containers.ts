@@ -9,6 +9,7 @@ import tar from "tar-stream";
 import { request } from "undici";
 
 export type RuntimeLimits = { memoryMb: number; cpus: number };
+export type PortRange = { from: number; to: number };
 
 /** `startedAs`: how startRuntime got it running: already running, a parked container started again, or created. */
 export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string; startedAs?: "running" | "parked" | "created" };
@@ -56,6 +57,8 @@ export async function startRuntime(
     artifact: () => Readable;
     gatewaySecret: string;
     host: string;
+    /** Host ports to publish on (a random free one); null: any port Docker picks. */
+    ports?: PortRange | null;
     limits: RuntimeLimits;
     labels: Record<string, string>;
     /** NAME=value pairs: the function's variables and Slipway's own. Never logged. */
@@ -89,32 +92,58 @@ export async function startRuntime(
 
   const artifact = readAll(options.artifact());
   artifact.catch(() => {}); // awaited below; a failure surfaces there
-  const container = await docker.createContainer({
-    name,
-    Image: options.image,
-    WorkingDir: "/usr/local/server",
-    Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
-    Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
-    Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec },
-    ExposedPorts: { [runtimePort]: {} },
-    HostConfig: {
-      PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: "" }] },
-      Memory: options.limits.memoryMb * 1024 * 1024,
-      NanoCpus: Math.round(options.limits.cpus * 1e9),
-      PidsLimit: 256,
-      SecurityOpt: ["no-new-privileges"],
-      RestartPolicy: { Name: "no" },
-    },
-  });
-  const pack = tar.pack();
-  pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
-  pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, await artifact);
-  pack.finalize();
-  await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: "/" });
-  await container.start();
-  const started = running(container.id, await container.inspect());
-  if (!started) throw new Error("the runtime container has no published port");
-  return { ...started, startedAs: "created" };
+  const create = (hostPort: string) =>
+    docker.createContainer({
+      name,
+      Image: options.image,
+      WorkingDir: "/usr/local/server",
+      Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
+      Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
+      Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec },
+      ExposedPorts: { [runtimePort]: {} },
+      HostConfig: {
+        PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: hostPort }] },
+        Memory: options.limits.memoryMb * 1024 * 1024,
+        NanoCpus: Math.round(options.limits.cpus * 1e9),
+        PidsLimit: 256,
+        SecurityOpt: ["no-new-privileges"],
+        RestartPolicy: { Name: "no" },
+      },
+    });
+  // A port of the range is bound only when the container starts; one another container or
+  // process took meanwhile is tried again with another port.
+  for (let attempt = 1; ; attempt++) {
+    const hostPort = options.ports ? String(await pickPort(docker, options.ports)) : "";
+    const [container, artifactBytes] = await Promise.all([create(hostPort), artifact]);
+    const pack = tar.pack();
+    pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
+    pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, artifactBytes);
+    pack.finalize();
+    await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: "/" });
+    try {
+      await container.start();
+    } catch (error) {
+      if (!hostPort || attempt >= 8 || !/port is already allocated|address already in use/i.test((error as Error).message)) throw error;
+      await container.remove({ force: true }).catch(() => {});
+      continue;
+    }
+    const started = running(container.id, await container.inspect());
+    if (!started) throw new Error("the runtime container has no published port");
+    return { ...started, startedAs: "created" };
+  }
+}
+
+/** A random port of the range that no running runtime container is published on. */
+async function pickPort(docker: Docker, range: PortRange): Promise<number> {
+  const containers = await docker.listContainers({ filters: { label: ["slipway.role=runtime"] } });
+  const used = new Set(containers.flatMap((c) => c.Ports.map((p) => p.PublicPort)));
+  const size = range.to - range.from + 1;
+  const start = Math.floor(Math.random() * size);
+  for (let i = 0; i < size; i++) {
+    const candidate = range.from + ((start + i) % size);
+    if (!used.has(candidate)) return candidate;
+  }
+  throw new Error(`every port of SLIPWAY_RUNTIME_PORTS (${range.from}-${range.to}) is in use by a runtime; widen the range`);
 }
 
 export async function waitForHealth(docker: Docker, runtime: RunningRuntime, timeoutMs: number): Promise<void> {

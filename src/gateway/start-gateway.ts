@@ -103,42 +103,47 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   }
   let dataPlane: DataPlane | null = null;
 
-  // Every change to `routes` goes through these two. A route whose container changes is
-  // handed over at once (nginx sends its calls here), then nginx catches up in the background.
-  function setRoute(key: string, route: ServingRoute): void {
-    const previous = routes.get(key);
-    if (previous && (previous.deploymentId !== route.deploymentId || previous.runtime.baseUrl !== route.runtime.baseUrl)) dataPlane?.handOver(key);
+  // Every change to `routes` goes through these two, which put it in nginx's route files
+  // too (synchronously, so nginx serves it from the next request on). A route's execution
+  // key is read first; a later change of the same route wins over one still reading it.
+  const routeChanges = new Map<string, number>();
+  let changes = 0;
+  async function setRoute(key: string, route: ServingRoute): Promise<void> {
+    const change = ++changes;
+    routeChanges.set(key, change);
+    const fast = dataPlane ? await fastRoute(key, route) : null;
+    if (routeChanges.get(key) !== change) return;
     routes.set(key, route);
-    void syncDataPlane();
+    if (fast) dataPlane?.setRoute(fast);
   }
   function deleteRoute(key: string): void {
-    dataPlane?.handOver(key);
+    routeChanges.set(key, ++changes);
     routes.delete(key);
-    void syncDataPlane();
+    dataPlane?.deleteRoute(key);
   }
 
   // With SLIPWAY_DATA_PLANE=nginx, nginx serves every route whose container is up itself
   // (asking here first when the function needs a token); the rest reach this process through it.
-  async function fastRoutes(): Promise<FastRoute[]> {
-    const list: FastRoute[] = [];
-    for (const [key, route] of routes) {
-      list.push({
-        needsToken: !route.settings.execute.includes("any"),
-        key,
-        functionId: route.functionId,
-        deploymentId: route.deploymentId,
-        containerId: route.runtime.containerId,
-        upstream: new URL(route.runtime.baseUrl).host,
-        runtimeSecret: route.runtime.secret,
-        timeoutSeconds: executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http"),
-        executionKey: await executions.guard.executionKey(route.functionId),
-      });
-    }
-    return list;
+  async function fastRoute(key: string, route: ServingRoute): Promise<FastRoute> {
+    return {
+      needsToken: !route.settings.execute.includes("any"),
+      key,
+      functionId: route.functionId,
+      deploymentId: route.deploymentId,
+      containerId: route.runtime.containerId,
+      upstream: new URL(route.runtime.baseUrl).host,
+      runtimeSecret: route.runtime.secret,
+      timeoutSeconds: executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http"),
+      executionKey: await executions.guard.executionKey(route.functionId),
+    };
   }
-  function syncDataPlane(): Promise<void> {
-    if (!dataPlane) return Promise.resolve();
-    return dataPlane.apply(fastRoutes).catch((error: Error) => log.error({ err: { message: error.message } }, "nginx could not apply the routes"));
+  /** Rewrites the route files whose execution key was renewed. */
+  async function renewRouteKeys(): Promise<void> {
+    for (const [key, route] of routes) {
+      const change = routeChanges.get(key);
+      const fast = await fastRoute(key, route);
+      if (dataPlane && routeChanges.get(key) === change && routes.get(key) === route) dataPlane.setRoute(fast);
+    }
   }
 
   /** `known`: the deployment, when the caller has just read it (saves a query on a cold activation). */
@@ -164,6 +169,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           artifact: () => deps.artifacts.open(deployment.artifactDigest!),
           gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
           host: config.SLIPWAY_RUNTIME_HOST,
+          ports: config.SLIPWAY_RUNTIME_PORTS,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
           labels: { "slipway.function": deployment.functionId },
           // Resolved while Docker is asked about an existing container.
@@ -213,7 +219,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           const settings = await getDeploymentSettings(db, route.deploymentId);
           const key = routeKey(route.slug, route.alias);
           const previous = routes.get(key);
-          setRoute(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
+          await setRoute(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
           if (previous && previous.deploymentId !== route.deploymentId) retireAfterGrace(previous.deploymentId);
         } catch (error) {
           log.error({ err: error, deploymentId: route.deploymentId }, "could not restore a route");
@@ -286,8 +292,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       }
       const previousDeploymentId = switched.previousDeploymentId;
       const settings = await getDeploymentSettings(db, deployment.deploymentId);
-      // Served from here on, by this process until nginx's reload (in the background) has the route.
-      setRoute(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
+      // Served from the next request on, by nginx too.
+      await setRoute(routeKey(deployment.slug, input.alias), { deploymentId: deployment.deploymentId, functionId: deployment.functionId, alias: input.alias, runtime, settings });
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
@@ -542,6 +548,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   if (nginx) {
     dataPlane = await startNginxDataPlane({
       binary: config.SLIPWAY_NGINX_BINARY,
+      jsModule: config.SLIPWAY_NGINX_JS_MODULE,
+      runtimeHost: config.SLIPWAY_RUNTIME_HOST,
+      runtimePorts: config.SLIPWAY_RUNTIME_PORTS,
       workers: config.SLIPWAY_NGINX_WORKERS,
       dir: config.SLIPWAY_NGINX_DIR ?? join(tmpdir(), `slipway-gateway-${config.SLIPWAY_GATEWAY_PORT}`),
       host: config.SLIPWAY_HOST,
@@ -555,9 +564,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         process.exit(1);
       },
     });
-    await syncDataPlane();
-    // Execution keys are renewed well before they expire; the next rendering carries the new one.
-    const renew = setInterval(() => void syncDataPlane(), 60_000);
+    for (const [key, route] of routes) await setRoute(key, route);
+    // Execution keys are renewed well before they expire; the route files carry the new one.
+    const renew = setInterval(() => void renewRouteKeys().catch((error: Error) => log.error({ err: { message: error.message } }, "could not renew the routes' execution keys")), 60_000);
     renew.unref();
     timers.add(renew);
     log.info("nginx serves public function URLs");

@@ -6,7 +6,7 @@
 // with a gateway killed outright.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -79,7 +79,7 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       { timeoutMs: 8 * 60_000, intervalMs: 500, describe: () => stack.logs().slice(-4000) },
     );
     versions[version] = row.id;
-    // The alias row changes a moment before the activation has reached nginx.
+    // The alias row changes a moment before the activation has answered.
     await stack.emulator.waitFor(async () => ((await (await call(openSlug)).json()) as { version: string }).version === version || undefined, { timeoutMs: 10_000, intervalMs: 50 });
   }
 
@@ -96,9 +96,15 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
   });
 
   const call = (slug: string, path = "/", init: RequestInit = {}) => fetch(`${stack.gatewayUrl}/fn/${slug}${path}`, init);
-  // A switched route is handed to the gateway's own proxy (a flag file) until nginx's
-  // background reload has caught up and takes it back.
-  const handedOver = () => readdirSync(join(stack.env.SLIPWAY_ARTIFACT_DIR!, "nginx-gateway", "handover"));
+  const dataPlaneDir = () => join(stack.env.SLIPWAY_ARTIFACT_DIR!, "nginx-gateway");
+  /** Whether nginx proxied these calls itself: each is a line of its call log. */
+  const servedByNginx = (ids: string[]) => stack.emulator.waitFor(
+    () => {
+      const logged = readFileSync(join(dataPlaneDir(), "calls.log"), "utf8");
+      return ids.every((id) => logged.includes(id)) || undefined;
+    },
+    { timeoutMs: 5_000, intervalMs: 50, message: "nginx served the calls itself" },
+  );
 
   test("nginx serves a public URL with the gateway's execution headers, which a client cannot forge, and the call is recorded", async () => {
     const response = await call(openSlug, "/a%20b/c?x=1&y=%2F", {
@@ -159,7 +165,6 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
   });
 
   test("a function that needs a token: nginx serves a call the gateway allows, and the gateway refuses the others with the reason", async () => {
-    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx serves every route itself" });
     const refused = await call(guardedSlug, "/");
     assert.equal(refused.status, 401);
     assert.match(((await refused.json()) as { error: string }).error, /needs any API token/);
@@ -169,14 +174,16 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
     assert.equal(allowed.status, 200);
     assert.equal(((await allowed.json()) as { version: string }).version, "v2");
     // nginx's call log holds what nginx proxied itself: the allowed call, not the refused ones.
-    const callLog = join(stack.env.SLIPWAY_ARTIFACT_DIR!, "nginx-gateway", "calls.log");
-    const allowedId = allowed.headers.get("x-slipway-execution-id")!;
-    await stack.emulator.waitFor(() => readFileSync(callLog, "utf8").includes(allowedId) || undefined, { timeoutMs: 5_000, intervalMs: 50, message: "nginx served the allowed call" });
-    const logged = readFileSync(callLog, "utf8");
+    await servedByNginx([allowed.headers.get("x-slipway-execution-id")!]);
+    const logged = readFileSync(join(dataPlaneDir(), "calls.log"), "utf8");
     for (const response of [refused, forged]) assert.ok(!logged.includes(response.headers.get("x-slipway-execution-id") ?? "none"), "a refused call went to the gateway");
   });
 
-  test("an activation has reached nginx when it answers: each switch serves the next request", async () => {
+  test("an activation has reached nginx when it answers: each switch serves the next request, from nginx, with no reload", async () => {
+    const nginxPid = readFileSync(join(dataPlaneDir(), "nginx.pid"), "utf8").trim();
+    const workers = () => readFileSync(`/proc/${nginxPid}/task/${nginxPid}/children`, "utf8").trim();
+    const workersBefore = workers();
+    const ids: string[] = [];
     for (const version of ["v1", "v2", "v1", "v2"]) {
       const activated = await fetch(`${stack.gatewayUrl}/v1/activations`, {
         method: "POST",
@@ -185,15 +192,16 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       });
       assert.equal(activated.status, 200, await activated.clone().text());
       assert.equal(((await activated.json()) as { activated: boolean }).activated, true);
-      const served = (await (await call(openSlug)).json()) as { version: string };
-      assert.equal(served.version, version);
+      const response = await call(openSlug);
+      ids.push(response.headers.get("x-slipway-execution-id")!);
+      assert.equal(((await response.json()) as { version: string }).version, version);
     }
-    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx caught up and took the route back" });
-    assert.equal(((await (await call(openSlug)).json()) as { version: string }).version, "v2");
+    await servedByNginx(ids);
+    assert.equal(workers(), workersBefore, "nginx's workers are the same processes: a switch reloads nothing");
+    assert.match(readFileSync(join(dataPlaneDir(), "routes", openSlug), "utf8"), new RegExp(`^slipway-route-1 open \\S+ \\S+ ${versions.v2} `));
   });
 
   test("with the gateway's process paused, public URLs still serve and token-protected ones wait for it", async () => {
-    await stack.emulator.waitFor(() => handedOver().length === 0 || undefined, { timeoutMs: 10_000, intervalMs: 20, message: "nginx serves every route itself" });
     stack.signal("gateway", "SIGSTOP");
     let pausedId: string;
     try {

@@ -1,6 +1,6 @@
-// The nginx data plane's two pure halves: the configuration it renders (which nginx itself
-// must accept, and which refuses values that could change its meaning) and the access-log
-// lines it reads back (each outcome, and a line cut short).
+// The nginx data plane's pure parts: the configuration it renders (which nginx itself must
+// accept), the route files it writes (which refuse values that could change their meaning)
+// and the access-log lines it reads back (each outcome, and a line cut short).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseCallLine, renderNginxConfig, type FastRoute } from "../../src/gateway/nginx-data-plane.js";
+import { findJsModule, parseCallLine, renderNginxConfig, routeLine, type FastRoute } from "../../src/gateway/nginx-data-plane.js";
 
 const route: FastRoute = {
   key: "hello--repo--acme",
@@ -22,39 +22,44 @@ const route: FastRoute = {
   needsToken: false,
 };
 
-const render = (routes: FastRoute[], dir = "/tmp/x", apiUrl = "http://127.0.0.1:3002") =>
-  renderNginxConfig({ workers: "1", dir, host: "127.0.0.1", port: 3002, gatewayPort: 40000, apiUrl, generation: 3, routes });
+const runtimes = { runtimeHost: "127.0.0.1", runtimePorts: { from: 49100, to: 49199 } };
+const render = (dir = "/tmp/x") => renderNginxConfig({ workers: "1", dir, host: "127.0.0.1", port: 3002, gatewayPort: 40000, jsModule: findJsModule("auto"), ...runtimes });
 
 describe("nginx data plane", () => {
-  test("the rendered configuration is one nginx accepts, with or without routes, with both locations and one upstream per deployment", async () => {
+  test("the configuration is one nginx accepts, looks each call's route up in its route file, and has a location per timeout and kind", async () => {
     const nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
     assert.ok(nginx, "nginx is installed (scripts/setup.sh installs it)");
     const dir = await mkdtemp(join(tmpdir(), "slipway-nginx-conf-"));
     try {
-      const text = render([route, { ...route, key: "hello--repo--acme--pr-4", needsToken: true }], dir);
-      assert.equal(text.match(/upstream slipway_1a2b3c4d/g)?.length, 1);
-      assert.match(text, /location \/fn\/hello--repo--acme\/ \{/);
-      assert.match(text, /location = \/fn\/hello--repo--acme \{/);
-      assert.match(text, /proxy_read_timeout 7s;/);
-      assert.match(text, /x-open-runtimes-timeout "8"/);
-      assert.match(text, new RegExp(`if \\(-f ${dir}/handover/hello--repo--acme\\) \\{ return 418; \\}`), "a handed-over route goes to the gateway");
-      assert.equal(text.match(/auth_request \/\.slipway\/authorize\/hello--repo--acme--pr-4;/g)?.length, 2, "the route that needs a token asks the gateway, in both its locations");
-      assert.equal(text.match(/auth_request /g)?.length, 2, "the public one does not");
+      const text = render(dir);
+      assert.match(text, /^load_module "\/.*ngx_http_js_module\.so";/m);
+      assert.match(text, /js_set \$slipway_pool slipway\.pool;/);
+      assert.equal(text.match(/upstream slipway_runtime_\d+ \{ server 127\.0\.0\.1:\d+; keepalive 16; \}/g)?.length, 100, "a pool of kept-alive connections per runtime port");
+      assert.match(text, /location \/fn\/ \{/);
+      assert.match(text, /location = \/\.slipway\/call\/open\/7 \{ internal; include call\.conf; proxy_read_timeout 7s; proxy_set_header x-open-runtimes-timeout "8"; \}/);
+      assert.equal(text.match(/auth_request /g)?.length, 30, "only the 30 locations of routes that need a token ask the gateway");
+      assert.doesNotMatch(text, /slw_|hello--repo/, "no route and no secret is in the configuration");
       await writeFile(join(dir, "nginx.conf"), text);
-      execFileSync(nginx, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "pipe" });
-      // A gateway with no route yet starts nginx with this one.
-      await writeFile(join(dir, "nginx.conf"), render([], dir));
+      await writeFile(join(dir, "call.conf"), "proxy_pass http://$slipway_upstream$slipway_fn_path;\n");
+      await writeFile(join(dir, "routes.js"), "function f(r) { return ''; }\nexport default { kind: f, pool: f, upstream: f, functionId: f, deploymentId: f, containerId: f, timeout: f, secret: f, executionKey: f };\n");
       execFileSync(nginx, ["-t", "-q", "-p", dir, "-c", join(dir, "nginx.conf")], { stdio: "pipe" });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  test("a value that could change the configuration's meaning is refused, not written", () => {
-    assert.throws(() => render([{ ...route, executionKey: 'slw_x"; return 200 "owned' }]), /an execution key cannot be written/);
-    assert.throws(() => render([{ ...route, runtimeSecret: "abc$host" }]), /a runtime secret cannot be written/);
-    assert.throws(() => render([route], "/tmp/x", "http://evil/;}"), /the public URL cannot be written/);
-    assert.throws(() => render([{ ...route, key: "Hello/../x" }]), /route key .* cannot be written/);
+  test("a route file is one line of fields; a value that could split it or break a header is refused, not written", () => {
+    assert.equal(
+      routeLine(route, runtimes),
+      `slipway-route-1 open slipway_runtime_49153 127.0.0.1:49153 ${route.functionId} ${route.deploymentId} ${route.containerId} 7 ${route.runtimeSecret} ${route.executionKey}\n`,
+    );
+    assert.match(routeLine({ ...route, needsToken: true }, runtimes), /^slipway-route-1 token /);
+    assert.match(routeLine({ ...route, upstream: "127.0.0.1:50000" }, runtimes), /^slipway-route-1 open 127\.0\.0\.1:50000 127\.0\.0\.1:50000 /, "a port outside the range is called directly");
+    assert.match(routeLine(route, { ...runtimes, runtimePorts: null }), /^slipway-route-1 open 127\.0\.0\.1:49153 /);
+    assert.throws(() => routeLine({ ...route, executionKey: "slw_x 1" }, runtimes), /executionKey cannot be written/);
+    assert.throws(() => routeLine({ ...route, runtimeSecret: "abc\r\nx-evil: 1" }, runtimes), /secret cannot be written/);
+    assert.throws(() => routeLine({ ...route, key: "Hello/../x" }, runtimes), /route key .* cannot be/);
+    assert.throws(() => routeLine({ ...route, timeoutSeconds: 31 }, runtimes), /timeout must be 1 to 30 s/);
   });
 
   test("access log lines become calls: answered, timed out by nginx, unreachable, and a cut-short line", () => {
