@@ -47,6 +47,10 @@ const baseSchema = z.object({
   SLIPWAY_NGINX_WORKERS: z.string().regex(/^(auto|[1-9][0-9]*)$/, "must be auto or a number").default("auto"),
   // Where the gateway writes nginx's configuration and route files (they hold runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.
   SLIPWAY_NGINX_DIR: z.string().min(1).optional(),
+  // How long a switch waits for every other live gateway to serve it before it answers, and
+  // how often each gateway re-reads every route anyway (see src/gateway/route-sync.ts).
+  SLIPWAY_ROUTE_CONFIRM_SECONDS: positiveInt.default(30),
+  SLIPWAY_ROUTE_RECONCILE_SECONDS: positiveInt.default(30),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),
   SLIPWAY_HEALTH_TIMEOUT_SECONDS: positiveInt.default(30),

@@ -39,7 +39,7 @@ export type GatewayExecutionDependencies = {
   log: Logger;
   /** What serves the function (by id or slug) in production now, if anything. */
   findProduction(idOrSlug: string): ServedRoute | null;
-  /** Reads the function's routes from Postgres, for when Redis's word of a new route has not arrived yet. */
+  /** Reads the function's routes from Postgres, for when another gateway's announcement has not arrived yet. */
   refreshRoutes(functionId: string): Promise<void>;
   ensureRuntime(deploymentId: string): Promise<RunningRuntime>;
   forgetRuntime(deploymentId: string): void;

@@ -181,7 +181,7 @@ function runtimePools({ runtimeHost, runtimePorts }: Pick<DataPlaneOptions, "run
   if (!runtimePorts) return "";
   const host = runtimeHost.includes(":") ? `[${runtimeHost}]` : runtimeHost;
   const lines: string[] = [];
-  for (let port = runtimePorts.from; port <= runtimePorts.to; port++) lines.push(`  upstream ${poolName(port)} { server ${host}:${port}; keepalive 16; }\n`);
+  for (let port = runtimePorts.from; port <= runtimePorts.to; port++) lines.push(`  upstream ${poolName(port)} { server ${host}:${port}; keepalive 64; }\n`);
   return lines.join("");
 }
 

@@ -10,6 +10,8 @@ export type ActivationResult = {
   reason?: string;
   previousDeploymentId: string | null;
   durationMs: number;
+  /** Live gateways that did not confirm they serve the switch within SLIPWAY_ROUTE_CONFIRM_SECONDS. */
+  unconfirmedGateways?: string[];
 };
 
 /** The gateway answered and said no (a bad request, a deployment that would not start): final. */

@@ -1,7 +1,8 @@
 // Owns the execution gateway: the activation API (authenticated with the shared gateway
 // secret), the route table from function URLs to warm runtime containers, and the proxy
 // that serves those URLs. Routes live in Postgres; this process holds a copy, rebuilt at
-// start and refreshed over Redis pub/sub when any gateway activates something.
+// start, refreshed when another gateway announces a change (route-sync.ts) and re-read
+// every SLIPWAY_ROUTE_RECONCILE_SECONDS.
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { timingSafeEqual } from "node:crypto";
@@ -27,6 +28,7 @@ import { getDeploymentSettings, type DeploymentSettings } from "../store/deploym
 import { executionTimeoutSeconds } from "../executions/run-execution.js";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
+import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
 export type GatewayDependencies = {
@@ -78,7 +80,6 @@ export type Gateway = { server: Server; url: string; close(): Promise<void> };
 
 export async function startGateway(deps: GatewayDependencies): Promise<Gateway> {
   const { config, db, docker, log } = deps;
-  const channel = `${config.SLIPWAY_QUEUE_PREFIX}:routes`;
   type ServingRoute = { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings };
   const routes = new Map<string, ServingRoute>();
   gaugeFromSource("slipway_gateway_routes", "Function URLs this gateway serves, by alias kind (production or preview)", "alias", async () => {
@@ -211,21 +212,52 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     retireTimers.set(deploymentId, timer);
   }
 
+  /**
+   * Serves these routes. A route whose container cannot start here is not served stale: a
+   * route of the same key to another deployment goes too, so calls get a clear error rather
+   * than the version the switch replaced. Throws if any route could not be applied.
+   */
   async function applyRoutes(list: Route[]): Promise<void> {
-    await Promise.all(
+    const failures = await Promise.all(
       list.map(async (route) => {
+        const key = routeKey(route.slug, route.alias);
         try {
           const runtime = await ensureRuntime(route.deploymentId);
           const settings = await getDeploymentSettings(db, route.deploymentId);
-          const key = routeKey(route.slug, route.alias);
           const previous = routes.get(key);
           await setRoute(key, { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, runtime, settings });
           if (previous && previous.deploymentId !== route.deploymentId) retireAfterGrace(previous.deploymentId);
+          return null;
         } catch (error) {
-          log.error({ err: error, deploymentId: route.deploymentId }, "could not restore a route");
+          const previous = routes.get(key);
+          if (previous && previous.deploymentId !== route.deploymentId) {
+            deleteRoute(key);
+            retireAfterGrace(previous.deploymentId);
+          }
+          log.error({ err: error, deploymentId: route.deploymentId, route: key }, "could not serve a route");
+          return `${key}: ${(error as Error).message}`;
         }
       }),
     );
+    const failed = failures.filter((failure): failure is string => failure !== null);
+    if (failed.length) throw new Error(`could not serve ${failed.join("; ")}`);
+  }
+
+  /** Re-reads the function's routes and serves exactly those, under its lock. */
+  function refreshFunction(functionId: string): Promise<void> {
+    return withFunctionLock(functionId, async () => {
+      const list = await listRoutesForFunction(db, functionId);
+      // An alias removed on another gateway (a closed pull request) goes here too.
+      const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
+      for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) deleteRoute(key);
+      await applyRoutes(list);
+    });
+  }
+
+  /** Every function with a route here or in Postgres, refreshed one after another. */
+  async function reconcileAll(): Promise<void> {
+    const functionIds = new Set([...(await listRoutes(db)).map((route) => route.functionId), ...[...routes.values()].map((route) => route.functionId)]);
+    for (const functionId of functionIds) await refreshFunction(functionId).catch(() => {});
   }
 
   function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
@@ -250,7 +282,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const started = performance.now();
     const deployment = await getBuildContext(db, input.deploymentId);
     if (!deployment) throw new HttpError(404, `no deployment ${input.deploymentId}`);
-    return withFunctionLock(deployment.functionId, async () => {
+    const result = await withFunctionLock(deployment.functionId, async () => {
       if (deployment.status !== "ready") {
         return { activated: false, reason: `v${deployment.version} is ${deployment.status}, not ready`, previousDeploymentId: null, durationMs: performance.now() - started };
       }
@@ -297,10 +329,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
-      await deps.publisher.publish(channel, JSON.stringify({ functionId: deployment.functionId }));
-      log.info({ deploymentId: deployment.deploymentId, alias: input.alias, previousDeploymentId }, "activated");
       return { activated: true, previousDeploymentId, durationMs: performance.now() - started };
     });
+    if (!result.activated) return result;
+    // Outside the lock: another gateway switching this function at the same moment waits
+    // for this one's confirmation in turn.
+    const { unconfirmed } = await routeSync.announce(deployment.functionId);
+    log.info({ deploymentId: deployment.deploymentId, alias: input.alias, previousDeploymentId: result.previousDeploymentId, unconfirmed }, "activated");
+    return { ...result, durationMs: performance.now() - started, ...(unconfirmed.length ? { unconfirmedGateways: unconfirmed } : {}) };
   }
 
   function authorized(req: IncomingMessage): boolean {
@@ -342,7 +378,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   // A closed pull request: the alias goes, and so do the containers only it needed.
   const aliasRemovalBody = z.object({ functionId: z.uuid(), alias: z.string().regex(/^pr-\d+$/) });
   async function removePreviewAlias(input: z.infer<typeof aliasRemovalBody>): Promise<{ removed: boolean; stopped: number }> {
-    return withFunctionLock(input.functionId, async () => {
+    const result = await withFunctionLock(input.functionId, async () => {
       const previous = await removeAlias(db, input.functionId, input.alias);
       for (const [key, route] of routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) deleteRoute(key);
       const built = await db.query<{ id: string }>(
@@ -356,10 +392,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         await stopRuntime(docker, id);
         stopped++;
       }
-      await deps.publisher.publish(channel, JSON.stringify({ functionId: input.functionId }));
       log.info({ functionId: input.functionId, alias: input.alias, previous, stopped }, "alias removed");
       return { removed: previous !== null, stopped };
     });
+    await routeSync.announce(input.functionId);
+    return result;
   }
 
   async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
@@ -501,7 +538,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
       return null;
     },
-    refreshRoutes: async (functionId) => applyRoutes(await listRoutesForFunction(db, functionId)),
+    refreshRoutes: (functionId) => refreshFunction(functionId).catch(() => {}),
     ensureRuntime,
     forgetRuntime,
   });
@@ -516,27 +553,25 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     });
   });
 
-  await deps.subscriber.subscribe(channel);
-  deps.subscriber.on("message", (_channel: string, message: string) => {
-    const { functionId } = JSON.parse(message) as { functionId: string };
-    // Under the function's lock, so this read never predates a switch this gateway is making.
-    withFunctionLock(functionId, async () => {
-      const list = await listRoutesForFunction(db, functionId);
-      // An alias removed on another gateway (a closed pull request) goes here too.
-      const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
-      for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) deleteRoute(key);
-      await applyRoutes(list);
-    }).catch((error) => log.error({ err: error }, "could not refresh routes"));
+  // Registered before the routes are read: a switch from now on waits for this gateway too.
+  const routeSync: RouteSync = await startRouteSync({
+    prefix: config.SLIPWAY_QUEUE_PREFIX,
+    publisher: deps.publisher,
+    subscriber: deps.subscriber,
+    confirmTimeoutMs: config.SLIPWAY_ROUTE_CONFIRM_SECONDS * 1000,
+    log,
+    refresh: refreshFunction,
   });
-
-  const restored = await listRoutes(db);
-  await applyRoutes(restored);
+  await reconcileAll();
   // Containers no route needs any more (say, the gateway died during a grace period).
   for (const deploymentId of await listRuntimeDeployments(docker)) {
     // Only this installation's deployments: another Slipway (a test stack, a second
     // environment) may share the Docker engine, and its containers are not ours to stop.
     if (!isRouted(deploymentId) && (await getBuildContext(db, deploymentId).catch(() => null))) retireAfterGrace(deploymentId);
   }
+  const reconcile = setInterval(() => void reconcileAll().catch((error: Error) => log.error({ err: { message: error.message } }, "could not re-read the routes")), config.SLIPWAY_ROUTE_RECONCILE_SECONDS * 1000);
+  reconcile.unref();
+  timers.add(reconcile);
   log.info({ routes: routes.size }, "gateway routes restored");
   await executions.startConsumers();
 
@@ -576,6 +611,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     url: `http://127.0.0.1:${nginx ? config.SLIPWAY_GATEWAY_PORT : port}`,
     async close() {
       for (const timer of timers) clearTimeout(timer);
+      await routeSync.close();
       await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await executions.close();

@@ -84,7 +84,8 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
   }
 
   before(async () => {
-    stack = await startSlipwayStack();
+    // A second gateway: a switch answered by the first is served by both.
+    stack = await startSlipwayStack({ extraGateways: 1 });
     server = (await createApiToken(stack.db, { name: "operator", kind: "server" })).token;
     repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 8181 });
     await push("v1");
@@ -179,7 +180,7 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
     for (const response of [refused, forged]) assert.ok(!logged.includes(response.headers.get("x-slipway-execution-id") ?? "none"), "a refused call went to the gateway");
   });
 
-  test("an activation has reached nginx when it answers: each switch serves the next request, from nginx, with no reload", async () => {
+  test("an activation has reached every gateway's nginx when it answers: each switch serves the next request on both, with no reload", async () => {
     const nginxPid = readFileSync(join(dataPlaneDir(), "nginx.pid"), "utf8").trim();
     const workers = () => readFileSync(`/proc/${nginxPid}/task/${nginxPid}/children`, "utf8").trim();
     const workersBefore = workers();
@@ -195,10 +196,12 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       const response = await call(openSlug);
       ids.push(response.headers.get("x-slipway-execution-id")!);
       assert.equal(((await response.json()) as { version: string }).version, version);
+      const other = await fetch(`${stack.gatewayUrls[1]}/fn/${openSlug}/`);
+      assert.equal(((await other.json()) as { version: string }).version, version, "the other gateway serves the switch too");
     }
     await servedByNginx(ids);
     assert.equal(workers(), workersBefore, "nginx's workers are the same processes: a switch reloads nothing");
-    assert.match(readFileSync(join(dataPlaneDir(), "routes", openSlug), "utf8"), new RegExp(`^slipway-route-1 open \\S+ \\S+ ${versions.v2} `));
+    assert.match(readFileSync(join(dataPlaneDir(), "routes", openSlug), "utf8"), new RegExp(`^slipway-route-1 open \\S+ \\S+ \\S+ ${versions.v2} `));
   });
 
   test("with the gateway's process paused, public URLs still serve and token-protected ones wait for it", async () => {

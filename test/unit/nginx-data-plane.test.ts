@@ -34,7 +34,7 @@ describe("nginx data plane", () => {
       const text = render(dir);
       assert.match(text, /^load_module "\/.*ngx_http_js_module\.so";/m);
       assert.match(text, /js_set \$slipway_pool slipway\.pool;/);
-      assert.equal(text.match(/upstream slipway_runtime_\d+ \{ server 127\.0\.0\.1:\d+; keepalive 16; \}/g)?.length, 100, "a pool of kept-alive connections per runtime port");
+      assert.equal(text.match(/upstream slipway_runtime_\d+ \{ server 127\.0\.0\.1:\d+; keepalive 64; \}/g)?.length, 100, "a pool of kept-alive connections per runtime port");
       assert.match(text, /location \/fn\/ \{/);
       assert.match(text, /location = \/\.slipway\/call\/open\/7 \{ internal; include call\.conf; proxy_read_timeout 7s; proxy_set_header x-open-runtimes-timeout "8"; \}/);
       assert.equal(text.match(/auth_request /g)?.length, 30, "only the 30 locations of routes that need a token ask the gateway");
