@@ -113,7 +113,7 @@ export async function startRuntime(
   // A port of the range is bound only when the container starts; one another container or
   // process took meanwhile is tried again with another port.
   for (let attempt = 1; ; attempt++) {
-    const hostPort = options.ports ? String(await pickPort(docker, options.ports)) : "";
+    const hostPort = options.ports ? String((await pickPort(docker, options.ports)) ?? "") : "";
     const [container, artifactBytes] = await Promise.all([create(hostPort), artifact]);
     const pack = tar.pack();
     pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
@@ -133,8 +133,12 @@ export async function startRuntime(
   }
 }
 
-/** A random port of the range that no running runtime container is published on. */
-async function pickPort(docker: Docker, range: PortRange): Promise<number> {
+/**
+ * A random port of the range that no running runtime container is published on; null when
+ * every one is taken, and Docker picks one outside the range (served without kept-alive
+ * connections, see nginx-data-plane.ts).
+ */
+async function pickPort(docker: Docker, range: PortRange): Promise<number | null> {
   const containers = await docker.listContainers({ filters: { label: ["slipway.role=runtime"] } });
   const used = new Set(containers.flatMap((c) => c.Ports.map((p) => p.PublicPort)));
   const size = range.to - range.from + 1;
@@ -143,7 +147,7 @@ async function pickPort(docker: Docker, range: PortRange): Promise<number> {
     const candidate = range.from + ((start + i) % size);
     if (!used.has(candidate)) return candidate;
   }
-  throw new Error(`every port of SLIPWAY_RUNTIME_PORTS (${range.from}-${range.to}) is in use by a runtime; widen the range`);
+  return null;
 }
 
 export async function waitForHealth(docker: Docker, runtime: RunningRuntime, timeoutMs: number): Promise<void> {
