@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const nginxBinary = findBinary("nginx");
   const stack = await startSlipwayStack({
     extraGateways: 1,
-    env: { SLIPWAY_DATA_PLANE: "nginx", SLIPWAY_NGINX_WORKERS: "1" },
+    env: { SLIPWAY_DATA_PLANE: "nginx", SLIPWAY_NGINX_WORKERS: "1", ...(process.env.SLIPWAY_RUNTIME_PORTS !== undefined ? { SLIPWAY_RUNTIME_PORTS: process.env.SLIPWAY_RUNTIME_PORTS } : {}) },
     processEnv: { "gateway-2": { SLIPWAY_DATA_PLANE: "node" } },
   });
   let nginx: ReturnType<typeof spawn> | undefined;

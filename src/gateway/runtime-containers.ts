@@ -15,6 +15,8 @@ export type PortRange = { from: number; to: number };
 export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string; startedAs?: "running" | "parked" | "created" };
 
 const runtimePort = "3000/tcp";
+/** The host port a container was made for: a parked one keeps it, for when it is started again. */
+const portLabel = "slipway.port";
 
 /** Each deployment's runtime secret is derived, so a restarted gateway can still talk to its containers. */
 export function runtimeSecret(gatewaySecret: string, deploymentId: string): string {
@@ -99,7 +101,7 @@ export async function startRuntime(
       WorkingDir: "/usr/local/server",
       Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
       Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
-      Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec },
+      Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec, ...(hostPort ? { [portLabel]: hostPort } : {}) },
       ExposedPorts: { [runtimePort]: {} },
       HostConfig: {
         PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: hostPort }] },
@@ -111,7 +113,7 @@ export async function startRuntime(
       },
     });
   // A port of the range is bound only when the container starts; one another container or
-  // process took meanwhile is tried again with another port.
+  // process took meanwhile is tried again with the next free port.
   for (let attempt = 1; ; attempt++) {
     const hostPort = options.ports ? String((await pickPort(docker, options.ports)) ?? "") : "";
     const [container, artifactBytes] = await Promise.all([create(hostPort), artifact]);
@@ -134,19 +136,15 @@ export async function startRuntime(
 }
 
 /**
- * A random port of the range that no running runtime container is published on; null when
- * every one is taken, and Docker picks one outside the range (served without kept-alive
- * connections, see nginx-data-plane.ts).
+ * The lowest port of the range that no runtime container, running or parked, holds; null
+ * when every one is taken, and Docker picks one outside the range (served without
+ * kept-alive connections, see nginx-data-plane.ts). Lowest first, because nginx finds a
+ * port's upstream by walking its list of upstreams from the start of the range.
  */
 async function pickPort(docker: Docker, range: PortRange): Promise<number | null> {
-  const containers = await docker.listContainers({ filters: { label: ["slipway.role=runtime"] } });
-  const used = new Set(containers.flatMap((c) => c.Ports.map((p) => p.PublicPort)));
-  const size = range.to - range.from + 1;
-  const start = Math.floor(Math.random() * size);
-  for (let i = 0; i < size; i++) {
-    const candidate = range.from + ((start + i) % size);
-    if (!used.has(candidate)) return candidate;
-  }
+  const containers = await docker.listContainers({ all: true, filters: { label: ["slipway.role=runtime"] } });
+  const used = new Set(containers.flatMap((c) => [...c.Ports.map((p) => p.PublicPort), Number(c.Labels[portLabel])]));
+  for (let port = range.from; port <= range.to; port++) if (!used.has(port)) return port;
   return null;
 }
 
