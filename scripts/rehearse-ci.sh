@@ -11,7 +11,10 @@ clone="$(dirname "$here")/slipway-ci-rehearsal"
 
 timeout "${BUSY_SECONDS:-10800}" sh -c 'while :; do :; done' &
 busy=$!
-trap 'kill $busy 2>/dev/null' EXIT
+ci=""
+# Each CI run is a process group of its own, stopped with the script.
+trap 'kill $busy 2>/dev/null; [ -n "$ci" ] && kill -- -"$ci" 2>/dev/null' EXIT
+trap 'exit 130' INT TERM
 
 status=0
 lines=()
@@ -20,8 +23,11 @@ for run in $(seq 1 "$runs"); do
   git clone -q --branch main "$here" "$clone"
   log="/tmp/slipway-ci-rehearsal-$run.log"
   started=$(date +%s)
-  (cd "$clone" && CI=true bash .ci/run) >"$log" 2>&1
+  (cd "$clone" && CI=true exec setsid bash .ci/run) >"$log" 2>&1 &
+  ci=$!
+  wait "$ci"
   code=$?
+  ci=""
   [ "$code" = 0 ] || status=1
   lines+=("run $run of $runs at $(git -C "$clone" rev-parse --short HEAD): $(tail -1 "$log") (exit $code, $(($(date +%s) - started)) s; log: $log)")
   echo "${lines[-1]}"
