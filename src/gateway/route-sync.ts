@@ -7,7 +7,7 @@
 // Live means registered: each gateway keeps its id in a Redis sorted set, scored with the
 // time its registration runs out, and renews it every few seconds. A gateway that has not
 // confirmed within the timeout is named in the answer (and logged); one that died drops out
-// of the set once its registration runs out. Every gateway also re-reads all routes every
+// of the set once its registration runs out, and is no longer waited for from then on. Every gateway also re-reads all routes every
 // SLIPWAY_ROUTE_RECONCILE_SECONDS, which repairs a copy that missed an announcement.
 import type { Redis } from "ioredis";
 import { randomUUID } from "node:crypto";
@@ -87,16 +87,25 @@ export async function startRouteSync(options: {
       const remaining = new Set((await liveGateways()).filter((id) => id !== gatewayId));
       const failed: string[] = [];
       let timer: NodeJS.Timeout | undefined;
+      let recheck: NodeJS.Timeout | undefined;
       const confirmed = new Promise<void>((resolve) => {
         if (remaining.size === 0) return resolve();
         waiting.set(change, { remaining, failed, done: resolve });
         timer = setTimeout(resolve, options.confirmTimeoutMs);
+        // A gateway that dies meanwhile is not waited for once its registration runs out.
+        recheck = setInterval(() => {
+          liveGateways().then((live) => {
+            for (const id of remaining) if (!live.includes(id)) remaining.delete(id);
+            if (remaining.size === 0) resolve();
+          }, () => {});
+        }, renewEveryMs);
       });
       try {
         await publisher.publish(changes, JSON.stringify({ functionId, change, from: gatewayId } satisfies Announcement));
         await confirmed;
       } finally {
         clearTimeout(timer);
+        clearInterval(recheck);
         waiting.delete(change);
       }
       const unconfirmed = [...remaining, ...failed];
