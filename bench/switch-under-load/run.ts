@@ -1,7 +1,8 @@
 // bench/switch-under-load: what callers of a function see while production is switched
 // under them. A Node function (`execute: any`) is deployed twice, v1 answering "v1" and v2
 // "v2"; BENCH_CLIENTS (default 16) keep-alive clients (one undici Client, one connection,
-// each) call /fn/<key>/ on the first gateway in a tight loop on loopback, first for
+// each) call /fn/<key>/ in a tight loop on loopback, spread over BENCH_GATEWAYS (default 2)
+// gateways of one stack (a switch is made through the first), first for
 // BENCH_BASELINE_SECONDS (default 8) with no switching, then while production is switched
 // BENCH_SWITCHES (default 60) times through the REST API, rollback to v1 and promote to v2
 // in turn, each switch sent once the previous one has answered and BENCH_SWITCH_GAP_MS
@@ -23,6 +24,7 @@ const clientCount = Number(process.env.BENCH_CLIENTS ?? 16);
 const baselineSeconds = Number(process.env.BENCH_BASELINE_SECONDS ?? 8);
 const switchCount = Number(process.env.BENCH_SWITCHES ?? 60);
 const switchGapMs = Number(process.env.BENCH_SWITCH_GAP_MS ?? 100);
+const gatewayCount = Number(process.env.BENCH_GATEWAYS ?? 2);
 const owner = "bench";
 const repoName = "switch";
 const functionPath = `/fn/hello--${repoName}--${owner}/`;
@@ -46,10 +48,10 @@ async function until(probe: () => Promise<boolean>, timeoutMs: number, what: str
 }
 
 /** Clients calling the function in a loop, each call filed under the phase it was sent in. */
-function startLoad(origin: string) {
+function startLoad(origins: string[]) {
   const state = { phase: "warm-up" as Phase | "done", switchesSent: 0, switchesAnswered: 0 };
   const calls: Record<Phase, Call[]> = { "warm-up": [], baseline: [], switching: [] };
-  const clients = Array.from({ length: clientCount }, () => new Client(origin, { pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 }));
+  const clients = Array.from({ length: clientCount }, (_, i) => new Client(origins[i % origins.length]!, { pipelining: 1, headersTimeout: 10_000, bodyTimeout: 10_000 }));
   const loop = async (client: Client) => {
     while (state.phase !== "done") {
       const phase = state.phase;
@@ -101,7 +103,7 @@ function summarize(calls: Call[]) {
 }
 
 async function main(): Promise<void> {
-  const stack = await startSlipwayStack();
+  const stack = await startSlipwayStack({ extraGateways: gatewayCount - 1 });
   try {
     const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 4242 });
     const url = `${stack.gatewayUrl}${functionPath}`;
@@ -118,7 +120,9 @@ async function main(): Promise<void> {
     const { token } = await createApiToken(stack.db, { name: "bench", kind: "server" });
 
     const switchMs: number[] = [];
-    const load = startLoad(stack.gatewayUrl);
+    // Every gateway serves v2 before the load starts.
+    for (const gateway of stack.gatewayUrls) await until(async () => (await (await fetch(`${gateway}${functionPath}`)).text()) === "v2", 60_000, `${gateway} to serve v2`);
+    const load = startLoad(stack.gatewayUrls);
     let switchingSeconds = 0;
     try {
       await sleep(1000);
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
     const switching = summarize(load.calls.switching);
     const row = (name: string, s: ReturnType<typeof summarize>, seconds: number) =>
       console.log(name.padEnd(26), String(s.served).padStart(9), (s.served / seconds).toFixed(0).padStart(7), String(s.failed).padStart(7), String(s.stale).padStart(6), s.p50.toFixed(2).padStart(8), s.p99.toFixed(2).padStart(8));
-    console.log(`switch under load: ${clientCount} keep-alive clients on ${url}, loopback, data plane ${stack.env.SLIPWAY_DATA_PLANE}`);
+    console.log(`switch under load: ${clientCount} keep-alive clients on ${functionPath} of ${stack.gatewayUrls.length} gateway(s), switched through the first; loopback, data plane ${stack.env.SLIPWAY_DATA_PLANE}`);
     console.log("phase".padEnd(26), "requests".padStart(9), "req/s".padStart(7), "failed".padStart(7), "stale".padStart(6), "p50 ms".padStart(8), "p99 ms".padStart(8));
     row(`baseline (${baselineSeconds} s)`, baseline, baselineSeconds);
     row(`switching (${switchingSeconds.toFixed(1)} s)`, switching, switchingSeconds);
