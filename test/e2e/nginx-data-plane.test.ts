@@ -193,11 +193,12 @@ describe("nginx data plane", { timeout: 15 * 60_000 }, () => {
       });
       assert.equal(activated.status, 200, await activated.clone().text());
       assert.equal(((await activated.json()) as { activated: boolean }).activated, true);
+      // The other gateway first: it heard of the switch from this one, which answered only once it confirmed.
+      const other = await fetch(`${stack.gatewayUrls[1]}/fn/${openSlug}/`);
+      assert.equal(((await other.json()) as { version: string }).version, version, "the other gateway serves the switch too");
       const response = await call(openSlug);
       ids.push(response.headers.get("x-slipway-execution-id")!);
       assert.equal(((await response.json()) as { version: string }).version, version);
-      const other = await fetch(`${stack.gatewayUrls[1]}/fn/${openSlug}/`);
-      assert.equal(((await other.json()) as { version: string }).version, version, "the other gateway serves the switch too");
     }
     await servedByNginx(ids);
     assert.equal(workers(), workersBefore, "nginx's workers are the same processes: a switch reloads nothing");
