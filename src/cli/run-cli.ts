@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { request } from "undici";
 import { createApiToken, type TokenKind } from "../api/api-tokens.js";
+import { unconfirmedNote } from "../gateway/route-sync.js";
 import { createDatabase } from "../store/create-database.js";
 import { packUpload } from "./pack-upload.js";
 import { runMigrations } from "../store/run-migrations.js";
@@ -189,8 +190,10 @@ export async function runCli(argv: string[], output: Output = { out: (t) => proc
       case "rollback":
       case "promote": {
         if (!rest[0]) throw new CliError(`which function? \`slipway ${command} <function-id> [target]\` (see \`slipway functions ls\`)`);
-        const result = (await api("POST", `/v1/functions/${rest[0]}/${command}`, rest[1] ? { target: rest[1] } : {})) as { functionName: string; fromVersion: number | null; toVersion: number; url: string; pinned: boolean; durationMs: number };
+        const result = (await api("POST", `/v1/functions/${rest[0]}/${command}`, rest[1] ? { target: rest[1] } : {})) as { functionName: string; fromVersion: number | null; toVersion: number; url: string; pinned: boolean; durationMs: number; unconfirmedGateways?: string[] };
         print(result, `${command === "rollback" ? "Rolled back" : "Promoted"} ${result.functionName}: v${result.fromVersion ?? "–"} → v${result.toVersion} in ${Math.round(result.durationMs)} ms${result.pinned ? " (production pinned)" : ""}\n${result.url}`);
+        const unconfirmed = unconfirmedNote(result.unconfirmedGateways);
+        if (unconfirmed) process.stderr.write(`warning: ${unconfirmed}\n`);
         return 0;
       }
       case "unpin": {

@@ -19,6 +19,8 @@ export type SwitchResult = {
   pinned: boolean;
   url: string;
   durationMs: number;
+  /** Gateways that did not confirm they serve the switch (see src/gateway/route-sync.ts); normally none. */
+  unconfirmedGateways: string[];
 };
 
 type SwitchRequest = { functionId: string; action: "rollback" | "promote"; target?: string };
@@ -67,5 +69,6 @@ export async function switchProduction(
     pinned,
     url: functionUrl(deps.config.publicUrl, state.slug),
     durationMs: performance.now() - started,
+    unconfirmedGateways: activation.unconfirmedGateways ?? [],
   };
 }

@@ -20,6 +20,12 @@ export type RouteSync = {
   close(): Promise<void>;
 };
 
+/** Said of a switch that some gateway did not confirm: those may still serve the version it replaced. */
+export function unconfirmedNote(gateways: string[] | undefined): string {
+  if (!gateways?.length) return "";
+  return `${gateways.length} gateway${gateways.length === 1 ? "" : "s"} did not confirm serving it (${gateways.join(", ")}); see their logs`;
+}
+
 type Announcement = { functionId: string; change: string; from: string };
 type Confirmation = { change: string; gateway: string; ok: boolean };
 

@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
 import { requestActivation } from "../gateway/request-activation.js";
+import { unconfirmedNote } from "../gateway/route-sync.js";
 import { functionUrl } from "../gateway/route-key.js";
 import type { Database } from "../store/create-database.js";
 import { listDeploymentTargets, markTargetActivated } from "../store/deployment-targets.js";
@@ -46,7 +47,9 @@ export async function activateTargets(
       via: deployment.createdVia ?? "push",
     });
     if (result.activated) await markTargetActivated(deps.db, deployment.deploymentId, target.alias);
-    results.push({ alias: target.alias, activated: result.activated, ...(result.activated ? {} : { note: `Not activated for ${target.alias}: ${result.reason}.` }), url });
+    const unconfirmed = unconfirmedNote(result.unconfirmedGateways);
+    const note = !result.activated ? `Not activated for ${target.alias}: ${result.reason}.` : unconfirmed ? `Live for ${target.alias}, but ${unconfirmed}.` : null;
+    results.push({ alias: target.alias, activated: result.activated, ...(note ? { note } : {}), url });
   }
   return results;
 }

@@ -1,4 +1,5 @@
 // Owns the words of Slipway's replies to comment commands. Pure.
+import { unconfirmedNote } from "../../gateway/route-sync.js";
 import { formatDuration } from "../render-check-run.js";
 import { requiredPermission } from "./can-run-command.js";
 
@@ -26,13 +27,14 @@ export function replyBody(commandText: string, outcome: "done" | "refused", mess
   return `${quote(commandText)}\n\n${outcome === "done" ? "🚀" : "👎"} ${message}`;
 }
 
-export function switchedMessage(result: { functionName: string; fromVersion: number | null; toVersion: number; pinned: boolean; url: string; durationMs: number }, action: "rollback" | "promote"): string {
+export function switchedMessage(result: { functionName: string; fromVersion: number | null; toVersion: number; pinned: boolean; url: string; durationMs: number; unconfirmedGateways?: string[] }, action: "rollback" | "promote"): string {
   const change = `v${result.fromVersion ?? "–"} → v${result.toVersion}`;
   const verb = action === "rollback" ? "Rolled back" : "Promoted";
   const pin = result.pinned
     ? "Production is now **pinned**: pushes still build, but they do not go live until `/slipway promote` or `/slipway unpin`."
     : "Production follows pushes again.";
-  return `${verb} **${result.functionName}** production: ${change} in ${formatDuration(result.durationMs)}.\n\nServing at ${result.url}\n\n${pin}`;
+  const unconfirmed = unconfirmedNote(result.unconfirmedGateways);
+  return `${verb} **${result.functionName}** production: ${change} in ${formatDuration(result.durationMs)}.\n\nServing at ${result.url}\n\n${pin}${unconfirmed ? `\n\n⚠️ ${unconfirmed}.` : ""}`;
 }
 
 export function statusTable(rows: { name: string; version: number | null; pinned: boolean; url: string; latest: string }[]): string {
