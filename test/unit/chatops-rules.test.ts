@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { canRunCommand } from "../../src/github/chatops/can-run-command.js";
 import { parseCommand } from "../../src/github/chatops/parse-command.js";
+import { switchedMessage } from "../../src/github/chatops/render-reply.js";
 import { resolvePromoteTarget, resolveRollbackTarget, type DeploymentSummary } from "../../src/deployments/resolve-deployment-target.js";
 
 test("only the first line is parsed, and the command name is case-insensitive", () => {
@@ -74,4 +75,10 @@ test("a promote picks the newest ready deployment unless told otherwise", () => 
   const result = resolvePromoteTarget(deployments, deployments[0]!);
   assert.ok(result.ok && result.deployment.version === 4);
   assert.deepEqual(resolvePromoteTarget(deployments, current), { ok: false, reason: "v4 is already serving" });
+});
+
+test("a switch reply says which gateways did not confirm serving it, and nothing when all did", () => {
+  const result = { functionName: "api", fromVersion: 3, toVersion: 2, pinned: true, url: "https://fn.example/fn/api/", durationMs: 40 };
+  assert.doesNotMatch(switchedMessage({ ...result, unconfirmedGateways: [] }, "rollback"), /gateway/);
+  assert.match(switchedMessage({ ...result, unconfirmedGateways: ["g-1"] }, "rollback"), /⚠️ 1 gateway did not confirm serving it \(g-1\); see their logs\.$/);
 });
