@@ -1,6 +1,7 @@
 // Owns activating a ready build for every alias it was meant for: production (only from
-// the function's branch, never over a newer version, never through a pin) and a pull
-// request's preview pr-<n> (only while the pull request is open). A build recorded before
+// the function's branch, never over a newer version, never through a pin, whatever order
+// its webhooks came in) and a pull request's preview pr-<n> (only while the pull request
+// is open). A build recorded before
 // aliases existed, or by a redeploy, is meant for production.
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
@@ -27,7 +28,14 @@ export async function activateTargets(
   const results: TargetActivation[] = [];
   for (const target of wanted) {
     const url = functionUrl(config.publicUrl, deployment.slug, target.alias);
-    if (target.alias === "production" && deployment.ref !== `refs/heads/${deployment.branch}`) continue;
+    // A production target is added only by a push to the function's branch (or a redeploy or
+    // an upload), whichever webhook made the build: a pull request's build of the same commit,
+    // a fast-forward merge, a push that came before or after. Only a build with no targets
+    // (recorded before targets existed) is judged by the ref it was built from.
+    if (target.alias === "production" && targets.length === 0 && deployment.ref !== `refs/heads/${deployment.branch}`) {
+      results.push({ alias: target.alias, activated: false, note: `Not activated for production: built from ${deployment.ref}, not the ${deployment.branch} branch.`, url });
+      continue;
+    }
     if (target.number !== null) {
       const pr = await getPullRequest(deps.db, deployment.repositoryId, target.number);
       if (!pr || pr.state !== "open") {

@@ -1,6 +1,7 @@
 // Issue 4's promise, end to end on real Postgres, Redis and Docker with the GitHub
 // emulator: previews per pull request (open, sync, close), one build for a push and a pull
-// request of the same sha, skips by message and by path, a running build superseded by a
+// request of the same sha, a fast-forward merge after the preview is ready and while it
+// still builds, skips by message and by path, a running build superseded by a
 // newer commit, five functions in one sticky comment, a fork held until approved (by
 // comment, then by button, again for each new commit), and a re-run from a check run.
 import assert from "node:assert/strict";
@@ -177,6 +178,61 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     await stack.emulator.waitFor(async () => (await get(`/fn/${slug}--pr-${pr.number}/`)).status === 200, { timeoutMs: 60_000 });
     assert.equal(JSON.parse((await get(`/fn/${slug}/`)).body).greeting, "release build");
     assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${pr.number}/`)).body).greeting, "release build");
+  });
+
+  // Issue 14: GitHub does not order deliveries, and a fast-forward merge pushes a sha that
+  // was already built for the pull request. Production follows the production branch
+  // whichever webhook made the build, and whenever the push comes.
+  async function productionServes(repoName: string, sha: string, greeting: string) {
+    const slug = `api--${repoName}--${owner}`;
+    await stack.emulator.waitFor(async () => {
+      const served = await get(`/fn/${slug}/`);
+      return served.status === 200 && JSON.parse(served.body).greeting === greeting ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100, message: `production serves ${greeting}` });
+    const rows = await stack.db.query("select id from deployments where commit_sha = $1", [sha]);
+    assert.equal(rows.rowCount, 1, "built once, for the pull request, and served in production without a rebuild");
+    await stack.emulator.waitFor(
+      () => stack.emulator.deployments(owner, repoName).some((d) => d.environment === "production" && d.sha === sha && d.statuses.some((s) => s.state === "success")) || undefined,
+      { timeoutMs: 30_000, message: "a successful production GitHub Deployment" },
+    );
+    const run = await stack.emulator.waitFor(
+      () => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === sha && r.name === "slipway / api" && r.status === "completed" && JSON.stringify(r.output).includes(`/fn/${slug}/`)),
+      { timeoutMs: 30_000, message: "the check run links production" },
+    );
+    assert.equal(run.conclusion, "success");
+  }
+
+  async function repositoryWithPullRequest(repoName: string, installationId: number) {
+    const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId });
+    const first = await stack.emulator.commit({ owner, repo: repoName, files: { "slipway.yml": functionsYml(["api"]), ...functionFiles("api", "main v1") }, message: "functions" });
+    await deliver("push", pushPayload({ repo, before: first.before, after: first.sha, message: "functions" }));
+    await productionServes(repoName, first.sha, "main v1");
+    const feature = await stack.emulator.commit({ owner, repo: repoName, branch: "feature", files: functionFiles("api", "feature v2"), message: "feature" });
+    return { repo, feature };
+  }
+
+  test("fast-forward merge after the preview is ready: production serves the pull request's build", async () => {
+    const repoName = "fastforward";
+    const { repo, feature } = await repositoryWithPullRequest(repoName, 5011);
+    const { pr } = await openPullRequest(repo, "feature");
+    const preview = await completedRun(repoName, feature.sha, "slipway / api");
+    assert.equal(preview.conclusion, "success", preview.output.summary ?? "");
+    assert.equal(JSON.parse((await get(`/fn/api--${repoName}--${owner}--pr-${pr.number}/`)).body).greeting, "feature v2");
+    const merged = await stack.emulator.fastForward({ owner, repo: repoName, branch: "main", to: feature.sha });
+    await deliver("push", pushPayload({ repo, before: merged.before, after: merged.after, message: "feature" }));
+    await productionServes(repoName, feature.sha, "feature v2");
+  });
+
+  test("the pull request's webhook first and the push while its build still runs: production serves it too", async () => {
+    const repoName = "pushlater";
+    const { repo, feature } = await repositoryWithPullRequest(repoName, 5012);
+    await openPullRequest(repo, "feature");
+    // The push of the same sha (a fast-forward merge) arrives before the build is done.
+    const merged = await stack.emulator.fastForward({ owner, repo: repoName, branch: "main", to: feature.sha });
+    const [row] = (await stack.db.query<{ status: string }>("select status from deployments where commit_sha = $1", [feature.sha])).rows;
+    assert.ok(row && row.status !== "ready", `the pull request's build is still ${row?.status ?? "missing"} when the push comes`);
+    await deliver("push", pushPayload({ repo, before: merged.before, after: merged.after, message: "feature" }));
+    await productionServes(repoName, feature.sha, "feature v2");
   });
 
   test("[skip ci] skips; a newer commit cancels the running build, which links to it; a re-run rebuilds", async () => {

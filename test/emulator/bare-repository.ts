@@ -156,6 +156,21 @@ export class BareRepository {
       });
   }
 
+  /** Moves a branch forward to a descendant of its head, as `git push` of a fast-forward does. */
+  fastForward(branch: string, to: string): Promise<{ before: string; after: string }> {
+    const run = this.queue.then(async () => {
+      assertSafeRevision(branch);
+      const before = await this.branchHead(branch);
+      if (!before) throw new Error(`emulator: branch ${branch} does not exist`);
+      const { code } = await this.git(["merge-base", "--is-ancestor", before, to], { okCodes: [0, 1] });
+      if (code !== 0) throw new Error(`emulator: ${to} is not a fast-forward of ${branch}`);
+      await this.git(["update-ref", `refs/heads/${branch}`, to, before]);
+      return { before, after: to };
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   commit(input: CommitInput): Promise<CommitResult> {
     const run = this.queue.then(() => this.commitNow(input));
     this.queue = run.catch(() => undefined);

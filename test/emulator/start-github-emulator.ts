@@ -280,6 +280,8 @@ export interface GitHubEmulator {
   repo(owner: string, name: string): RepoRecord | undefined;
   commit(input: CommitFilesInput): Promise<EmulatorCommitResult>;
   branchHead(owner: string, repo: string, branch: string): Promise<string | null>;
+  /** Moves `branch` forward to `to` (a fast-forward merge pushed with git); send the push webhook yourself. */
+  fastForward(input: { owner: string; repo: string; branch: string; to: string }): Promise<{ before: string; after: string; ref: string }>;
   createPullRequest(input: CreatePullRequestInput): Promise<JsonObject & { number: number }>;
   createIssue(input: CreateIssueInput): Promise<{ number: number; id: number }>;
   /** A comment by a (human) user, e.g. to be sent in an issue_comment webhook. */
@@ -2296,6 +2298,14 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
 
     branchHead(owner, repo, branch) {
       return mustRepo(owner, repo).git.branchHead(branch);
+    },
+
+    async fastForward(input) {
+      const repo = mustRepo(input.owner, input.repo);
+      const moved = await repo.git.fastForward(input.branch, input.to);
+      repo.pushedAt = nowIso();
+      for (const issue of repo.issues.values()) if (issue.kind === "pull" && issue.baseRef === input.branch) issue.baseSha = moved.after;
+      return { ...moved, ref: `refs/heads/${input.branch}` };
     },
 
     async createPullRequest(input) {
