@@ -8,7 +8,7 @@ import { scheduleBuilds, type ScheduleDependencies } from "../deployments/schedu
 import type { AuditVia } from "../store/audit-log.js";
 import { approvePullRequestHead, getPullRequest } from "../store/pull-requests.js";
 import { getRepositoryByName } from "../store/repositories.js";
-import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type ApproveRequest = {
@@ -22,16 +22,6 @@ export type ApproveRequest = {
   via: AuditVia;
 };
 
-async function permissionOf(octokit: GitHubClient, owner: string, repo: string, username: string): Promise<string> {
-  try {
-    const response = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username });
-    return response.data.role_name || response.data.permission;
-  } catch (error) {
-    if ((error as { status?: number }).status === 404) return "none";
-    throw error;
-  }
-}
-
 /** Returns what happened, in a sentence for a reply; throws DeploymentActionError when refused. */
 export async function approveForkBuild(deps: ScheduleDependencies, request: ApproveRequest): Promise<string> {
   const repository = await getRepositoryByName(deps.db, request.owner, request.repo);
@@ -39,9 +29,9 @@ export async function approveForkBuild(deps: ScheduleDependencies, request: Appr
   if (!repository || !pr) throw new DeploymentActionError(`Slipway has not seen pull request #${request.number} yet`);
   if (!pr.isFork) throw new DeploymentActionError(`#${request.number} is not from a fork, so it needs no approval`);
   if (pr.state !== "open") throw new DeploymentActionError(`#${request.number} is closed`);
-  const permission = await permissionOf(request.octokit, request.owner, request.repo, request.approver);
-  if (!canRunCommand(permission)) {
-    throw new DeploymentActionError(`@${request.approver} has ${permission} permission on this repository; approving a fork build needs ${requiredPermission}`);
+  const access = await collaboratorAccess(request.octokit, request.owner, request.repo, request.approver);
+  if (!access.canDeploy) {
+    throw new DeploymentActionError(`@${request.approver} has ${access.role} permission on this repository; approving a fork build needs ${requiredPermission}`);
   }
   const sha = request.sha ?? pr.headSha;
   if (sha !== pr.headSha) {

@@ -9,7 +9,7 @@ import { switchProduction } from "../deployments/switch-production.js";
 import { getRepositoryByName } from "../store/repositories.js";
 import { switchedMessage } from "./chatops/render-reply.js";
 import { approveForkBuild } from "./approve-fork-build.js";
-import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type CheckRunActionEvent = {
@@ -72,15 +72,8 @@ export async function handleCheckRunAction(event: CheckRunActionEvent, deps: Sch
     return `\`${event.identifier}\` is not a Slipway button`;
   }
   try {
-    let permission: string;
-    try {
-      const response = await event.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: event.owner, repo: event.repo, username: event.actor });
-      permission = response.data.role_name || response.data.permission;
-    } catch (error) {
-      if ((error as { status?: number }).status !== 404) throw error;
-      permission = "none";
-    }
-    if (!canRunCommand(permission)) throw new DeploymentActionError(`@${event.actor} has ${permission} permission; the ${event.identifier} button needs ${requiredPermission}`);
+    const access = await collaboratorAccess(event.octokit, event.owner, event.repo, event.actor);
+    if (!access.canDeploy) throw new DeploymentActionError(`@${event.actor} has ${access.role} permission; the ${event.identifier} button needs ${requiredPermission}`);
     const outcome = await handler(event, deps);
     log.info({ outcome }, "check-run button handled");
     return outcome;

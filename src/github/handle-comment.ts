@@ -13,7 +13,7 @@ import { requestPrewarm } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Database } from "../store/create-database.js";
-import { canRunCommand, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
 import { parseCommand, type Command } from "./chatops/parse-command.js";
 import { helpText, replyBody, statusTable, switchedMessage } from "./chatops/render-reply.js";
 import type { GitHubClient, InstallationClients } from "./create-installation-client.js";
@@ -59,17 +59,6 @@ async function reply(event: CommentEvent, body: string): Promise<void> {
   const { octokit, owner, repo } = event;
   if (event.place.kind === "issue") await octokit.rest.issues.createComment({ owner, repo, issue_number: event.place.number, body });
   else await octokit.rest.repos.createCommitComment({ owner, repo, commit_sha: event.place.sha, body });
-}
-
-async function permissionOf(event: CommentEvent): Promise<string> {
-  try {
-    const response = await event.octokit.rest.repos.getCollaboratorPermissionLevel({ owner: event.owner, repo: event.repo, username: event.author.login });
-    // role_name carries maintain/triage; the legacy `permission` folds them into write/read.
-    return response.data.role_name || response.data.permission;
-  } catch (error) {
-    if ((error as { status?: number }).status === 404) return "none";
-    throw error;
-  }
 }
 
 type RepositoryFunctions = { id: string; name: string }[];
@@ -168,9 +157,9 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   let outcome: "done" | "refused" = "done";
   let message: string;
   try {
-    const permission = await permissionOf(event);
-    if (!canRunCommand(permission) && parsed.command.name !== "help") {
-      throw new DeploymentActionError(`@${event.author.login} has ${permission} permission on this repository; \`${parsed.command.name}\` needs ${requiredPermission}.`);
+    const access = await collaboratorAccess(event.octokit, event.owner, event.repo, event.author.login);
+    if (!access.canDeploy && parsed.command.name !== "help") {
+      throw new DeploymentActionError(`@${event.author.login} has ${access.role} permission on this repository; \`${parsed.command.name}\` needs ${requiredPermission}.`);
     }
     message = await runCommand(deps, event, parsed.command, repositoryFunctions);
   } catch (error) {

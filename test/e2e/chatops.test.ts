@@ -24,6 +24,9 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 8080 });
     stack.emulator.setPermission(owner, repoName, "maintainer", "maintain");
     stack.emulator.setPermission(owner, repoName, "reader", "read");
+    stack.emulator.setPermission(owner, repoName, "triager", "triage");
+    // An organisation's custom role built on write, as GitHub reports it: permission write, role_name deployer.
+    stack.emulator.setPermission(owner, repoName, "deployer", "write", "deployer");
     for (const version of ["one", "two", "three"]) {
       shas[version] = await pushAndWait({ ...(version === "one" ? { "slipway.yml": yml } : {}), "api/index.js": handler(version) }, version);
     }
@@ -105,9 +108,16 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
 
   test("a user without write permission is refused, and told which permission is needed", async () => {
     const { reply, live } = await prComment("/slipway rollback v1", "reader");
-    assert.match(reply!, /👎 Nothing changed: @reader has read permission on this repository; `rollback` needs write, maintain or admin\./);
+    assert.match(reply!, /👎 Nothing changed: @reader has read permission on this repository; `rollback` needs write, maintain or admin \(or a custom role built on them\)\./);
     assert.deepEqual(live, ["-1"]);
     assert.equal(await served(), "four");
+  });
+
+  test("permissions as GitHub defines them: a custom role built on write may act, triage may not", async () => {
+    const triage = await prComment("/slipway status", "triager");
+    assert.match(triage.reply!, /@triager has triage permission on this repository; `status` needs write, maintain or admin/);
+    const deployer = await prComment("/slipway status", "deployer");
+    assert.match(deployer.reply!, /\| api \| v4 \|/, deployer.reply);
   });
 
   test("an unknown target, a failed deployment and the current version are refused clearly", async () => {

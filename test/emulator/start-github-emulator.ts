@@ -287,7 +287,8 @@ export interface GitHubEmulator {
   /** A comment by a (human) user, e.g. to be sent in an issue_comment webhook. */
   createIssueComment(input: CreateCommentInput & { issueNumber: number }): CommentView;
   createCommitComment(input: CreateCommentInput & { sha: string; path?: string; line?: number }): Promise<CommentView>;
-  setPermission(owner: string, repo: string, user: string, role: RepositoryRole): void;
+  /** A custom role (an organisation's, say "deployer" built on write) is given with its base role. */
+  setPermission(owner: string, repo: string, user: string, role: RepositoryRole, customRoleName?: string): void;
   /** Issues a token without the JWT dance (recorded with via: 'helper'). */
   createInstallationToken(installationId: number, options?: { repositoryIds?: number[] }): string;
   revokeToken(token: string): void;
@@ -378,6 +379,8 @@ interface RepoState {
   issues: Map<number, IssueState>;
   nextNumber: number;
   roles: Map<string, RepositoryRole>;
+  /** A custom repository role's name, by login; its base is in `roles`. */
+  customRoles: Map<string, string>;
 }
 
 interface CheckRunState {
@@ -1746,12 +1749,14 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         const legacy: Record<RepositoryRole, string> = { admin: "admin", maintain: "write", write: "write", triage: "read", read: "read", none: "none" };
         const rank = ["none", "read", "triage", "write", "maintain", "admin"].indexOf(role);
         const permissions = { pull: rank >= 1, triage: rank >= 2, push: rank >= 3, maintain: rank >= 4, admin: rank >= 5 };
+        // GitHub: `permission` is the base (legacy) level; `role_name` may be a custom role's name.
+        const roleName = repo.customRoles.get(login.toLowerCase()) ?? role;
         return {
           status: 200,
           body: {
             permission: legacy[role],
-            role_name: role,
-            user: { ...shapes.user(login), permissions, role_name: role },
+            role_name: roleName,
+            user: { ...shapes.user(login), permissions, role_name: roleName },
           },
         };
       },
@@ -2246,7 +2251,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         created_at: nowIso(),
         description: input.description ?? null,
       };
-      const state: RepoState = { record, git, pushedAt: null, issues: new Map(), nextNumber: 1, roles: new Map() };
+      const state: RepoState = { record, git, pushedAt: null, issues: new Map(), nextNumber: 1, roles: new Map(), customRoles: new Map() };
       repos.set(repoKey(input.owner, input.name), state);
       reposById.set(id, state);
       return { ...record };
@@ -2397,8 +2402,11 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
       return renderCommitComment(comment) as unknown as CommentView;
     },
 
-    setPermission(owner, repo, user, role) {
-      mustRepo(owner, repo).roles.set(user.toLowerCase(), role);
+    setPermission(owner, repo, user, role, customRoleName) {
+      const state = mustRepo(owner, repo);
+      state.roles.set(user.toLowerCase(), role);
+      if (customRoleName) state.customRoles.set(user.toLowerCase(), customRoleName);
+      else state.customRoles.delete(user.toLowerCase());
     },
 
     createInstallationToken(installationId, tokenOptions = {}) {

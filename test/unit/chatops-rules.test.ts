@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { canRunCommand } from "../../src/github/chatops/can-run-command.js";
+import { accessFromPermission } from "../../src/github/chatops/can-run-command.js";
 import { parseCommand } from "../../src/github/chatops/parse-command.js";
 import { switchedMessage } from "../../src/github/chatops/render-reply.js";
 import { resolvePromoteTarget, resolveRollbackTarget, type DeploymentSummary } from "../../src/deployments/resolve-deployment-target.js";
@@ -26,9 +26,15 @@ test("an unknown command is a request for help that names it", () => {
   assert.deepEqual(parseCommand("/slipway")?.command, { name: "help" });
 });
 
-test("write, maintain and admin may run commands; triage, read and none may not", () => {
-  for (const p of ["admin", "maintain", "write"]) assert.ok(canRunCommand(p));
-  for (const p of ["triage", "read", "none", ""]) assert.ok(!canRunCommand(p));
+test("write, maintain, admin and custom roles built on them may run commands; triage, read and none may not", () => {
+  // As GitHub reports them: `permission` is the base level, `role_name` the role (maybe custom).
+  for (const [permission, role] of [["admin", "admin"], ["write", "maintain"], ["write", "write"], ["write", "deployer"]]) {
+    assert.deepEqual(accessFromPermission({ permission: permission!, role_name: role! }), { canDeploy: true, role });
+  }
+  for (const [permission, role] of [["read", "triage"], ["read", "read"], ["read", "reviewer"], ["none", ""]]) {
+    assert.equal(accessFromPermission({ permission: permission!, role_name: role! }).canDeploy, false, `${role || permission} may not deploy`);
+  }
+  assert.deepEqual(accessFromPermission(null), { canDeploy: false, role: "no" }, "a user GitHub does not know");
 });
 
 const deployments: DeploymentSummary[] = [

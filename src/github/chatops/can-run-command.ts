@@ -1,10 +1,29 @@
-// Decides who may run a command: write, maintain or admin on the repository, as GitHub's
-// permission API reports it (never the comment's author_association, which says nothing
-// about permission).
-const allowed = new Set(["admin", "maintain", "write"]);
+// Decides who may deploy, roll back, promote or approve: anyone whose base permission on the
+// repository is write or admin, as GitHub's permission API reports it (never the comment's
+// author_association, which says nothing about permission). GitHub reports that base as
+// `permission`: maintain and every custom role built on write or maintain report write,
+// triage reports read. `role_name` (write, maintain, triage, or a custom role's name) is only
+// for saying who someone is. Every command, button and approval asks here.
+import type { GitHubClient } from "../create-installation-client.js";
 
-export function canRunCommand(permission: string): boolean {
-  return allowed.has(permission);
+const allowed = new Set(["admin", "write"]);
+
+export const requiredPermission = "write, maintain or admin (or a custom role built on them)";
+
+export type CollaboratorAccess = { canDeploy: boolean; role: string };
+
+/** From the permission API's answer; a user GitHub does not know has no access. */
+export function accessFromPermission(data: { permission: string; role_name?: string | null } | null): CollaboratorAccess {
+  if (!data) return { canDeploy: false, role: "no" };
+  return { canDeploy: allowed.has(data.permission), role: data.role_name || data.permission };
 }
 
-export const requiredPermission = "write, maintain or admin";
+export async function collaboratorAccess(octokit: GitHubClient, owner: string, repo: string, username: string): Promise<CollaboratorAccess> {
+  try {
+    const response = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username });
+    return accessFromPermission(response.data);
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return accessFromPermission(null);
+    throw error;
+  }
+}
