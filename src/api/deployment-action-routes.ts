@@ -6,6 +6,7 @@ import type { AppDependencies } from "../app/start-app.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import { redeployFunction } from "../deployments/redeploy-function.js";
 import { switchProduction } from "../deployments/switch-production.js";
+import { reportProductionSwitchLater, switchedOf } from "../github/report-production-switch.js";
 import { unpinProduction } from "../deployments/unpin-production.js";
 import { buildLogKey, followBuildLog } from "../pipeline/build-log-stream.js";
 import { listAudit } from "../store/audit-log.js";
@@ -43,7 +44,10 @@ export function registerDeploymentActionRoutes(api: ApiRouter, deps: AppDependen
       body: target,
       handler: ({ params, body, principal }) =>
         asApiError(() =>
-          switchProduction(deps, { functionId: functionIdFrom(params), action, ...(body.target ? { target: body.target } : {}), actor: principal!.name, via: "api" }),
+          switchProduction(deps, { functionId: functionIdFrom(params), action, ...(body.target ? { target: body.target } : {}), actor: principal!.name, via: "api" }).then((result) => {
+            reportProductionSwitchLater({ ...deps, github: deps.installations }, switchedOf(result, action, principal!.name));
+            return result;
+          }),
         ),
     });
   }

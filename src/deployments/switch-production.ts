@@ -16,6 +16,8 @@ export type SwitchResult = {
   fromVersion: number | null;
   toVersion: number;
   deploymentId: string;
+  /** What production served before, as the gateway switched it. */
+  previousDeploymentId: string | null;
   pinned: boolean;
   url: string;
   durationMs: number;
@@ -66,6 +68,7 @@ export async function switchProduction(
     fromVersion: state.production?.version ?? null,
     toVersion: deployment.version,
     deploymentId: deployment.id,
+    previousDeploymentId: activation.previousDeploymentId,
     pinned,
     url: functionUrl(deps.config.publicUrl, state.slug),
     durationMs: performance.now() - started,

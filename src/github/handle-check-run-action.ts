@@ -6,6 +6,7 @@ import { cancelDeployment } from "../deployments/cancel-deployment.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
 import { switchProduction } from "../deployments/switch-production.js";
+import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 import { getRepositoryByName } from "../store/repositories.js";
 import { switchedMessage } from "./chatops/render-reply.js";
 import { approveForkBuild } from "./approve-fork-build.js";
@@ -39,12 +40,14 @@ export const checkRunActionHandlers: Record<string, CheckRunActionHandler> = {
   async rollback(event, deps) {
     const functionId = await functionOfCheckRun(event, deps);
     const result = await switchProduction(deps, { functionId, action: "rollback", actor: event.actor, via: "button" });
+    reportProductionSwitchLater(deps, switchedOf(result, "rollback", event.actor));
     return switchedMessage(result, "rollback");
   },
   // On a preview's run: serve exactly this build in production, without rebuilding it.
   async promote(event, deps) {
     const functionId = await functionOfCheckRun(event, deps);
     const result = await switchProduction(deps, { functionId, action: "promote", target: event.checkRun.externalId!, actor: event.actor, via: "button" });
+    reportProductionSwitchLater(deps, switchedOf(result, "promote", event.actor));
     return switchedMessage(result, "promote");
   },
   async cancel(event, deps) {

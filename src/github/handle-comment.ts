@@ -8,6 +8,7 @@ import { DeploymentActionError } from "../deployments/deployment-action-error.js
 import { listRepositoryFunctions, loadFunctionState } from "../deployments/load-function-state.js";
 import { redeployFunction } from "../deployments/redeploy-function.js";
 import { resolveSwitchTarget, switchProduction } from "../deployments/switch-production.js";
+import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 import { unpinProduction } from "../deployments/unpin-production.js";
 import { requestPrewarm } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
@@ -103,6 +104,7 @@ async function runCommand(deps: CommentDependencies, event: CommentEvent, comman
     case "promote": {
       const functionId = pickFunction(await repositoryFunctions, command.functionName);
       const result = await switchProduction(deps, { functionId, action: command.name, ...(command.target ? { target: command.target } : {}), actor, via: "comment" });
+      reportProductionSwitchLater(deps, switchedOf(result, command.name, actor));
       return switchedMessage(result, command.name);
     }
     case "unpin": {

@@ -74,6 +74,11 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     return rows.rows;
   }
 
+  /** The latest status of the newest production GitHub Deployment of this commit. */
+  function productionState(sha: string): string | undefined {
+    return stack.emulator.deployments(owner, repoName).filter((d) => d.environment === "production" && d.sha === sha).at(-1)?.statuses.at(-1)?.state;
+  }
+
   test("/slipway rollback swaps production to the previous version without a rebuild and pins it", async () => {
     assert.equal(await served(), "three");
     const builds = (await stack.db.query("select count(*)::int as n from deployments")).rows[0].n;
@@ -88,6 +93,11 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     assert.equal((await stack.db.query("select count(*)::int as n from deployments")).rows[0].n, builds, "no rebuild");
     const last = (await auditActions()).at(-1)!;
     assert.deepEqual(last, { action: "rollback", actor: "maintainer", via: "comment", from: 3, to: 2 });
+    // GitHub's production environment shows the version now serving, and the one replaced inactive.
+    await stack.emulator.waitFor(() => (productionState(shas.two!) === "success" && productionState(shas.three!) === "inactive") || undefined, {
+      timeoutMs: 15_000,
+      describe: () => `production: two ${productionState(shas.two!)}, three ${productionState(shas.three!)}`,
+    });
   });
 
   test("a pinned production ignores a push until /slipway promote", async () => {
@@ -217,6 +227,11 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     assert.deepEqual(production.rows[0], { deployment_id: preview.id, pinned: false });
     const last = (await auditActions()).at(-1)!;
     assert.deepEqual([last.action, last.actor, last.via, last.from, last.to], ["promote", "maintainer", "comment", 3, preview.version]);
+    // Built for the pull request only, it gets a production GitHub Deployment once it serves there.
+    await stack.emulator.waitFor(() => (productionState(commit.sha) === "success" && productionState(shas.three!) === "inactive") || undefined, {
+      timeoutMs: 15_000,
+      describe: () => `production: preview ${productionState(commit.sha)}, three ${productionState(shas.three!)}`,
+    });
   });
 
   test("a repository with several functions must name one", async () => {
