@@ -1,7 +1,8 @@
 // Owns the buttons on Slipway's check runs (check_run.requested_action): who pressed it
 // may act only with write, maintain or admin permission (GitHub's permission API), then
 // the handler registered for the button's identifier runs: cancel, approve, and rollback /
-// promote, which are the same actions as the comment commands.
+// promote, which are the same actions as the comment commands. A press that changes
+// nothing is answered where the presser sees it: a comment on the commit that mentions them.
 import { cancelDeployment } from "../deployments/cancel-deployment.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
@@ -83,6 +84,13 @@ export async function handleCheckRunAction(event: CheckRunActionEvent, deps: Sch
   } catch (error) {
     if (!(error instanceof DeploymentActionError)) throw error;
     log.info({ refused: error.message }, "check-run button refused");
-    return `Nothing changed: ${error.message}`;
+    const answer = `Nothing changed: ${error.message}`;
+    await event.octokit.rest.repos.createCommitComment({
+      owner: event.owner,
+      repo: event.repo,
+      commit_sha: event.checkRun.headSha,
+      body: `@${event.actor} you pressed **${event.identifier}** on \`${event.checkRun.name}\`. ${answer}`,
+    });
+    return answer;
   }
 }

@@ -341,6 +341,12 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.equal(waitingAgain.conclusion, "action_required");
     assert.match(waitingAgain.output.summary!, /needs its own approval/);
     assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [second.sha])).rowCount, 0);
+    // A reader's press changes nothing and is answered where they see it: a comment that mentions them.
+    const refused = await deliver("check_run", checkRunPayload(repo, "requested_action", waitingAgain, "mallory", "approve"));
+    assert.equal(refused.status, 200, refused.body);
+    const answer = await stack.emulator.waitFor(() => stack.emulator.commitComments(owner, repoName, second.sha).find((c) => c.body.startsWith("@mallory")), { timeoutMs: 30_000 });
+    assert.match(answer.body, /^@mallory you pressed \*\*approve\*\* on `slipway \/ api`\. Nothing changed: @mallory has read permission; the approve button needs write, maintain or admin/);
+    assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [second.sha])).rowCount, 0, "a reader's press builds nothing");
     const press = await deliver("check_run", checkRunPayload(repo, "requested_action", waitingAgain, "maintainer", "approve"));
     assert.equal(press.status, 200, press.body);
     const builtAgain = await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === second.sha && r.conclusion === "success"), { timeoutMs: 5 * 60_000, intervalMs: 250 });
