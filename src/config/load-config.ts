@@ -35,9 +35,14 @@ const baseSchema = z.object({
   SLIPWAY_RUNTIME_PORTS: z
     .string()
     .regex(/^(\d{1,5}-\d{1,5})?$/, "must be a range such as 29000-29999, or empty")
-    .refine((value) => !value || (([from, to]) => from! >= 1024 && from! <= to! && to! <= 65535 && to! - from! < 10_000)(value.split("-").map(Number)), "must run upwards within 1024-65535, at most 10,000 ports")
     .default("29000-29999")
-    .transform((value) => (value ? (([from, to]) => ({ from: from!, to: to! }))(value.split("-").map(Number)) : null)),
+    .transform((value, ctx) => {
+      if (!value) return null;
+      const [from, to] = value.split("-").map(Number) as [number, number];
+      if (from >= 1024 && from <= to && to <= 65535 && to - from < 10_000) return { from, to };
+      ctx.addIssue({ code: "custom", message: "must run upwards within 1024-65535, at most 10,000 ports" });
+      return z.NEVER;
+    }),
   // nginx: public function URLs are served by an nginx process the gateway programs (see
   // src/gateway/nginx-data-plane.ts); node: the gateway's own proxy serves every request.
   SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("nginx"),

@@ -137,6 +137,18 @@ const safeRouteKey = /^[a-z0-9-]+$/;
 // the line or carry a header's line break.
 const routeFields = ["kind", "pool", "upstream", "functionId", "deploymentId", "containerId", "timeout", "secret", "executionKey"] as const;
 const routeFormat = "slipway-route-1";
+/** The nginx variable each field becomes: $slipway_<name>. */
+const nginxVariable: Record<(typeof routeFields)[number], string> = {
+  kind: "kind",
+  pool: "pool",
+  upstream: "upstream",
+  functionId: "function",
+  deploymentId: "deployment",
+  containerId: "container",
+  timeout: "timeout",
+  secret: "secret",
+  executionKey: "execution_key",
+};
 
 /** The nginx upstream of a runtime port in the range: its pool of kept-alive connections. */
 function poolName(port: number): string {
@@ -332,7 +344,7 @@ http {
   # The request's route, from routes/<key> (see routes.js).
   js_import slipway from ${dir}/routes.js;
   js_var $slipway_routes ${quoted(`${dir}/routes`, "the routes folder")};
-${routeFields.map((field) => `  js_set $slipway_${snake(field)} slipway.${field};\n`).join("")}  log_format slipway_call escape=json '{${callLog}}';
+${routeFields.map((field) => `  js_set $slipway_${nginxVariable[field]} slipway.${field};\n`).join("")}  log_format slipway_call escape=json '{${callLog}}';
   upstream slipway_gateway { server 127.0.0.1:${options.gatewayPort}; keepalive 32; }
   # Runtimes are published on ports of SLIPWAY_RUNTIME_PORTS; a route names its port's pool.
 ${runtimePools(options)}  server {
@@ -382,20 +394,6 @@ ${toGateway}    }
   }
 }
 `;
-}
-
-function snake(name: string): string {
-  return {
-    kind: "kind",
-    pool: "pool",
-    upstream: "upstream",
-    functionId: "function",
-    deploymentId: "deployment",
-    containerId: "container",
-    timeout: "timeout",
-    secret: "secret",
-    executionKey: "execution_key",
-  }[name]!;
 }
 
 /** Parses one line of the call log; null when it is not a whole call line. */

@@ -59,7 +59,7 @@ export async function startRuntime(
     artifact: () => Readable;
     gatewaySecret: string;
     host: string;
-    /** Host ports to publish on (a random free one); null: any port Docker picks. */
+    /** Host ports to publish on (the lowest free one); null: any port Docker picks. */
     ports?: PortRange | null;
     limits: RuntimeLimits;
     labels: Record<string, string>;

@@ -138,13 +138,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       executionKey: await executions.guard.executionKey(route.functionId),
     };
   }
-  /** Rewrites the route files whose execution key was renewed. */
-  async function renewRouteKeys(): Promise<void> {
-    for (const [key, route] of routes) {
-      const change = routeChanges.get(key);
-      const fast = await fastRoute(key, route);
-      if (dataPlane && routeChanges.get(key) === change && routes.get(key) === route) dataPlane.setRoute(fast);
-    }
+  /**
+   * Writes every route's file again: when nginx starts, and as execution keys are renewed
+   * (the data plane skips a file whose line is unchanged; a route changed meanwhile wins).
+   */
+  async function rewriteRouteFiles(): Promise<void> {
+    for (const [key, route] of routes) await setRoute(key, route);
   }
 
   /** `known`: the deployment, when the caller has just read it (saves a query on a cold activation). */
@@ -599,9 +598,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         process.exit(1);
       },
     });
-    for (const [key, route] of routes) await setRoute(key, route);
+    await rewriteRouteFiles();
     // Execution keys are renewed well before they expire; the route files carry the new one.
-    const renew = setInterval(() => void renewRouteKeys().catch((error: Error) => log.error({ err: { message: error.message } }, "could not renew the routes' execution keys")), 60_000);
+    const renew = setInterval(() => void rewriteRouteFiles().catch((error: Error) => log.error({ err: { message: error.message } }, "could not renew the routes' execution keys")), 60_000);
     renew.unref();
     timers.add(renew);
     log.info("nginx serves public function URLs");

@@ -7,12 +7,12 @@ import { cancelDeployment } from "../deployments/cancel-deployment.js";
 import { DeploymentActionError } from "../deployments/deployment-action-error.js";
 import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
 import { switchProduction } from "../deployments/switch-production.js";
-import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 import { getRepositoryByName } from "../store/repositories.js";
 import { switchedMessage } from "./chatops/render-reply.js";
 import { approveForkBuild } from "./approve-fork-build.js";
 import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
+import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 
 export type CheckRunActionEvent = {
   octokit: GitHubClient;

@@ -8,7 +8,6 @@ import { DeploymentActionError } from "../deployments/deployment-action-error.js
 import { listRepositoryFunctions, loadFunctionState } from "../deployments/load-function-state.js";
 import { redeployFunction } from "../deployments/redeploy-function.js";
 import { resolveSwitchTarget, switchProduction } from "../deployments/switch-production.js";
-import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 import { unpinProduction } from "../deployments/unpin-production.js";
 import { requestPrewarm } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
@@ -18,6 +17,7 @@ import { collaboratorAccess, requiredPermission } from "./chatops/can-run-comman
 import { parseCommand, type Command } from "./chatops/parse-command.js";
 import { helpText, replyBody, statusTable, switchedMessage } from "./chatops/render-reply.js";
 import type { GitHubClient, InstallationClients } from "./create-installation-client.js";
+import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 
 export type CommentDependencies = {
   config: Config;

@@ -1,8 +1,8 @@
 // Owns activating a ready build for every alias it was meant for: production (only from
 // the function's branch, never over a newer version, never through a pin, whatever order
 // its webhooks came in) and a pull request's preview pr-<n> (only while the pull request
-// is open). A build recorded before
-// aliases existed, or by a redeploy, is meant for production.
+// is open). A build recorded before aliases existed, or by a redeploy, is meant for
+// production.
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
 import { requestActivation } from "../gateway/request-activation.js";

@@ -227,7 +227,10 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const repoName = "pushlater";
     const { repo, feature } = await repositoryWithPullRequest(repoName, 5012);
     await openPullRequest(repo, "feature");
-    // The push of the same sha (a fast-forward merge) arrives before the build is done.
+    // The push of the same sha (a fast-forward merge) arrives before the build is done. The
+    // build (a container running npm install) takes seconds and the pull request's webhook
+    // was answered only once it was queued, so this precondition is checked, not assumed;
+    // a busier machine only makes the build slower.
     const merged = await stack.emulator.fastForward({ owner, repo: repoName, branch: "main", to: feature.sha });
     const [row] = (await stack.db.query<{ status: string }>("select status from deployments where commit_sha = $1", [feature.sha])).rows;
     assert.ok(row && row.status !== "ready", `the pull request's build is still ${row?.status ?? "missing"} when the push comes`);
