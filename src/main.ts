@@ -55,9 +55,11 @@ async function main(argv: string[]): Promise<void> {
     closers.push(() => gateway.close());
     log.info({ url: gateway.url }, "gateway listening");
   }
-  if ((role === "worker" || role === "all") && config.github) {
+  // One set of clients per process, so each installation's throttle covers all its roles.
+  const installations = config.github ? createInstallationClients(config.github, { log, writeIntervalMs: config.SLIPWAY_GITHUB_WRITE_INTERVAL_MS }) : null;
+  if ((role === "worker" || role === "all") && config.github && installations) {
     const worker = await startBuildWorker(
-      { config, db, docker, artifacts, runtimes, github: createInstallationClients(config.github), redis: redis("build-logs"), log: log.child({ component: "worker" }) },
+      { config, db, docker, artifacts, runtimes, github: installations, redis: redis("build-logs"), log: log.child({ component: "worker" }) },
       redis("worker"),
     );
     closers.push(() => worker.close());
@@ -69,9 +71,8 @@ async function main(argv: string[]): Promise<void> {
     }
     log.info("worker consuming builds");
   }
-  if ((role === "app" || role === "all") && config.github) {
+  if ((role === "app" || role === "all") && config.github && installations) {
     const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
-    const installations = createInstallationClients(config.github);
     const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, artifacts, redis: redis("api"), log: log.child({ component: "app" }) });
     closers.push(() => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { pino } from "pino";
 import { createInstallationClients } from "../../src/github/create-installation-client.js";
 import { deliverWebhook, pushPayload } from "../../test/emulator/webhooks.js";
 import { startSlipwayStack } from "../../test/support/start-slipway-stack.js";
@@ -47,7 +48,7 @@ async function main() {
     PRIVATE_KEY: stack.env.PRIVATE_KEY as string,
     WEBHOOK_SECRET: stack.webhookSecret,
     GITHUB_API_URL: stack.emulator.apiUrl,
-  });
+  }, { log: pino({ level: "silent" }), writeIntervalMs: 0 });
   const slipway: Record<string, number>[] = [];
   const bare: Record<string, number>[] = [];
 

@@ -1,24 +1,27 @@
-// Owns the app role's HTTP server: Probot's webhook endpoint (which verifies
-// x-hub-signature-256 and rejects anything unsigned or forged, and hands every delivery to
-// the webhook inbox, which keeps it until handled), the API, the dashboard, /metrics and a
-// health check.
+// Owns the app role's HTTP server: the webhook endpoint (which verifies x-hub-signature-256,
+// stores the delivery and answers at once; see receive-webhook.ts), the API, the dashboard,
+// /metrics and a health check; and this replica's webhook consumers, which run Probot's
+// handlers on stored deliveries (see webhook-inbox.ts).
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
-import { Probot, createNodeMiddleware } from "probot";
+import { Probot } from "probot";
 import { createApiRouter } from "../api/create-api-router.js";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
+import { clientForDelivery } from "../github/client-for-delivery.js";
 import { handleComment, type CommentEvent } from "../github/handle-comment.js";
+import { reportUnhandledDelivery } from "../github/report-unhandled-delivery.js";
 import { handlePush, type PushEvent } from "../github/handle-push.js";
 import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
 import { serveDashboard } from "../dashboard/serve-dashboard.js";
 import { gaugeFromSource, serveMetrics } from "../metrics/metrics.js";
 import { createWebhookInbox } from "./webhook-inbox.js";
+import { createWebhookReceiver } from "./receive-webhook.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
@@ -85,41 +88,35 @@ export async function startApp(deps: AppDependencies): Promise<App> {
   const inbox = createWebhookInbox({
     db: deps.db,
     log: deps.log,
-    settings: { retrySeconds: deps.config.SLIPWAY_WEBHOOK_RETRY_SECONDS, maxAttempts: deps.config.SLIPWAY_WEBHOOK_MAX_ATTEMPTS },
-  });
-  const middleware = await createNodeMiddleware(
-    (app) => {
-      app.on(
-        "push",
-        inbox.handle(async (context) => {
-          await handlePush(
-            { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PushEvent["payload"] },
-            scheduleDeps,
-          );
-        }),
-      );
-      registerPullRequestHandlers(app, scheduleDeps, inbox);
-      // Only new comments: an edited comment must not run a command twice. `approve` is for
-      // fork pull requests, so only a pull-request comment can run it.
-      const commentDeps = { ...deps, github: deps.installations };
-      const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
-      app.on(
-        "issue_comment.created",
-        inbox.handle(async (context) => {
-          const { comment, issue, repository } = context.payload;
-          await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
-        }),
-      );
-      app.on(
-        "commit_comment.created",
-        inbox.handle(async (context) => {
-          const { comment, repository } = context.payload;
-          await handleComment(toCommentEvent(context.octokit, repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
-        }),
-      );
+    settings: {
+      retrySeconds: deps.config.SLIPWAY_WEBHOOK_RETRY_SECONDS,
+      maxAttempts: deps.config.SLIPWAY_WEBHOOK_MAX_ATTEMPTS,
+      concurrency: deps.config.SLIPWAY_WEBHOOK_CONCURRENCY,
     },
-    { probot, webhooksPath: webhookPath },
-  );
+    onGivenUp: (delivery, reason) => reportUnhandledDelivery({ github: deps.installations, appUrl: deps.config.appUrl }, delivery, reason),
+  });
+  await probot.load((app) => {
+    app.on("push", async (context) => {
+      await handlePush(
+        { deliveryId: context.id, octokit: clientForDelivery(deps.installations, context), payload: context.payload as unknown as PushEvent["payload"] },
+        scheduleDeps,
+      );
+    });
+    registerPullRequestHandlers(app, scheduleDeps);
+    // Only new comments: an edited comment must not run a command twice. `approve` is for
+    // fork pull requests, so only a pull-request comment can run it.
+    const commentDeps = { ...deps, github: deps.installations };
+    const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
+    app.on("issue_comment.created", async (context) => {
+      const { comment, issue, repository } = context.payload;
+      await handleComment(toCommentEvent(clientForDelivery(deps.installations, context), repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
+    });
+    app.on("commit_comment.created", async (context) => {
+      const { comment, repository } = context.payload;
+      await handleComment(toCommentEvent(clientForDelivery(deps.installations, context), repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
+    });
+  });
+  const receiveWebhook = createWebhookReceiver({ db: deps.db, secret: deps.github.WEBHOOK_SECRET, log: deps.log, onStored: () => inbox.wake() });
 
   const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
   registerApiRoutes(api, deps);
@@ -133,11 +130,10 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN);
     if (api.handle(req, res)) return;
     if (serveDashboard(req, res)) return;
-    void middleware(req, res, () => {
-      res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
-    });
+    if (req.method === "POST" && req.url?.split("?")[0] === webhookPath) return void receiveWebhook(req, res);
+    res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
   });
-  const stopRetries = inbox.start(probot);
+  const stopConsumers = inbox.start(probot);
   await new Promise<void>((resolve) => server.listen(deps.config.SLIPWAY_APP_PORT, deps.config.SLIPWAY_HOST, resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : deps.config.SLIPWAY_APP_PORT;
@@ -145,7 +141,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     server,
     url: `http://127.0.0.1:${port}`,
     close: async () => {
-      await stopRetries();
+      await stopConsumers();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

@@ -1,114 +1,137 @@
-// Owns what becomes of a verified webhook whose handler did not finish. GitHub never
-// redelivers by itself, so every delivery is kept with its payload (webhook_deliveries) before
-// it is handled, and the app tries again on its own: after a handler failed (GitHub's API or
-// the database briefly down, a race lost), and after an app died half-way, once the try's
-// lease has run out. Retries go through Probot's `receive`, so they run the same handlers.
+// Owns handling the stored webhook deliveries (webhook_deliveries), apart from the HTTP
+// request that brought them: GitHub gets its answer as soon as a delivery is stored, and
+// consumers in every app replica claim deliveries and run Probot's handlers on them through
+// `probot.receive`. Deliveries of one repository are handled one at a time, in the order they
+// came (see claimNextDelivery); others side by side, up to `concurrency` per replica.
 //
+// At least once: a try that fails is tried again with doubling delays; a consumer that dies
+// leaves its delivery to be taken over when its lease runs out, while a live one renews it.
 // Only handlers that are safe to run twice are retried: a push, a pull request and a re-run
 // find the build their delivery already made instead of making another. A comment command or
 // a check-run button is not (a second `/slipway rollback` goes one version further back), so
-// those are recorded, never run twice for one delivery, and given up when they fail.
+// those are never run twice for one delivery, and are given up when a try fails.
 import type { Probot } from "probot";
 import type { Logger } from "pino";
 import { webhookDeliveries } from "../metrics/metrics.js";
 import type { Database } from "../store/create-database.js";
-import { claimDueDelivery, markDeliveryFailed, markDeliveryProcessed, receiveDelivery } from "../store/webhook-deliveries.js";
+import { isPermanentFailure } from "../github/report-unhandled-delivery.js";
+import { claimNextDelivery, extendLease, markDeliveryFailed, markDeliveryProcessed, type DueDelivery } from "../store/webhook-deliveries.js";
 
 export type InboxSettings = {
-  /** How long a try may take before a retry may take it over, and the first retry's delay. */
+  /** How long a try holds its delivery without renewing it, and the first retry's delay. */
   retrySeconds: number;
   /** Tries in all, the first included, before a delivery is given up as failed. */
   maxAttempts: number;
+  /** Deliveries handled side by side by this replica. */
+  concurrency: number;
 };
-
-type DeliveryContext = { id: string; name: string; payload: unknown };
 
 /** Deliveries (`event` or `event.action`) whose handlers may run again for the same delivery. */
 export const retriedEvents = ["push", "pull_request", "check_run.rerequested", "check_suite.rerequested"];
 
-const actionOf = (payload: unknown): string | null => {
-  const action = (payload as { action?: unknown }).action;
-  return typeof action === "string" ? action : null;
-};
-
-const isRetried = (name: string, action: string | null) => retriedEvents.includes(name) || (action !== null && retriedEvents.includes(`${name}.${action}`));
-
 // The first line of what went wrong, short; Slipway puts no token in an error message.
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 500);
+// Probot wraps handler errors in an AggregateError; its first error is the handler's.
+const describe = (error: unknown) => {
+  const cause = error instanceof AggregateError && error.errors.length > 0 ? error.errors[0] : error;
+  return (cause instanceof Error ? cause.message : String(cause)).split("\n")[0]!.slice(0, 500);
+};
 
 export type WebhookInbox = {
-  /** Wraps a Probot handler so that its deliveries are recorded, deduplicated and retried. */
-  handle<C extends DeliveryContext>(handler: (context: C) => Promise<void>): (context: C) => Promise<void>;
-  /** Retries due deliveries every few seconds through `probot.receive`; returns a stop function. */
+  /** Starts this replica's consumers; returns a function that stops them after their current delivery. */
   start(probot: Probot): () => Promise<void>;
-  /** One pass of the retry loop: every delivery due now. Returns how many were retried. */
-  retryDue(probot: Probot): Promise<number>;
+  /** A delivery was just stored: consumers look now instead of at their next poll. */
+  wake(): void;
 };
 
-export function createWebhookInbox(deps: { db: Database; log: Logger; settings: InboxSettings }): WebhookInbox {
+const pollMs = 1_000;
+
+/** A delivery given up: told where its sender sees it (see report-unhandled-delivery.ts). */
+export type GivenUp = (delivery: DueDelivery & { permanent: boolean }, reason: string) => Promise<unknown>;
+
+export function createWebhookInbox(deps: { db: Database; log: Logger; settings: InboxSettings; onGivenUp?: GivenUp }): WebhookInbox {
   const { db, settings } = deps;
   const log = deps.log.child({ component: "webhook-inbox" });
   const backoffSeconds = (attempts: number) => Math.min(settings.retrySeconds * 2 ** (attempts - 1), 3600);
-
-  const inbox: WebhookInbox = {
-    handle(handler) {
-      return async (context) => {
-        const action = actionOf(context.payload);
-        const retried = isRetried(context.name, action);
-        const { state, attempts } = await receiveDelivery(db, { id: context.id, event: context.name, action, payload: context.payload }, settings.retrySeconds);
-        if (state === "processed" || (state === "pending" && !retried)) {
-          webhookDeliveries.inc({ event: context.name, outcome: "duplicate" });
-          log.info({ deliveryId: context.id, event: context.name, state }, "delivery already handled or being handled; ignoring it");
-          return;
-        }
-        try {
-          await handler(context);
-        } catch (error) {
-          const retryIn = retried && attempts < settings.maxAttempts ? backoffSeconds(attempts) : null;
-          await markDeliveryFailed(db, context.id, describe(error), retryIn);
-          webhookDeliveries.inc({ event: context.name, outcome: retryIn === null ? "failed" : "retry" });
-          if (retryIn === null) {
-            log.error({ deliveryId: context.id, event: context.name, attempts, err: { message: describe(error) } }, "webhook handling failed; given up");
-            throw error;
-          }
-          // Kept and retried by Slipway, so GitHub is told it arrived: its own redelivery would only repeat ours.
-          log.warn({ deliveryId: context.id, event: context.name, attempts, retryInSeconds: retryIn, err: { message: describe(error) } }, "webhook handling failed; it will be retried");
-          return;
-        }
-        await markDeliveryProcessed(db, context.id);
-        webhookDeliveries.inc({ event: context.name, outcome: "processed" });
+  const isRetried = (delivery: DueDelivery) => {
+    const action = (delivery.payload as { action?: unknown } | null)?.action;
+    return retriedEvents.includes(delivery.event) || (typeof action === "string" && retriedEvents.includes(`${delivery.event}.${action}`));
+  };
+  // Idle consumers wait here until the next poll, or until a stored delivery wakes one.
+  const sleepers = new Set<() => void>();
+  const sleep = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        sleepers.delete(done);
+        resolve();
       };
-    },
+      const timer = setTimeout(done, pollMs);
+      sleepers.add(done);
+    });
 
-    async retryDue(probot) {
-      let retried = 0;
-      for (;;) {
-        const { due, gaveUp } = await claimDueDelivery(db, { leaseSeconds: settings.retrySeconds, maxAttempts: settings.maxAttempts, retried: retriedEvents });
-        for (const delivery of gaveUp) log.error({ deliveryId: delivery.id, event: delivery.event }, "webhook delivery given up: its handler never finished");
-        if (!due) return retried;
-        retried++;
-        log.info({ deliveryId: due.id, event: due.event, attempt: due.attempts }, "retrying a webhook delivery");
-        // The wrapped handler records the outcome; what it rethrows is already logged.
-        await probot.receive({ id: due.id, name: due.event, payload: due.payload } as Parameters<Probot["receive"]>[0]).catch(() => {});
+  const giveUp = async (delivery: DueDelivery & { permanent: boolean }, reason: string) => {
+    await deps.onGivenUp?.(delivery, reason).catch((error: Error) => log.warn({ deliveryId: delivery.id, err: { message: error.message } }, "could not report a given-up delivery"));
+  };
+
+  async function handle(probot: Probot, delivery: DueDelivery): Promise<void> {
+    const renew = setInterval(() => {
+      void extendLease(db, delivery.id, settings.retrySeconds).catch((error: Error) => log.warn({ deliveryId: delivery.id, err: { message: error.message } }, "could not renew a delivery's lease"));
+    }, (settings.retrySeconds * 1000) / 3);
+    try {
+      await probot.receive({ id: delivery.id, name: delivery.event, payload: delivery.payload } as Parameters<Probot["receive"]>[0]);
+    } catch (error) {
+      // A failure no retry can fix (a constraint, an invalid state) is given up at once.
+      const permanent = isPermanentFailure(error);
+      const retryIn = !permanent && isRetried(delivery) && delivery.attempts < settings.maxAttempts ? backoffSeconds(delivery.attempts) : null;
+      await markDeliveryFailed(db, delivery.id, describe(error), retryIn);
+      webhookDeliveries.inc({ event: delivery.event, outcome: retryIn === null ? "failed" : "retry" });
+      const context = { deliveryId: delivery.id, event: delivery.event, attempts: delivery.attempts, permanent, err: { message: describe(error) } };
+      if (retryIn !== null) {
+        log.warn({ ...context, retryInSeconds: retryIn }, "webhook handling failed; it will be retried");
+        return;
       }
-    },
+      log.error(context, "webhook handling failed; given up");
+      await giveUp({ ...delivery, permanent }, describe(error));
+      return;
+    } finally {
+      clearInterval(renew);
+    }
+    await markDeliveryProcessed(db, delivery.id);
+    webhookDeliveries.inc({ event: delivery.event, outcome: "processed" });
+  }
 
+  async function consume(probot: Probot, stopped: () => boolean): Promise<void> {
+    while (!stopped()) {
+      let delivery: DueDelivery | null = null;
+      try {
+        const next = await claimNextDelivery(db, { leaseSeconds: settings.retrySeconds, maxAttempts: settings.maxAttempts, retried: retriedEvents });
+        for (const given of next.gaveUp) {
+          log.error({ deliveryId: given.id, event: given.event }, "webhook delivery given up: its handler never finished");
+          await giveUp({ ...given, permanent: false }, "its handling was cut short (the app stopped) too many times");
+        }
+        delivery = next.due;
+      } catch (error) {
+        log.warn({ err: { message: (error as Error).message } }, "could not claim a webhook delivery");
+      }
+      if (delivery) {
+        if (delivery.attempts > 1) log.info({ deliveryId: delivery.id, event: delivery.event, attempt: delivery.attempts }, "retrying a webhook delivery");
+        await handle(probot, delivery).catch((error: Error) => log.warn({ deliveryId: delivery.id, err: { message: error.message } }, "could not record a delivery's outcome"));
+        continue;
+      }
+      await sleep();
+    }
+  }
+
+  return {
+    wake: () => sleepers.values().next().value?.(),
     start(probot) {
-      let running: Promise<unknown> | null = null;
-      const intervalMs = Math.min(5_000, Math.max(250, (settings.retrySeconds * 1000) / 2));
-      const timer = setInterval(() => {
-        if (running) return;
-        running = inbox
-          .retryDue(probot)
-          .catch((error: Error) => log.warn({ err: { message: error.message } }, "could not retry webhook deliveries"))
-          .finally(() => (running = null));
-      }, intervalMs);
-      timer.unref();
+      let stop = false;
+      const consumers = Array.from({ length: settings.concurrency }, () => consume(probot, () => stop));
       return async () => {
-        clearInterval(timer);
-        await running;
+        stop = true;
+        for (const sleeper of [...sleepers]) sleeper();
+        await Promise.all(consumers);
       };
     },
   };
-  return inbox;
 }

@@ -78,6 +78,10 @@ const baseSchema = z.object({
   SLIPWAY_BUILD_CACHE_TTL_DAYS: z.coerce.number().int().min(0).default(14),
   SLIPWAY_RETENTION_INTERVAL_SECONDS: positiveInt.default(3600),
   SLIPWAY_WEBHOOK_MAX_ATTEMPTS: positiveInt.default(6),
+  // Time between two GitHub writes of one installation, per process; GitHub asks for a second.
+  SLIPWAY_GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  // Stored webhook deliveries handled side by side by one app replica.
+  SLIPWAY_WEBHOOK_CONCURRENCY: positiveInt.default(8),
   SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
   SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),
   SLIPWAY_EXECUTION_TIMEOUT_SECONDS: positiveInt.default(15),

@@ -10,13 +10,13 @@ import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
 import { checkRunActions } from "../github/check-run-actions.js";
-import { createCheckRun } from "../github/check-runs.js";
+import { commitRunExternalId, openBuildCheckRun, reportAwaitingApproval, reportCommitOutcome } from "../github/commit-check-run.js";
 import { compareCommits, type Comparison } from "../github/compare-commits.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
 import { parseSlipwayConfig } from "../github/parse-slipway-config.js";
 import { readSlipwayConfig } from "../github/read-slipway-config.js";
-import { awaitingApprovalOutput, checkRunName, invalidConfigOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
+import { awaitingApprovalOutput, checkRunName, configCheckRunName, invalidConfigOutput, notDeployableOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
 import { decideByChangedPaths } from "../github/select-changed-functions.js";
 import { selectFunctionsForPush, type SelectedFunction } from "../github/select-functions-for-push.js";
 import { skipReasonForMessage } from "../github/skip-reason-for-message.js";
@@ -28,7 +28,7 @@ import type { AuditVia } from "../store/audit-log.js";
 import { inTransaction, type Database } from "../store/create-database.js";
 import { addDeploymentTarget } from "../store/deployment-targets.js";
 import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
-import { functionSlug, upsertFunction } from "../store/functions.js";
+import { functionSlug, isSlugTaken, upsertFunction } from "../store/functions.js";
 import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
 import type { RepositoryRecord } from "../store/repositories.js";
 import type { DeploymentStatus } from "./deployment-state.js";
@@ -66,19 +66,20 @@ export type ScheduleRequest = {
   via: AuditVia;
 };
 
-export type ScheduledFunction = { id: string; outcome: "queued" | "reused" | "skipped" | "awaiting approval"; deploymentId?: string; reason?: string };
+export type ScheduledFunction = { id: string; outcome: "queued" | "reused" | "skipped" | "awaiting approval" | "failed"; deploymentId?: string; reason?: string };
 
 export async function scheduleBuilds(deps: ScheduleDependencies, request: ScheduleRequest): Promise<ScheduledFunction[] | null> {
   const { octokit, repository, sha } = request;
   const repo = { owner: repository.owner, repo: repository.name };
   const log = deps.log.child({ repo: repository.name, sha, alias: request.alias });
+  const runTarget = (name: string, detailsUrl = `${deps.config.appUrl}/`) => ({ ...repo, repositoryId: repository.id, sha, name, detailsUrl, externalId: commitRunExternalId(request.alias) });
 
   const text = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
   if (text === null) return null;
   const parsed = parseSlipwayConfig(text, [...deps.runtimes.keys()]);
   if (!parsed.ok) {
     log.info({ problems: parsed.problems.length }, "slipway.yml is invalid");
-    await createCheckRun(octokit, { ...repo, sha, name: "slipway / config" }, { conclusion: "failure" }, invalidConfigOutput(parsed.problems));
+    await reportCommitOutcome(deps.db, octokit, runTarget(configCheckRunName), "failure", invalidConfigOutput(parsed.problems));
     return [];
   }
 
@@ -103,10 +104,11 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
 
   // Functions are scheduled side by side: the webhook must be answered within 10 s.
   const results = await Promise.all(selected.map(async (fn): Promise<ScheduledFunction> => {
+    const slug = functionSlug(repository.owner, repository.name, fn.id);
     const stored = await upsertFunction(deps.db, {
       repositoryId: repository.id,
       name: fn.id,
-      slug: functionSlug(repository.owner, repository.name, fn.id),
+      slug,
       runtime: fn.runtime,
       root: fn.root,
       entrypoint: fn.entrypoint,
@@ -115,7 +117,17 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
       cache: fn.cache,
       watch: fn.watch,
       supersede: fn.supersede,
+    }).catch((error: unknown) => {
+      if (!isSlugTaken(error)) throw error;
+      return null;
     });
+    if (stored === null) {
+      // Retrying cannot free the URL: the check run says so at once, and the other functions go on.
+      const reason = `its URL \`/fn/${slug}/\` already belongs to a function of another repository (names that differ only in punctuation or case share a URL)`;
+      await reportCommitOutcome(deps.db, octokit, runTarget(checkRunName(fn.id)), "failure", notDeployableOutput(reason));
+      log.warn({ function: fn.id, slug }, "function URL taken by another repository");
+      return { id: fn.id, outcome: "failed", reason };
+    }
     const prRow = async (deploymentId: string | null, note: string | null) => {
       if (request.pullRequest) {
         await setPullRequestFunction(deps.db, { repositoryId: repository.id, number: request.pullRequest.number, functionName: fn.id, deploymentId, note });
@@ -129,16 +141,17 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
       if (!decision.build) skip = decision.reason;
     }
     if (skip) {
-      await createCheckRun(octokit, { ...repo, sha, name: checkRunName(fn.id) }, { conclusion: "neutral" }, skippedOutput(skip));
+      await reportCommitOutcome(deps.db, octokit, runTarget(checkRunName(fn.id)), "neutral", skippedOutput(skip));
       await prRow(null, `skipped: ${skip}`);
       log.info({ function: fn.id, reason: skip }, "build skipped");
       return { id: fn.id, outcome: "skipped", reason: skip };
     }
     if (!gate.build) {
-      await createCheckRun(
+      await reportAwaitingApproval(
+        deps.db,
         octokit,
-        { ...repo, sha, name: checkRunName(fn.id), actions: checkRunActions({ phase: "awaiting approval", alias: request.alias, serving: false }) },
-        { conclusion: "action_required" },
+        runTarget(checkRunName(fn.id)),
+        checkRunActions({ phase: "awaiting approval", alias: request.alias, serving: false }),
         awaitingApprovalOutput(gate.reason, approvalInstructions),
       );
       await prRow(null, "awaiting approval by a user with write permission (`/slipway approve`)");
@@ -148,17 +161,14 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     const build = await findOrCreateBuild(deps.db, request, fn, stored.id);
     const fresh = build.created || build.resumed;
     if (fresh) {
-      const checkRunId = await createCheckRun(
+      const checkRunId = await openBuildCheckRun(
+        deps.db,
         octokit,
         {
-          ...repo,
-          sha,
-          name: checkRunName(fn.id),
-          externalId: build.id,
-          detailsUrl: `${deps.config.appUrl}/v1/deployments/${build.id}`,
+          ...runTarget(checkRunName(fn.id), `${deps.config.appUrl}/v1/deployments/${build.id}`),
+          deploymentId: build.id,
           actions: checkRunActions({ phase: "queued", alias: request.alias, serving: false }),
         },
-        { status: "queued" },
         queuedOutput(build.version),
       );
       await setCheckRunId(deps.db, build.id, checkRunId);

@@ -149,13 +149,14 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   const parsed = parseCommand(event.body);
   if (!parsed) return;
   const log = deps.log.child({ repo: `${event.owner}/${event.repo}`, command: parsed.command.name, actor: event.author.login });
-  // 👀 and the permission check go out together: the acknowledgement must not delay a rollback.
-  const eyesReaction = react(event, "eyes").catch(() => null);
-  // Reading which functions the repository has cannot change anything, so it goes out with
-  // the permission check too; nothing is acted on until the permission is known.
+  // Reading which functions the repository has cannot change anything, and a likely
+  // writer's target starts warming, while GitHub is asked; nothing is acted on until the
+  // permission is known.
   const repositoryFunctions = listRepositoryFunctions(deps.db, event.owner, event.repo);
   repositoryFunctions.catch(() => {});
   prewarmIfLikelyAllowed(deps, event, parsed.command, repositoryFunctions);
+  // 👀 is the first GitHub call: the commenter sees the command was seen before anything else.
+  const eyes = await react(event, "eyes").catch(() => null);
   let outcome: "done" | "refused" = "done";
   let message: string;
   try {
@@ -172,7 +173,6 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
       message = "Nothing changed: Slipway could not finish this command because of an internal error. The app's logs have the details.";
     }
   }
-  const eyes = await eyesReaction;
   await reply(event, replyBody(parsed.text, outcome, message));
   await react(event, outcome === "done" ? "rocket" : "-1");
   if (eyes !== null) await removeReaction(event, eyes).catch(() => {});

@@ -3,8 +3,9 @@
 // for approval when the code comes from a fork; closed removes the previews.
 import { closePullRequestPreviews } from "../deployments/close-pull-request-previews.js";
 import { scheduleBuilds, type ScheduleDependencies } from "../deployments/schedule-builds.js";
-import { upsertPullRequest } from "../store/pull-requests.js";
+import { getPullRequest, upsertPullRequest } from "../store/pull-requests.js";
 import { upsertRepository, type RepositoryRecord } from "../store/repositories.js";
+import { closeWaitingCheckRuns } from "./commit-check-run.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type PullRequestEvent = {
@@ -39,6 +40,7 @@ export async function handlePullRequest(event: PullRequestEvent, deps: ScheduleD
   };
   await upsertRepository(deps.db, repository);
   const head = payload.pull_request.head;
+  const previousHead = (await getPullRequest(deps.db, repository.id, payload.number))?.headSha ?? null;
   // A deleted fork leaves head.repo null; that is still fork code.
   const isFork = head.repo === null || head.repo.id !== payload.pull_request.base.repo.id;
   const pullRequest = await upsertPullRequest(deps.db, {
@@ -53,7 +55,13 @@ export async function handlePullRequest(event: PullRequestEvent, deps: ScheduleD
     author: payload.pull_request.user?.login ?? "",
   });
 
+  // A commit that was waiting for approval never will be now: its runs say so instead of staying open.
+  const repo = { owner: repository.owner, repo: repository.name, repositoryId: repository.id };
+  if (previousHead && previousHead !== head.sha) {
+    await closeWaitingCheckRuns(deps.db, octokit, repo, previousHead, `a newer commit (\`${head.sha.slice(0, 7)}\`) was pushed to #${payload.number} before this one was approved`);
+  }
   if (payload.action === "closed") {
+    await closeWaitingCheckRuns(deps.db, octokit, repo, head.sha, `#${payload.number} was closed before this commit was approved`);
     await closePullRequestPreviews(deps, { octokit, repository, number: payload.number });
   } else {
     const scheduled = await scheduleBuilds(deps, {

@@ -1,25 +1,24 @@
 // Owns wiring the pull-request side of Slipway into Probot: pull_request (previews),
 // check_run.requested_action (buttons), and check_run / check_suite re-runs.
 import type { Probot } from "probot";
-import type { WebhookInbox } from "../app/webhook-inbox.js";
 import type { ScheduleDependencies } from "../deployments/schedule-builds.js";
-import type { GitHubClient } from "./create-installation-client.js";
+import { clientForDelivery } from "./client-for-delivery.js";
 import { handleCheckRunAction } from "./handle-check-run-action.js";
 import { handlePullRequest, type PullRequestEvent } from "./handle-pull-request.js";
 import { handleRerun } from "./handle-rerun.js";
 
-export function registerPullRequestHandlers(app: Probot, deps: ScheduleDependencies, inbox: WebhookInbox): void {
-  app.on(["pull_request.opened", "pull_request.synchronize", "pull_request.reopened", "pull_request.closed"], inbox.handle(async (context) => {
+export function registerPullRequestHandlers(app: Probot, deps: ScheduleDependencies): void {
+  app.on(["pull_request.opened", "pull_request.synchronize", "pull_request.reopened", "pull_request.closed"], async (context) => {
     await handlePullRequest(
-      { deliveryId: context.id, octokit: context.octokit as unknown as GitHubClient, payload: context.payload as unknown as PullRequestEvent["payload"] },
+      { deliveryId: context.id, octokit: clientForDelivery(deps.github, context), payload: context.payload as unknown as PullRequestEvent["payload"] },
       deps,
     );
-  }));
-  app.on("check_run.requested_action", inbox.handle(async (context) => {
+  });
+  app.on("check_run.requested_action", async (context) => {
     const { check_run: checkRun, requested_action: action, repository, sender } = context.payload;
     await handleCheckRunAction(
       {
-        octokit: context.octokit as unknown as GitHubClient,
+        octokit: clientForDelivery(deps.github, context),
         owner: repository.owner.login,
         repo: repository.name,
         identifier: action?.identifier ?? "",
@@ -28,19 +27,19 @@ export function registerPullRequestHandlers(app: Probot, deps: ScheduleDependenc
       },
       deps,
     );
-  }));
-  app.on("check_run.rerequested", inbox.handle(async (context) => {
+  });
+  app.on("check_run.rerequested", async (context) => {
     const { check_run: checkRun, repository } = context.payload;
     await handleRerun(
-      { kind: "check_run", externalId: checkRun.external_id ?? null, octokit: context.octokit as unknown as GitHubClient, owner: repository.owner.login, repo: repository.name, deliveryId: context.id },
+      { kind: "check_run", externalId: checkRun.external_id ?? null, name: checkRun.name, headSha: checkRun.head_sha, octokit: clientForDelivery(deps.github, context), owner: repository.owner.login, repo: repository.name, deliveryId: context.id },
       deps,
     );
-  }));
-  app.on("check_suite.rerequested", inbox.handle(async (context) => {
+  });
+  app.on("check_suite.rerequested", async (context) => {
     const { check_suite: checkSuite, repository } = context.payload;
     await handleRerun(
-      { kind: "check_suite", headSha: checkSuite.head_sha, octokit: context.octokit as unknown as GitHubClient, owner: repository.owner.login, repo: repository.name, deliveryId: context.id },
+      { kind: "check_suite", headSha: checkSuite.head_sha, octokit: clientForDelivery(deps.github, context), owner: repository.owner.login, repo: repository.name, deliveryId: context.id },
       deps,
     );
-  }));
+  });
 }

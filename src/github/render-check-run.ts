@@ -20,6 +20,9 @@ export type CheckRunOutput = {
   }[];
 };
 
+/** The run that reports an invalid slipway.yml. */
+export const configCheckRunName = "slipway / config";
+
 export function checkRunName(functionName: string): string {
   return `slipway / ${functionName}`;
 }
@@ -117,6 +120,14 @@ export function cancelledOutput(facts: { version: number; reason: string; newer?
     title: `v${facts.version} cancelled`,
     summary: lines.join("\n").slice(0, maxOutputText),
     ...(facts.log ? { text: logTail(facts.log) } : {}),
+  };
+}
+
+/** A function Slipway cannot deploy as configured; nothing was built. */
+export function notDeployableOutput(reason: string): CheckRunOutput {
+  return {
+    title: "Not deployed: this function cannot be deployed as it is",
+    summary: [`**Nothing was built:** ${reason}.`, "", "Rename the function or the repository, then push again."].join("\n").slice(0, maxOutputText),
   };
 }
 

@@ -257,6 +257,8 @@ async function failBuild(
       });
   if (!changed && !wasReady) return;
   if (changed) await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
+  // Environments first: whoever sees the check run complete sees them in their final state too.
+  await reportDeploymentTargets(deps, deployment, "failure", reason);
   if (!checkRun) return;
   const octokit = deps.github.forInstallation(deployment.installationId);
   const outputForGithub: CheckRunOutput = failureOutput({
@@ -265,14 +267,13 @@ async function failBuild(
     failedCommand: failure?.failedCommand ?? null,
     log: output,
     timings,
-    annotations: parseBuildAnnotations(output, deployment.root),
+    annotations: parseBuildAnnotations(output, deployment.root, { runtime: deployment.runtime }),
   });
   try {
     await completeCheckRun(octokit, { ...checkRun, detailsUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}` }, failure?.conclusion ?? "failure", outputForGithub);
   } catch (reportError) {
     deps.log.warn({ err: { message: (reportError as Error).message } }, "could not complete the check run");
   }
-  await reportDeploymentTargets(deps, deployment, "failure", reason);
 }
 
 /** The success story on GitHub: the check run with every URL and its buttons, each alias's GitHub Deployment, the PR comment. */
@@ -290,6 +291,9 @@ async function reportReady(
     { label: `v${deployment.version} (immutable)`, url: deploymentUrl(config.publicUrl, deployment.deploymentId) },
   ];
   const notes = activations.filter((a) => a.note).map((a) => a.note!);
+  // Environments first: whoever sees the check run complete sees them in their final state too.
+  const activated = new Set(activations.filter((a) => a.activated).map((a) => a.alias));
+  await reportDeploymentTargets(deps, deployment, (alias) => (activated.has(alias) ? "success" : activations.some((a) => a.alias === alias) ? "inactive" : null));
   if (deployment.checkRunId !== null) {
     const octokit = deps.github.forInstallation(deployment.installationId);
     const actions = checkRunActions({ phase: "ready", alias: primary?.alias ?? "production", serving: primary?.activated ?? false });
@@ -311,8 +315,6 @@ async function reportReady(
       deps.log.warn({ err: { message: (error as Error).message }, deploymentId: deployment.deploymentId }, "could not complete the check run");
     }
   }
-  const activated = new Set(activations.filter((a) => a.activated).map((a) => a.alias));
-  await reportDeploymentTargets(deps, deployment, (alias) => (activated.has(alias) ? "success" : activations.some((a) => a.alias === alias) ? "inactive" : null));
 }
 
 async function activateReadyBuild(deps: BuildDependencies, deployment: BuildContext): Promise<void> {

@@ -22,6 +22,12 @@ export function functionSlug(owner: string, repo: string, name: string): string 
   return `${clean(name)}--${clean(repo)}--${clean(owner)}`;
 }
 
+/** The insert failed because another repository's function already has the slug. */
+export function isSlugTaken(error: unknown): boolean {
+  const pgError = error as { code?: string; constraint?: string };
+  return pgError.code === "23505" && pgError.constraint === "functions_slug_key";
+}
+
 export async function upsertFunction(db: Queryable, fn: Omit<FunctionRecord, "id">): Promise<FunctionRecord> {
   const result = await retryOnInsertRace(() => db.query<{ id: string }>(
     `insert into functions (repository_id, name, slug, runtime, root, entrypoint, commands, branch, cache, watch, supersede)

@@ -59,8 +59,7 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
   async function prComment(body: string, user = "maintainer", extra: { userType?: "User" | "Bot"; action?: "created" | "edited" } = {}) {
     const comment = stack.emulator.createIssueComment({ owner, repo: repoName, issueNumber: prNumber, body, user, ...(extra.userType ? { userType: extra.userType } : {}) });
     const payload = issueCommentPayload({ repo, issueNumber: prNumber, comment, ...(extra.action ? { action: extra.action } : {}) });
-    const response = await deliverWebhook({ url: stack.webhookUrl, event: "issue_comment", payload, secret: stack.webhookSecret });
-    assert.equal(response.status, 200);
+    await stack.deliver("issue_comment", payload);
     const reply = stack.emulator.comments(owner, repoName, prNumber).find((c) => c.id > comment.id && c.body.startsWith(`> ${body.split("\n")[0]}`));
     const reactions = stack.emulator.reactions(owner, repoName, { subject: "issue_comment", commentId: comment.id, includeDeleted: true });
     return { reply: reply?.body, live: reactions.filter((r) => !r.deleted).map((r) => r.content).sort(), all: reactions.map((r) => r.content) };
@@ -152,10 +151,10 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
 
   test("a commit comment works too: /slipway status and /slipway rollback by sha", async () => {
     const comment = await stack.emulator.createCommitComment({ owner, repo: repoName, sha: shas.three!, body: `/slipway rollback ${shas.two!.slice(0, 7)}`, user: "maintainer" });
-    await deliverWebhook({ url: stack.webhookUrl, event: "commit_comment", payload: commitCommentPayload({ repo, sha: shas.three!, comment }), secret: stack.webhookSecret });
+    await stack.deliver("commit_comment", commitCommentPayload({ repo, sha: shas.three!, comment }));
     assert.equal(await served(), "two");
     const status = await stack.emulator.createCommitComment({ owner, repo: repoName, sha: shas.three!, body: "/slipway status", user: "maintainer" });
-    await deliverWebhook({ url: stack.webhookUrl, event: "commit_comment", payload: commitCommentPayload({ repo, sha: shas.three!, comment: status }), secret: stack.webhookSecret });
+    await stack.deliver("commit_comment", commitCommentPayload({ repo, sha: shas.three!, comment: status }));
     const commitReplies = stack.emulator.commitComments(owner, repoName, shas.three!).map((c) => c.body);
     assert.ok(commitReplies.some((b) => /Rolled back \*\*api\*\* production: v4 → v2/.test(b)), commitReplies.join("\n---\n"));
     assert.ok(commitReplies.some((b) => /\| api \| v2 \| yes \|/.test(b)), "status shows v2, pinned");
@@ -252,7 +251,7 @@ describe("comment commands", { timeout: 15 * 60_000 }, () => {
     await stack.emulator.commit({ owner, repo: "multi", branch: "topic", files: { "x.md": "x" }, message: "topic" });
     const pr = await stack.emulator.createPullRequest({ owner, repo: "multi", head: "topic" });
     const comment = stack.emulator.createIssueComment({ owner, repo: "multi", issueNumber: pr.number, body: "/slipway rollback", user: "maintainer" });
-    await deliverWebhook({ url: stack.webhookUrl, event: "issue_comment", payload: issueCommentPayload({ repo: multi, issueNumber: pr.number, comment }), secret: stack.webhookSecret });
+    await stack.deliver("issue_comment", issueCommentPayload({ repo: multi, issueNumber: pr.number, comment }));
     const reply = stack.emulator.comments(owner, "multi", pr.number).find((c) => c.id > comment.id)!;
     assert.match(reply.body, /several functions, so name one: `alpha`, `beta`\. Nothing was changed\./);
   });

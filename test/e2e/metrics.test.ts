@@ -67,7 +67,11 @@ describe("metrics", { timeout: 10 * 60_000 }, () => {
     assert.match(app, /^slipway_build_queue_jobs\{state="waiting"\} 0$/m);
     assert.match(app, /^slipway_process_resident_memory_bytes \d+/m, "process metrics too");
 
-    const worker = await scrape(stack.workerMetricsUrl());
+    // A build is counted when its worker is done with it, a moment after its check run ends.
+    const worker = await stack.emulator.waitFor(async () => {
+      const text = await scrape(stack.workerMetricsUrl());
+      return sample(text, "slipway_builds_total", { runtime: "node-20", conclusion: "failure" }) >= 1 ? text : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 200 });
     assert.equal(sample(worker, "slipway_builds_total", { runtime: "node-20", conclusion: "success" }), 1);
     assert.equal(sample(worker, "slipway_builds_total", { runtime: "node-20", conclusion: "failure" }), 1);
     assert.equal(sample(worker, "slipway_build_duration_seconds_count", { runtime: "node-20", conclusion: "success" }), 1);

@@ -10,7 +10,7 @@ import Docker from "dockerode";
 import { loadWebhookExample } from "../emulator/load-webhook-example.js";
 import { retargetWebhookExample } from "../emulator/retarget-webhook-example.js";
 import type { JsonObject, RepoRecord } from "../emulator/emulator-types.js";
-import { deliverWebhook, issueCommentPayload, pullRequestPayload, pushPayload } from "../emulator/webhooks.js";
+import { issueCommentPayload, pullRequestPayload, pushPayload } from "../emulator/webhooks.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
 const owner = "acme";
@@ -36,14 +36,15 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     }
   });
 
-  const deliver = (event: string, payload: unknown) => deliverWebhook({ url: stack.webhookUrl, event, payload, secret: stack.webhookSecret });
+  // Stored (202) and handled by the app's consumers before it returns.
+  const deliver = (event: string, payload: unknown) => stack.deliver(event, payload);
 
   async function openPullRequest(repo: RepoRecord, head: string, mutate?: (payload: JsonObject) => void) {
     const pr = await stack.emulator.createPullRequest({ owner, repo: repo.name, head });
     const payload = pullRequestPayload({ repo, number: pr.number, pullRequest: pr });
     mutate?.(payload);
     const response = await deliver("pull_request", payload);
-    assert.equal(response.status, 200, response.body);
+    assert.equal(response.status, 202, response.body);
     return { pr, payload };
   }
 
@@ -54,7 +55,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     payload.after = after;
     (payload.pull_request as { head: { sha: string } }).head.sha = after;
     const response = await deliver("pull_request", payload);
-    assert.equal(response.status, 200, response.body);
+    assert.equal(response.status, 202, response.body);
     return payload;
   }
 
@@ -143,7 +144,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     closed.action = "closed";
     (closed.pull_request as { head: { sha: string }; state: string }).head.sha = second.sha;
     (closed.pull_request as { state: string }).state = "closed";
-    assert.equal((await deliver("pull_request", closed)).status, 200);
+    assert.equal((await deliver("pull_request", closed)).status, 202);
     await stack.emulator.waitFor(async () => (await get(`/fn/${slug}--pr-${number}/`)).status === 404, { timeoutMs: 30_000 });
     const previewDeployments = stack.emulator.deployments(owner, repoName).filter((d) => d.environment === `preview/pr-${number}`);
     assert.ok(previewDeployments.length >= 2);
@@ -165,8 +166,8 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
       deliver("push", pushPayload({ repo, before: commit.before, after: commit.sha, ref: "refs/heads/release", message: "release" })),
       deliver("pull_request", pullRequestPayload({ repo, number: pr.number, pullRequest: pr })),
     ]);
-    assert.equal(push.status, 200);
-    assert.equal(pull.status, 200);
+    assert.equal(push.status, 202);
+    assert.equal(pull.status, 202);
     const run = await completedRun(repoName, commit.sha, "slipway / api");
     assert.equal(run.conclusion, "success", run.output.summary ?? "");
     const rows = await stack.db.query("select id from deployments where commit_sha = $1", [commit.sha]);
@@ -278,7 +279,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     // Re-run the fast build from its check run: a new version of the same commit.
     await synchronize(repo, opened, skipped.sha, fast.sha); // the PR head is the fast commit again (a force-push back)
     const response = await deliver("check_run", checkRunPayload(repo, "rerequested", fastRun, owner));
-    assert.equal(response.status, 200, response.body);
+    assert.equal(response.status, 202, response.body);
     const rebuilt = await stack.emulator.waitFor(
       async () => (await stack.db.query("select id, version, status from deployments where commit_sha = $1 and trigger = 'rerun' and status = 'ready'", [fast.sha])).rows[0],
       { timeoutMs: 5 * 60_000, intervalMs: 250 },
@@ -314,15 +315,20 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     };
     const opened = await openPullRequest(repo, "mallory-patch", asFork);
     const number = opened.pr.number;
-    const waiting = await completedRun(repoName, first.sha, "slipway / api");
-    assert.equal(waiting.conclusion, "action_required");
+    // GitHub never reopens a completed run, so the waiting run stays open until it is the build's.
+    const waitingRun = (sha: string) =>
+      stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === sha && r.name === "slipway / api" && r.status === "queued"), { timeoutMs: 30_000 });
+    const runsOf = (sha: string) => stack.emulator.checkRuns(owner, repoName).filter((r) => r.head_sha === sha && r.name === "slipway / api");
+    const waiting = await waitingRun(first.sha);
+    assert.equal(waiting.output.title, "Waiting for approval to build fork code");
     assert.match(waiting.output.summary!, /write/);
+    assert.ok(waiting.details_url, "every run links somewhere");
     assert.deepEqual(waiting.actions.map((a) => a.identifier), ["approve"]);
     assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [first.sha])).rowCount, 0, "no build before approval");
 
     const comment = async (user: string, body: string) => {
       const created = stack.emulator.createIssueComment({ owner, repo: repoName, issueNumber: number, body, user });
-      assert.equal((await deliver("issue_comment", issueCommentPayload({ repo, issueNumber: number, comment: created }))).status, 200);
+      assert.equal((await deliver("issue_comment", issueCommentPayload({ repo, issueNumber: number, comment: created }))).status, 202);
       return created;
     };
     stack.emulator.setPermission(owner, repoName, "mallory", "read");
@@ -333,27 +339,38 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     stack.emulator.setPermission(owner, repoName, "maintainer", "write");
     await comment("maintainer", "/slipway approve");
     const built = await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === first.sha && r.conclusion === "success"), { timeoutMs: 5 * 60_000, intervalMs: 250 });
-    assert.ok(built);
+    assert.equal(built.id, waiting.id, "the waiting run became the build's run");
+    assert.equal(runsOf(first.sha).length, 1, "one check run for the function at this commit");
     const row = await stack.db.query("select trusted from deployments where commit_sha = $1", [first.sha]);
     assert.deepEqual(row.rows, [{ trusted: false }], "fork builds are untrusted (no secrets)");
 
     // A new commit needs a new approval, here with the check run's button.
     const second = await stack.emulator.commit({ owner, repo: repoName, branch: "mallory-patch", files: functionFiles("api", "second fork commit"), message: "more" });
     await synchronize(repo, opened, first.sha, second.sha);
-    const waitingAgain = await completedRun(repoName, second.sha, "slipway / api");
-    assert.equal(waitingAgain.conclusion, "action_required");
+    const waitingAgain = await waitingRun(second.sha);
     assert.match(waitingAgain.output.summary!, /needs its own approval/);
     assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [second.sha])).rowCount, 0);
     // A reader's press changes nothing and is answered where they see it: a comment that mentions them.
     const refused = await deliver("check_run", checkRunPayload(repo, "requested_action", waitingAgain, "mallory", "approve"));
-    assert.equal(refused.status, 200, refused.body);
+    assert.equal(refused.status, 202, refused.body);
     const answer = await stack.emulator.waitFor(() => stack.emulator.commitComments(owner, repoName, second.sha).find((c) => c.body.startsWith("@mallory")), { timeoutMs: 30_000 });
     assert.match(answer.body, /^@mallory you pressed \*\*approve\*\* on `slipway \/ api`\. Nothing changed: @mallory has read permission; the approve button needs write, maintain or admin/);
     assert.equal((await stack.db.query("select 1 from deployments where commit_sha = $1", [second.sha])).rowCount, 0, "a reader's press builds nothing");
     const press = await deliver("check_run", checkRunPayload(repo, "requested_action", waitingAgain, "maintainer", "approve"));
-    assert.equal(press.status, 200, press.body);
+    assert.equal(press.status, 202, press.body);
     const builtAgain = await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === second.sha && r.conclusion === "success"), { timeoutMs: 5 * 60_000, intervalMs: 250 });
-    assert.ok(builtAgain);
+    assert.equal(builtAgain.id, waitingAgain.id);
+    assert.equal(runsOf(second.sha).length, 1);
+
+    // A commit still waiting when a newer one arrives is closed, saying why.
+    const third = await stack.emulator.commit({ owner, repo: repoName, branch: "mallory-patch", files: functionFiles("api", "third fork commit"), message: "third" });
+    await synchronize(repo, opened, second.sha, third.sha);
+    const waitingThird = await waitingRun(third.sha);
+    const fourth = await stack.emulator.commit({ owner, repo: repoName, branch: "mallory-patch", files: functionFiles("api", "fourth fork commit"), message: "fourth" });
+    await synchronize(repo, opened, third.sha, fourth.sha);
+    const closed = stack.emulator.checkRun(waitingThird.id)!;
+    assert.equal(closed.conclusion, "skipped");
+    assert.match(closed.output.summary!, /a newer commit \(`[0-9a-f]{7}`\) was pushed to #\d+ before this one was approved/);
     const slug = `api--${repoName}--${owner}`;
     assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${number}/`)).body).greeting, "second fork commit");
   });

@@ -82,7 +82,7 @@ describe("one push, three runtimes", { timeout: 30 * 60_000 }, () => {
       payload: pushPayload({ repo, before: commit.before, after: commit.sha, message: "three runtimes" }),
       secret: stack.webhookSecret,
     });
-    assert.equal(response.status, 200);
+    assert.equal(response.status, 202);
 
     for (const runtime of ["node", "python", "rust"]) {
       const run = await stack.emulator.waitFor(

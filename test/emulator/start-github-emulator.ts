@@ -9,6 +9,7 @@ import { inspect } from "node:util";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
 import { BareRepository, type DiffFile, type FileSpec, type GitIdentity } from "./bare-repository.js";
+import { createGitHubFaults, type FaultAdmission } from "./create-github-faults.js";
 import { createGitHubShapes } from "./create-github-shapes.js";
 import {
   createOpenApiValidator,
@@ -19,6 +20,7 @@ import {
 import type {
   AccountType,
   AppInfo,
+  EmulatorFaults,
   JsonObject,
   JsonValue,
   PermissionLevel,
@@ -53,6 +55,8 @@ export interface GitHubEmulatorOptions {
   now?: () => Date;
   /** Validate every JSON response against the OpenAPI description too (default true); see responseValidationErrors. */
   validateResponses?: boolean;
+  /** Primary rate limit per installation, per app JWT and for anonymous callers (default 5000 an hour, like GitHub). */
+  rateLimit?: { limit?: number; windowSeconds?: number };
 }
 
 export interface CreateRepoInput {
@@ -309,12 +313,15 @@ export interface GitHubEmulator {
   commitComments(owner: string, repo: string, sha?: string): CommentView[];
   reactions(owner: string, repo: string, filter?: { subject?: "issue_comment" | "commit_comment"; commentId?: number; includeDeleted?: boolean }): ReactionView[];
   deployments(owner: string, repo: string): DeploymentView[];
-  /** Empties requests, gitRequests, validationErrors, responseValidationErrors and unknownRoutes. */
+  /** Empties requests, gitRequests, validationErrors, responseValidationErrors, unknownRoutes and faults.served. */
   clearRecords(): void;
+  /** Rate limits, 5xx bursts and slow answers on REST requests; see EmulatorFaults. */
+  readonly faults: EmulatorFaults;
   /**
    * GitHub having a bad moment: the next `times` calls of an operation (its OpenAPI
    * operationId, e.g. `repos/get-content`) wait `delayMs`, then answer `status` with GitHub's
-   * error body, or go on normally when no status is given.
+   * error body, or go on normally when no status is given. Unlike `faults`, the delay comes
+   * before the request is carried out.
    */
   injectFault(fault: EmulatorFault): void;
   waitFor<T>(fn: () => T | Promise<T>, options?: WaitForOptions): Promise<NonNullable<T>>;
@@ -642,6 +649,12 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
   const responseValidationErrors: ResponseValidationRecord[] = [];
   const unknownRoutes: UnknownRouteRecord[] = [];
   const tokensIssued: IssuedToken[] = [];
+  const githubFaults = createGitHubFaults({
+    limit: options.rateLimit?.limit ?? 5000,
+    windowSeconds: options.rateLimit?.windowSeconds ?? 60 * 60,
+    now,
+    installationIds: () => [...installations.keys()],
+  });
 
   // Realistic magnitudes: GitHub ids for these objects are well beyond 2^31 today.
   const seq = {
@@ -1941,7 +1954,10 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
       at: nowIso(),
     };
 
-    const send = (result: RouteResult) => {
+    let admission: FaultAdmission | null = null;
+
+    const send = async (result: RouteResult) => {
+      await admission?.answer(result.status);
       record.status = result.status;
       record.responseBody = result.body;
       requests.push(record);
@@ -1949,11 +1965,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         "x-github-request-id": requestId,
         "x-github-api-version-selected": "2022-11-28",
         "x-github-media-type": "github.v3; format=json",
-        "x-ratelimit-limit": "5000",
-        "x-ratelimit-remaining": "4999",
-        "x-ratelimit-used": "1",
-        "x-ratelimit-resource": "core",
-        "x-ratelimit-reset": String(Math.floor(now().getTime() / 1000) + 3600),
+        ...admission?.headers,
         ...result.headers,
       };
       if (result.raw) {
@@ -1971,7 +1983,27 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     };
 
     try {
-      const rawBody = decodeBody(await readRequestBody(req), req.headers["content-encoding"]);
+      const received = await readRequestBody(req);
+      const auth = await authenticate(req.headers.authorization);
+      record.auth = auth.kind;
+      if (auth.kind === "installation") record.installationId = auth.token.installationId;
+      const op = validator.match(method, path);
+      record.operationId = op?.operationId ?? null;
+      // Rate limits and injected failures are decided before anything is carried out, so a
+      // refused request changes no state, as on GitHub.
+      admission = githubFaults.admit({
+        requestId,
+        method,
+        path,
+        operationId: record.operationId,
+        requester:
+          auth.kind === "installation"
+            ? { kind: "installation", installationId: auth.token.installationId }
+            : auth.kind === "jwt"
+              ? { kind: "app", appId: app.id }
+              : { kind: "anonymous" },
+      });
+      const rawBody = decodeBody(received, req.headers["content-encoding"]);
       let parsedBody: unknown;
       let parseError: Error | null = null;
       if (rawBody.length > 0) {
@@ -1983,17 +2015,19 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
           record.body = rawBody.toString("utf8");
         }
       }
-      const op = validator.match(method, path);
+      if (admission.failure) {
+        const { status, body, headers } = admission.failure;
+        throw new HttpError(status, body, headers);
+      }
       if (!op) {
         unknownRoutes.push({ method, path, reason: "not-in-openapi", operationId: null });
-        send({ status: 404, body: errorBody(404, "Not Found") });
+        await send({ status: 404, body: errorBody(404, "Not Found") });
         return;
       }
-      record.operationId = op.operationId;
       const route = routes[op.operationId];
       if (!route) {
         unknownRoutes.push({ method, path, reason: "not-implemented", operationId: op.operationId });
-        send({ status: 404, body: errorBody(404, "Not Found", op.documentationUrl) });
+        await send({ status: 404, body: errorBody(404, "Not Found", op.documentationUrl) });
         return;
       }
 
@@ -2004,9 +2038,6 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
         if (fault.status) throw new HttpError(fault.status, errorBody(fault.status, "Server Error"));
       }
 
-      const auth = await authenticate(req.headers.authorization);
-      record.auth = auth.kind;
-      if (auth.kind === "installation") record.installationId = auth.token.installationId;
       const ctx: RouteContext = { op, params: op.params, query, body: undefined, headers: req.headers, path, auth, repo: null };
 
       if (route.auth === "jwt") {
@@ -2072,14 +2103,14 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
           responseValidationErrors.push({ method, path, operationId: op.operationId, status: result.status, errors: issues });
         }
       }
-      send(result);
+      await send(result);
     } catch (error) {
       if (error instanceof HttpError) {
-        send({ status: error.status, body: error.body, headers: error.headers });
+        await send({ status: error.status, body: error.body, headers: error.headers });
         return;
       }
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-      send({ status: 500, body: { ...errorBody(500, "Server Error"), emulator_error: message } });
+      await send({ status: 500, body: { ...errorBody(500, "Server Error"), emulator_error: message } });
     }
   }
 
@@ -2484,7 +2515,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     injectFault(fault) {
       faults.push({ ...fault });
     },
+    faults: githubFaults.controls,
     clearRecords() {
+      githubFaults.controls.served.length = 0;
       requests.length = 0;
       gitRequests.length = 0;
       validationErrors.length = 0;
@@ -2508,6 +2541,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
       });
     },
     async stop() {
+      githubFaults.controls.clear();
       for (const child of children) child.kill("SIGKILL");
       for (const repo of reposById.values()) emulatorCommitLog.forget(repo.record.id);
       await new Promise<void>((resolve) => {

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Docker from "dockerode";
+import { deliverWebhook, type DeliverWebhookResult } from "../emulator/deliver-webhook.js";
 import { startGitHubEmulator } from "../emulator/start-github-emulator.js";
 import { createTestDatabase } from "./create-test-database.js";
 
@@ -105,6 +106,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     // Tests run the gateway as the README recommends for production: nginx serves public
     // function URLs. SLIPWAY_TEST_DATA_PLANE=node runs them against the gateway's own proxy.
     SLIPWAY_DATA_PLANE: process.env.SLIPWAY_TEST_DATA_PLANE ?? "nginx",
+    // Throttled as in production, only with shorter gaps between one installation's writes.
+    SLIPWAY_GITHUB_WRITE_INTERVAL_MS: "100",
     ...(existsSync(hostCaBundle) ? { SLIPWAY_BUILD_CA_BUNDLE: hostCaBundle } : {}),
     ...options.env,
   };
@@ -161,6 +164,12 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     await exited;
   };
 
+  const webhookUrl = `http://127.0.0.1:${appPort}/api/github/webhooks`;
+  const handled = (deliveryId: string, timeoutMs = 60_000): Promise<string> =>
+    emulator.waitFor(
+      async () => (await db.query<{ status: string }>("select status from webhook_deliveries where id = $1 and status <> 'received'", [deliveryId])).rows[0]?.status,
+      { timeoutMs, intervalMs: 25 },
+    );
   // The gateway applies the migrations first, so the others start on a ready schema.
   await spawnRole("gateway");
   await spawnRole("app");
@@ -174,7 +183,7 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     webhookSecret,
     gatewaySecret,
     appUrl: `http://127.0.0.1:${appPort}`,
-    webhookUrl: `http://127.0.0.1:${appPort}/api/github/webhooks`,
+    webhookUrl,
     gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
     /** Every gateway's URL, the first gateway's first. */
     gatewayUrls: [...gatewayPorts.values()].map((port) => `http://127.0.0.1:${port}`),
@@ -183,6 +192,18 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     /** The processes started so far, running or not. */
     processNames: () => [...processes.keys()],
     logs: () => logs.join(""),
+    /**
+     * Waits until the app's consumers have handled a stored delivery (or given it up): the app
+     * answers GitHub once a delivery is stored, before it is handled.
+     */
+    handled,
+    /** Delivers a signed webhook, checks it was stored (202) and waits until it is handled. */
+    async deliver(event: string, payload: unknown, options: { deliveryId?: string } = {}): Promise<DeliverWebhookResult> {
+      const sent = await deliverWebhook({ url: webhookUrl, event, payload, secret: webhookSecret, ...options });
+      if (sent.status !== 202) throw new Error(`the ${event} webhook was answered ${sent.status}: ${sent.body}`);
+      await handled(sent.deliveryId);
+      return sent;
+    },
     spawnRole,
     kill,
     /** Sends a signal without waiting for anything (SIGSTOP and SIGCONT pause and resume). */
