@@ -7,6 +7,7 @@ import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
 import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
 import { cliCommands, runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
+import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
 import { createLogger } from "./logging/create-logger.js";
 import { startMetricsServer } from "./metrics/metrics.js";
@@ -57,6 +58,11 @@ async function main(argv: string[]): Promise<void> {
   }
   // One set of clients per process, so each installation's throttle covers all its roles.
   const installations = config.github ? createInstallationClients(config.github, { log, writeIntervalMs: config.SLIPWAY_GITHUB_WRITE_INTERVAL_MS }) : null;
+  // Reporters send the reporting outbox to GitHub from every process that builds or takes webhooks.
+  if ((role === "worker" || role === "app" || role === "all") && installations) {
+    const reporter = startReportOutbox({ config, db, github: installations, log }, { concurrency: 4 });
+    closers.push(() => reporter.stop());
+  }
   if ((role === "worker" || role === "all") && config.github && installations) {
     const worker = await startBuildWorker(
       { config, db, docker, artifacts, runtimes, github: installations, redis: redis("build-logs"), log: log.child({ component: "worker" }) },

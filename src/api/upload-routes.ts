@@ -10,7 +10,7 @@ import { z } from "zod";
 import type { AppDependencies } from "../app/start-app.js";
 import { ArtifactTooLargeError } from "../artifacts/local-artifact-store.js";
 import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
-import { configFileName, parseSlipwayConfig } from "../github/parse-slipway-config.js";
+import { configFileName, parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import { selectFunctionsForPush } from "../github/select-functions-for-push.js";
 import { SourceArchiveError, unpackSourceArchive } from "../pipeline/source-archive.js";
 import { enqueueBuild } from "../queue/build-queue.js";

@@ -13,6 +13,7 @@
 import type { Probot } from "probot";
 import type { Logger } from "pino";
 import { webhookDeliveries } from "../metrics/metrics.js";
+import { createWakeableSleep } from "../queue/wakeable-sleep.js";
 import type { Database } from "../store/create-database.js";
 import { isPermanentFailure } from "../github/report-unhandled-delivery.js";
 import { claimNextDelivery, extendLease, markDeliveryFailed, markDeliveryProcessed, type DueDelivery } from "../store/webhook-deliveries.js";
@@ -57,18 +58,7 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
     return retriedEvents.includes(delivery.event) || (typeof action === "string" && retriedEvents.includes(`${delivery.event}.${action}`));
   };
   // Idle consumers wait here until the next poll, or until a stored delivery wakes one.
-  const sleepers = new Set<() => void>();
-  const sleep = () =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, pollMs);
-      sleepers.add(done);
-    });
-
+  const idle = createWakeableSleep(pollMs);
   const giveUp = async (delivery: DueDelivery & { permanent: boolean }, reason: string) => {
     await deps.onGivenUp?.(delivery, reason).catch((error: Error) => log.warn({ deliveryId: delivery.id, err: { message: error.message } }, "could not report a given-up delivery"));
   };
@@ -118,18 +108,18 @@ export function createWebhookInbox(deps: { db: Database; log: Logger; settings: 
         await handle(probot, delivery).catch((error: Error) => log.warn({ deliveryId: delivery.id, err: { message: error.message } }, "could not record a delivery's outcome"));
         continue;
       }
-      await sleep();
+      await idle.sleep();
     }
   }
 
   return {
-    wake: () => sleepers.values().next().value?.(),
+    wake: () => idle.wakeOne(),
     start(probot) {
       let stop = false;
       const consumers = Array.from({ length: settings.concurrency }, () => consume(probot, () => stop));
       return async () => {
         stop = true;
-        for (const sleeper of [...sleepers]) sleeper();
+        idle.wakeAll();
         await Promise.all(consumers);
       };
     },

@@ -1,21 +1,18 @@
 // Owns cancelling a build, queued or running: the state machine moves it to `cancelled`
-// (so its worker can no longer mark it ready), the audit log records who and why, the
-// check run ends `cancelled` (linking the newer build when one superseded it), and GitHub
-// Deployments and the PR comment say so. The worker running it notices within a second
-// and kills its build container (labelled slipway.deployment=<id>).
+// (so its worker can no longer mark it ready) and records, in the same statement, that
+// GitHub should hear of it (the check run ends `cancelled`, linking the newer build when one
+// superseded it; GitHub Deployments and the PR comment say so: see report-deployment.ts);
+// the audit log records who and why. The worker running it notices within a second and
+// kills its build container (labelled slipway.deployment=<id>).
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
-import { completeCheckRun } from "../github/check-runs.js";
-import type { InstallationClients } from "../github/create-installation-client.js";
-import { cancelledOutput } from "../github/render-check-run.js";
-import { reportDeploymentTargets } from "../github/report-deployment-targets.js";
 import { recordAudit, type AuditVia } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext } from "../store/deployments.js";
 import { DeploymentActionError } from "./deployment-action-error.js";
 import { transitionDeployment } from "./deployment-state.js";
 
-export type CancelDependencies = { config: Config; db: Database; github: InstallationClients; log: Logger };
+export type CancelDependencies = { config: Config; db: Database; log: Logger };
 
 export type CancelRequest = {
   deploymentId: string;
@@ -33,6 +30,7 @@ export async function cancelDeployment(deps: CancelDependencies, request: Cancel
   if (!deployment) throw new DeploymentActionError(`there is no deployment ${request.deploymentId}`);
   const changed = await transitionDeployment(deps.db, request.deploymentId, "cancelled", {
     fields: { error: `cancelled: ${request.reason}`, build_finished_at: new Date() },
+    report: { kind: "deployment", deploymentId: request.deploymentId, phase: "cancelled", reason: request.reason, supersededBy: request.supersededBy ?? null },
   });
   if (!changed) {
     const now = await getBuildContext(deps.db, request.deploymentId);
@@ -50,20 +48,5 @@ export async function cancelDeployment(deps: CancelDependencies, request: Cancel
   });
   deps.log.info({ deploymentId: request.deploymentId, reason: request.reason, actor: request.actor }, "build cancelled");
 
-  let newer: { version: number; url: string } | undefined;
-  if (request.supersededBy) {
-    const newerBuild = await getBuildContext(deps.db, request.supersededBy);
-    if (newerBuild) newer = { version: newerBuild.version, url: `${deps.config.appUrl}/v1/deployments/${newerBuild.deploymentId}` };
-  }
-  if (deployment.checkRunId !== null) {
-    const octokit = deps.github.forInstallation(deployment.installationId);
-    await completeCheckRun(
-      octokit,
-      { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId, ...(newer ? { detailsUrl: newer.url } : {}) },
-      "cancelled",
-      cancelledOutput({ version: deployment.version, reason: request.reason, newer }),
-    ).catch((error: Error) => deps.log.warn({ err: { message: error.message } }, "could not complete the cancelled check run"));
-  }
-  await reportDeploymentTargets(deps, deployment, "inactive", `cancelled: ${request.reason}`);
   return { cancelled: true, functionName: deployment.functionName, version: deployment.version, status: "cancelled" };
 }

@@ -4,9 +4,9 @@
 // inactive, and the sticky comment says the previews are gone.
 import type { GitHubClient } from "../github/create-installation-client.js";
 import { setGithubDeploymentStatus } from "../github/github-deployments.js";
-import { updatePullRequestComment } from "../github/update-pull-request-comment.js";
 import { requestAliasRemoval } from "../gateway/request-alias-removal.js";
 import { dropDeploymentTarget, listTargetsForAlias } from "../store/deployment-targets.js";
+import { reportLater } from "../store/github-reports.js";
 import type { RepositoryRecord } from "../store/repositories.js";
 import { cancelDeployment, type CancelDependencies } from "./cancel-deployment.js";
 
@@ -35,9 +35,7 @@ export async function closePullRequestPreviews(
       description: `pull request #${request.number} was closed`,
     }).catch((error: Error) => deps.log.warn({ err: { message: error.message } }, "could not mark a GitHub Deployment inactive"));
   }
-  await updatePullRequestComment(deps, request.octokit, { ...repo, repositoryId: request.repository.id, number: request.number }).catch((error: Error) =>
-    deps.log.warn({ err: { message: error.message } }, "could not update the pull request comment"),
-  );
+  await reportLater(deps.db, { kind: "pull-request", repositoryId: request.repository.id, number: request.number, ...repo, installationId: request.repository.installationId });
   deps.log.info({ number: request.number, cancelled, aliasesRemoved }, "pull request previews removed");
   return { cancelled, aliasesRemoved };
 }

@@ -2,6 +2,7 @@
 // write in Slipway goes through transitionDeployment, a conditional UPDATE, so two workers
 // (or a worker and the watchdog) can never both win the same transition.
 import type { Queryable } from "../store/create-database.js";
+import { recordReportStatement, reportKey, type DeploymentFacts } from "../store/github-reports.js";
 
 export type DeploymentStatus = "queued" | "building" | "ready" | "failed" | "cancelled";
 
@@ -42,7 +43,7 @@ export async function transitionDeployment(
   db: Queryable,
   deploymentId: string,
   to: DeploymentStatus,
-  options: { fields?: DeploymentFields; attempt?: number } = {},
+  options: { fields?: DeploymentFields; attempt?: number; report?: DeploymentFacts } = {},
 ): Promise<boolean> {
   const from = (Object.keys(allowedTransitions) as DeploymentStatus[]).filter((s) => canTransition(s, to));
   const fields = options.fields ?? {};
@@ -59,12 +60,14 @@ export async function transitionDeployment(
     values.push(options.attempt);
     attemptCondition = ` and attempt = $${values.length}`;
   }
-  const result = await db.query(
-    `update deployments set status = $2, updated_at = now()${sets.join("")}
-      where id = $1 and status = any($3::text[])${attemptCondition}`,
-    values,
-  );
-  return result.rowCount === 1;
+  const update = `update deployments set status = $2, updated_at = now()${sets.join("")}
+      where id = $1 and status = any($3::text[])${attemptCondition}`;
+  if (!options.report) return (await db.query(update, values)).rowCount === 1;
+  // What GitHub should hear is recorded by the same statement as the change, or not at all.
+  values.push(reportKey(options.report), JSON.stringify(options.report));
+  const report = recordReportStatement(values.length - 1, values.length, "exists (select 1 from changed)");
+  const result = await db.query<{ n: number }>(`with changed as (${update} returning 1), reported as (${report}) select count(*)::int as n from changed`, values);
+  return result.rows[0]!.n === 1;
 }
 
 /**

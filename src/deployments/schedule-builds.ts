@@ -14,13 +14,12 @@ import { commitRunExternalId, openBuildCheckRun, reportAwaitingApproval, reportC
 import { compareCommits, type Comparison } from "../github/compare-commits.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
-import { parseSlipwayConfig } from "../github/parse-slipway-config.js";
+import { parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import { readSlipwayConfig } from "../github/read-slipway-config.js";
 import { awaitingApprovalOutput, checkRunName, configCheckRunName, invalidConfigOutput, notDeployableOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
 import { decideByChangedPaths } from "../github/select-changed-functions.js";
 import { selectFunctionsForPush, type SelectedFunction } from "../github/select-functions-for-push.js";
 import { skipReasonForMessage } from "../github/skip-reason-for-message.js";
-import { updatePullRequestComment } from "../github/update-pull-request-comment.js";
 import { enqueueActivation, enqueueBuild, type BuildJobData } from "../queue/build-queue.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import { getAlias } from "../store/aliases.js";
@@ -28,6 +27,7 @@ import type { AuditVia } from "../store/audit-log.js";
 import { inTransaction, type Database } from "../store/create-database.js";
 import { addDeploymentTarget } from "../store/deployment-targets.js";
 import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
+import { reportLater } from "../store/github-reports.js";
 import { functionSlug, isSlugTaken, upsertFunction } from "../store/functions.js";
 import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
 import type { RepositoryRecord } from "../store/repositories.js";
@@ -183,9 +183,7 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     return { id: fn.id, outcome: fresh ? "queued" : "reused", deploymentId: build.id };
   }));
   if (request.pullRequest && results.length > 0) {
-    await updatePullRequestComment(deps, octokit, { ...repo, repositoryId: repository.id, number: request.pullRequest.number }).catch((error: Error) =>
-      log.warn({ err: { message: error.message } }, "could not update the pull request comment"),
-    );
+    await reportLater(deps.db, { kind: "pull-request", repositoryId: repository.id, number: request.pullRequest.number, ...repo, installationId: repository.installationId });
   }
   return results;
 }

@@ -3,7 +3,7 @@
 // with it: a rollback brings back its permissions, schedule and events too.
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { configFileName, parseSlipwayConfig } from "../github/parse-slipway-config.js";
+import { configFileName, parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import type { Queryable } from "../store/create-database.js";
 import { recordDeploymentSettings } from "../store/deployment-settings.js";
 

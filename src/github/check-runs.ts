@@ -27,14 +27,18 @@ export async function createCheckRun(
   return response.data.id;
 }
 
-export async function markCheckRunInProgress(octokit: Octokit, target: RepoRef & { checkRunId: number; actions?: CheckRunAction[] }, output: CheckRunOutput): Promise<void> {
+export async function markCheckRunInProgress(
+  octokit: Octokit,
+  target: RepoRef & { checkRunId: number; actions?: CheckRunAction[]; startedAt?: Date | null },
+  output: CheckRunOutput,
+): Promise<void> {
   await octokit.rest.checks.update({
     owner: target.owner,
     repo: target.repo,
     check_run_id: target.checkRunId,
     status: "in_progress",
     ...(target.actions ? { actions: target.actions } : {}),
-    started_at: new Date().toISOString(),
+    started_at: (target.startedAt ?? new Date()).toISOString(),
     output,
   });
 }

@@ -12,7 +12,7 @@ import { getRepositoryByName, type RepositoryRecord } from "../store/repositorie
 import { createCheckRun } from "./check-runs.js";
 import { aliasOfCommitRun } from "./commit-check-run.js";
 import type { GitHubClient } from "./create-installation-client.js";
-import { configFileName } from "./parse-slipway-config.js";
+import { configFileName } from "../config/parse-slipway-config.js";
 import { checkRunName, configCheckRunName } from "./render-check-run.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

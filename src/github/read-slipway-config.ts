@@ -1,6 +1,6 @@
 // Owns reading slipway.yml at an exact commit through the contents API.
 import type { Octokit } from "@octokit/rest";
-import { configFileName } from "./parse-slipway-config.js";
+import { configFileName } from "../config/parse-slipway-config.js";
 
 /** The file's text, or null when the commit has no slipway.yml. */
 export async function readSlipwayConfig(octokit: Octokit, owner: string, repo: string, sha: string): Promise<string | null> {

@@ -1,7 +1,7 @@
 // Owns the words Slipway puts on a check run. Pure functions: facts in, GitHub's
 // check-run `output` out, always within GitHub's limits.
-import type { ConfigProblem } from "./parse-slipway-config.js";
-import { configFileName } from "./parse-slipway-config.js";
+import type { ConfigProblem } from "../config/parse-slipway-config.js";
+import { configFileName } from "../config/parse-slipway-config.js";
 
 export const maxOutputText = 65_535;
 const ansiPattern = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;

@@ -2,7 +2,7 @@
 // default branch) is the pushed one, with the runtime's defaults filled in. A pull request
 // (branch null) previews every function.
 import type { Runtime } from "../runtimes/runtime-catalog.js";
-import type { SlipwayConfig } from "./parse-slipway-config.js";
+import type { SlipwayConfig } from "../config/parse-slipway-config.js";
 
 export type SelectedFunction = {
   id: string;

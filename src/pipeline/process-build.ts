@@ -1,7 +1,9 @@
 // Owns the story of one build job, as ARCHITECTURE.md tells it: claim the deployment,
 // fetch exactly its commit, build it in a runtime container, stream the artifact out into
-// the store, mark it ready, activate it when it belongs in production, and say how it went
-// on the check run. Every ending, good or bad, leaves the deployment in a final state.
+// the store, mark it ready, and activate it for every alias it was meant for. Every ending,
+// good or bad, leaves the deployment in a final state, with what its users should hear of it
+// recorded in the reporting outbox (github_reports) by the same statement; the pipeline
+// itself knows nothing of GitHub (src/github/report-outbox.ts tells it).
 import type Docker from "dockerode";
 import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,20 +19,15 @@ import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-func
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import { claimBuild, isTerminal, transitionDeployment } from "../deployments/deployment-state.js";
-import { completeCheckRun, markCheckRunInProgress, updateCheckRunOutput, type CheckRunConclusion } from "../github/check-runs.js";
-import type { InstallationClients } from "../github/create-installation-client.js";
-import { buildingOutput, failureOutput, successOutput, type CheckRunOutput } from "../github/render-check-run.js";
-import { checkRunActions } from "../github/check-run-actions.js";
-import { parseBuildAnnotations } from "../github/parse-build-annotations.js";
-import { reportDeploymentTargets } from "../github/report-deployment-targets.js";
+import { parseBuildAnnotations } from "./parse-build-annotations.js";
 import { buildDuration, builds } from "../metrics/metrics.js";
-import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
+import { reportLater, type DeploymentFacts } from "../store/github-reports.js";
 import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
 import { appendBuildLog, buildLogKey, endBuildLog } from "./build-log-stream.js";
-import { activateTargets, type TargetActivation } from "./activate-targets.js";
+import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
@@ -41,7 +38,8 @@ export type BuildDependencies = {
   db: Database;
   docker: Docker;
   artifacts: ArtifactStore;
-  github: InstallationClients;
+  /** The installation token git clones with. */
+  github: { installationToken(installationId: number): Promise<string> };
   runtimes: Map<string, Runtime>;
   log: Logger;
   /** Live build logs for followers; optional so a worker without it still builds. */
@@ -51,12 +49,14 @@ export type BuildDependencies = {
 };
 
 class BuildFailure extends Error {
-  constructor(message: string, readonly conclusion: CheckRunConclusion = "failure", readonly failedCommand: string | null = null) {
+  constructor(message: string, readonly conclusion: "failure" | "timed_out" = "failure", readonly failedCommand: string | null = null) {
     super(message);
   }
 }
 
 const liveLogIntervalMs = 10_000;
+// The live log shown while building: its end, within what a check run's text holds.
+const liveLogBytes = 60_000;
 // How often a running build checks whether it was cancelled (superseded, closed, button).
 const cancelCheckIntervalMs = 1_000;
 
@@ -75,17 +75,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   if (leftovers > 0) log.warn({ leftovers }, "removed build containers of a dead attempt");
 
   const deployment = (await getBuildContext(db, deploymentId))!;
-  const octokit = deps.github.forInstallation(deployment.installationId);
-  const repoRef = { owner: deployment.owner, repo: deployment.repo };
-  const checkRun = deployment.checkRunId === null ? null : { ...repoRef, checkRunId: deployment.checkRunId };
-  const report = async (work: () => Promise<void>) => {
-    // GitHub being down must not fail a build; the deployment's own state is the truth.
-    try {
-      await work();
-    } catch (error) {
-      log.warn({ err: { message: (error as Error).message } }, "could not update the check run");
-    }
-  };
+  const building = (log: string): DeploymentFacts => ({ kind: "deployment", deploymentId, phase: "building", log: log.slice(-liveLogBytes) });
 
   const timings: Record<string, number> = {};
   const createdAt = (await db.query<{ created_at: Date }>("select created_at from deployments where id = $1", [deploymentId])).rows[0]!.created_at;
@@ -102,10 +92,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     }
   };
 
-  if (checkRun) {
-    await report(() => markCheckRunInProgress(octokit, { ...checkRun, actions: checkRunActions({ phase: "building", alias: "", serving: false }) }, buildingOutput(deployment.version)));
-  }
-  await reportDeploymentTargets(deps, deployment, "in_progress");
+  await reportLater(db, building(""));
   // A cancelled build (superseded, its pull request closed, the Cancel button) has its
   // build container killed here, by the worker that runs it, on whatever engine that is.
   const cancelWatch = setInterval(() => {
@@ -150,13 +137,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     }
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
     let lastShown = 0;
-    if (checkRun) {
-      liveLogTimer = setInterval(() => {
-        if (output.length === lastShown) return;
-        lastShown = output.length;
-        void report(() => updateCheckRunOutput(octokit, checkRun, buildingOutput(deployment.version, output)));
-      }, liveLogIntervalMs);
-    }
+    liveLogTimer = setInterval(() => {
+      if (output.length === lastShown) return;
+      lastShown = output.length;
+      void reportLater(db, building(output)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not record the live log"));
+    }, liveLogIntervalMs);
     const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
     const buildOnce = (cacheVolume: string | undefined) =>
       runBuildContainer(docker, {
@@ -213,11 +198,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
 
     const activations = await step("activate", () => activateTargets(deps, deployment));
     await db.query("update deployments set timings = $2 where id = $1", [deploymentId, JSON.stringify(timings)]);
-    await reportReady(deps, deployment, activations, { timings, digest: artifact.digest, size: artifact.size, log: output });
+    await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
     log.info({ version: deployment.version, activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
   } catch (error) {
     clearInterval(liveLogTimer);
-    await failBuild(deps, deployment, attempt, error, output, timings, checkRun);
+    await failBuild(deps, deployment, attempt, error, output, timings);
   } finally {
     clearInterval(cancelWatch);
     const final = (await getBuildContext(db, deploymentId).catch(() => null))?.status ?? "ended";
@@ -243,90 +228,37 @@ async function failBuild(
   error: unknown,
   output: string,
   timings: Record<string, number>,
-  checkRun: { owner: string; repo: string; checkRunId: number } | null,
 ): Promise<void> {
   const failure = error instanceof BuildFailure ? error : null;
   const reason = failure ? failure.message : describeInfrastructureError(error);
   if (!failure) deps.log.error({ err: error, deploymentId: deployment.deploymentId }, "build failed unexpectedly");
-  const wasReady = (await getBuildContext(deps.db, deployment.deploymentId))?.status === "ready";
-  const changed = wasReady
-    ? false
-    : await transitionDeployment(deps.db, deployment.deploymentId, "failed", {
-        attempt,
-        fields: { error: reason, failed_command: failure?.failedCommand ?? null, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
-      });
-  if (!changed && !wasReady) return;
-  if (changed) await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
-  // Environments first: whoever sees the check run complete sees them in their final state too.
-  await reportDeploymentTargets(deps, deployment, "failure", reason);
-  if (!checkRun) return;
-  const octokit = deps.github.forInstallation(deployment.installationId);
-  const outputForGithub: CheckRunOutput = failureOutput({
-    version: deployment.version,
-    reason: wasReady ? `built, but could not be activated: ${reason}` : reason,
+  const report = (afterReady: boolean): DeploymentFacts => ({
+    kind: "deployment",
+    deploymentId: deployment.deploymentId,
+    phase: "failed",
+    reason,
+    conclusion: failure?.conclusion ?? "failure",
     failedCommand: failure?.failedCommand ?? null,
-    log: output,
-    timings,
     annotations: parseBuildAnnotations(output, deployment.root, { runtime: deployment.runtime }),
+    afterReady,
   });
-  try {
-    await completeCheckRun(octokit, { ...checkRun, detailsUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}` }, failure?.conclusion ?? "failure", outputForGithub);
-  } catch (reportError) {
-    deps.log.warn({ err: { message: (reportError as Error).message } }, "could not complete the check run");
+  // Built, but activation failed: the build stays ready, and its report says what went wrong.
+  if ((await getBuildContext(deps.db, deployment.deploymentId))?.status === "ready") {
+    await reportLater(deps.db, report(true));
+    return;
   }
-}
-
-/** The success story on GitHub: the check run with every URL and its buttons, each alias's GitHub Deployment, the PR comment. */
-async function reportReady(
-  deps: BuildDependencies,
-  deployment: BuildContext,
-  activations: TargetActivation[],
-  facts: { timings: Record<string, number>; digest: string; size: number; log: string },
-): Promise<void> {
-  const { config } = deps;
-  const production = activations.find((a) => a.alias === "production");
-  const primary = production ?? activations[0];
-  const links = [
-    ...activations.map((a) => ({ label: a.alias === "production" ? "production" : `preview (${a.alias})`, url: a.url })),
-    { label: `v${deployment.version} (immutable)`, url: deploymentUrl(config.publicUrl, deployment.deploymentId) },
-  ];
-  const notes = activations.filter((a) => a.note).map((a) => a.note!);
-  // Environments first: whoever sees the check run complete sees them in their final state too.
-  const activated = new Set(activations.filter((a) => a.activated).map((a) => a.alias));
-  await reportDeploymentTargets(deps, deployment, (alias) => (activated.has(alias) ? "success" : activations.some((a) => a.alias === alias) ? "inactive" : null));
-  if (deployment.checkRunId !== null) {
-    const octokit = deps.github.forInstallation(deployment.installationId);
-    const actions = checkRunActions({ phase: "ready", alias: primary?.alias ?? "production", serving: primary?.activated ?? false });
-    try {
-      await completeCheckRun(
-        octokit,
-        { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId, detailsUrl: `${config.appUrl}/v1/deployments/${deployment.deploymentId}`, actions },
-        "success",
-        successOutput({
-          version: deployment.version,
-          url: primary?.url ?? functionUrl(config.publicUrl, deployment.slug),
-          activated: primary?.activated ?? false,
-          ...(notes.length > 0 ? { activationNote: notes.join("\n") } : {}),
-          ...facts,
-          links,
-        }),
-      );
-    } catch (error) {
-      deps.log.warn({ err: { message: (error as Error).message }, deploymentId: deployment.deploymentId }, "could not complete the check run");
-    }
-  }
+  const changed = await transitionDeployment(deps.db, deployment.deploymentId, "failed", {
+    attempt,
+    fields: { error: reason, failed_command: failure?.failedCommand ?? null, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
+    report: report(false),
+  });
+  if (changed) await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
 }
 
 async function activateReadyBuild(deps: BuildDependencies, deployment: BuildContext): Promise<void> {
   const activations = await activateTargets(deps, deployment);
   if (activations.length === 0) return;
-  const row = await deps.db.query<{ timings: Record<string, number>; log_tail: string | null }>("select timings, log_tail from deployments where id = $1", [deployment.deploymentId]);
-  await reportReady(deps, deployment, activations, {
-    timings: row.rows[0]?.timings ?? {},
-    digest: deployment.artifactDigest ?? "",
-    size: deployment.artifactSize ?? 0,
-    log: row.rows[0]?.log_tail ?? "",
-  });
+  await reportLater(deps.db, { kind: "deployment", deploymentId: deployment.deploymentId, phase: "ready", activations });
 }
 
 function describeInfrastructureError(error: unknown): string {

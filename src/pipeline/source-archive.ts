@@ -11,7 +11,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { configFileName } from "../github/parse-slipway-config.js";
+import { configFileName } from "../config/parse-slipway-config.js";
 
 export class SourceArchiveError extends Error {
   constructor(message: string) {

@@ -5,6 +5,7 @@
 import { pruneDeployments, type PruneResult } from "../deployments/prune-deployments.js";
 import { pruneCacheVolumes } from "../pipeline/build-cache.js";
 import type { BuildDependencies } from "../pipeline/process-build.js";
+import { forgetOldReports } from "../store/github-reports.js";
 import { forgetOldDeliveries } from "../store/webhook-deliveries.js";
 
 /** Long enough for any rollback that read a deployment before it was marked to have started it. */
@@ -16,5 +17,6 @@ export async function runRetention(deps: BuildDependencies): Promise<PruneResult
   const removedCaches = await pruneCacheVolumes(deps.docker, deps.db, deps.config.SLIPWAY_BUILD_CACHE_TTL_DAYS);
   if (removedCaches.length > 0) deps.log.info({ removedCaches }, "retention: unused build caches removed");
   const forgottenDeliveries = await forgetOldDeliveries(deps.db, keepDeliveriesDays);
+  await forgetOldReports(deps.db, keepDeliveriesDays);
   return { ...pruned, removedCaches, forgottenDeliveries };
 }

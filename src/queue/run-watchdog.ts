@@ -1,13 +1,11 @@
 // Owns the rule that no deployment waits forever: a build past its wall-time limit (plus a
-// margin for the worker's own steps) is failed with a check run saying so, and a queued
+// margin for the worker's own steps) is failed, its check run saying so, and a queued
 // deployment whose job went missing is enqueued again.
 import type { Queue } from "bullmq";
 import { transitionDeployment } from "../deployments/deployment-state.js";
-import { completeCheckRun } from "../github/check-runs.js";
-import { failureOutput } from "../github/render-check-run.js";
 import type { BuildDependencies } from "../pipeline/process-build.js";
 import { removeBuildContainers } from "../pipeline/run-build-container.js";
-import { findOverdueBuilds, findQueuedDeployments, getBuildContext } from "../store/deployments.js";
+import { findOverdueBuilds, findQueuedDeployments } from "../store/deployments.js";
 import { enqueueBuild, type BuildJobData } from "./build-queue.js";
 
 const marginSeconds = 120;
@@ -21,20 +19,11 @@ export async function runWatchdog(deps: BuildDependencies, buildQueue: Queue<Bui
     const changed = await transitionDeployment(deps.db, overdue.id, "failed", {
       attempt: overdue.attempt,
       fields: { error: reason, build_finished_at: new Date() },
+      report: { kind: "deployment", deploymentId: overdue.id, phase: "failed", reason, conclusion: "timed_out", failedCommand: null, annotations: [], afterReady: false },
     });
     if (!changed) continue;
     failed++;
     await removeBuildContainers(deps.docker, overdue.id);
-    const deployment = await getBuildContext(deps.db, overdue.id);
-    if (deployment?.checkRunId) {
-      const octokit = deps.github.forInstallation(deployment.installationId);
-      await completeCheckRun(
-        octokit,
-        { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId },
-        "timed_out",
-        failureOutput({ version: deployment.version, reason, log: "", timings: {} }),
-      ).catch((error: Error) => deps.log.warn({ err: { message: error.message } }, "could not complete the check run"));
-    }
     deps.log.warn({ deploymentId: overdue.id }, "watchdog failed an overdue build");
   }
 

@@ -29,12 +29,17 @@ export async function inTransaction<T>(db: Database, work: (client: pg.PoolClien
 // An `insert … on conflict (a) do update` guards only index a. When two requests insert the
 // same new row at once (a push and a pull request for a new repository), the other unique
 // indexes (a repository's owner and name, a function's slug) can still raise a duplicate-key
-// error in the loser. Run once more: by then the row exists and the conflict path is taken.
+// error in the loser, or, when both wait on each other's index entries, a deadlock that
+// PostgreSQL breaks by failing one. Run again: by then the row exists and the conflict path
+// is taken.
+const insertRaceCodes = new Set(["23505", "40P01"]);
+
 export async function retryOnInsertRace<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if ((error as { code?: string }).code !== "23505") throw error;
-    return work();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= 3 || !insertRaceCodes.has((error as { code?: string }).code ?? "")) throw error;
+    }
   }
 }

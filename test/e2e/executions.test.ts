@@ -252,9 +252,19 @@ describe("executions", { timeout: 20 * 60_000 }, () => {
     assert.equal(body.trigger, "event");
     assert.equal(body.event, "orders.created");
     assert.deepEqual(JSON.parse(body.body), { order: 42 });
-    // Slipway's own events: the deployments of this push made `deployments.<fn>.ready`.
-    const ready = await stack.db.query("select event from executions where trigger = 'event' and event like 'deployments.%.ready'");
-    assert.ok(ready.rowCount! >= 1, "pub ran on a deployments.*.ready event");
+    // Slipway's own events: a build of another function, made while pub is live, publishes
+    // `deployments.priv.ready`, and pub, subscribed to `deployments.*.ready`, runs on it.
+    const redeploy = await fetch(`${stack.appUrl}/v1/functions/${ids.priv}/redeploy`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.ok(redeploy.ok, await redeploy.clone().text());
+    const ready = await stack.emulator.waitFor(
+      async () => (await stack.db.query("select event from executions where trigger = 'event' and event = 'deployments.priv.ready'")).rows[0],
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    assert.match(ready.event, /^deployments\.[^.]+\.ready$/, "pub ran on a deployments.*.ready event");
   });
 
   test("delayed: runs once at scheduledAt, even across a gateway restart", async () => {

@@ -149,8 +149,9 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const previewDeployments = stack.emulator.deployments(owner, repoName).filter((d) => d.environment === `preview/pr-${number}`);
     assert.ok(previewDeployments.length >= 2);
     for (const d of previewDeployments) assert.equal(d.statuses.at(-1)!.state, "inactive");
-    comment = slipwayComments(repoName, number)[0]!;
-    assert.match(comment.body, /closed: its previews were removed/);
+    // The sticky comment is sent by the reporting outbox, a moment after the close is handled.
+    comment = await stack.emulator.waitFor(() => slipwayComments(repoName, number).find((c) => /closed: its previews were removed/.test(c.body)), { timeoutMs: 30_000 });
+    assert.equal(slipwayComments(repoName, number).length, 1);
     const ids = (await stack.db.query("select id from deployments where commit_sha = any($1)", [[first.sha, second.sha]])).rows.map((r) => r.id as string);
     const running = await new Docker().listContainers({ filters: { label: ids.map((id) => `slipway.deployment=${id}`) } });
     assert.equal(running.filter((c) => ids.includes(c.Labels["slipway.deployment"] ?? "")).length, 0, "the preview's containers were stopped");

@@ -4,7 +4,7 @@ import type { Principal } from "../../src/api/api-tokens.js";
 import { canExecute } from "../../src/executions/can-execute.js";
 import { matchEventPattern } from "../../src/executions/match-event-pattern.js";
 import { validateSchedule } from "../../src/executions/validate-schedule.js";
-import { parseSlipwayConfig } from "../../src/github/parse-slipway-config.js";
+import { parseSlipwayConfig } from "../../src/config/parse-slipway-config.js";
 import { checkVariableName } from "../../src/variables/check-variable-name.js";
 import { createMasterKeyring, openValue, sealValue } from "../../src/variables/master-keyring.js";
 

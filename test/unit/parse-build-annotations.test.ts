@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { after, test } from "node:test";
-import { parseBuildAnnotations, type BuildAnnotation } from "../../src/github/parse-build-annotations.js";
+import { parseBuildAnnotations, type BuildAnnotation } from "../../src/pipeline/parse-build-annotations.js";
 import { failingFunctions } from "../fixtures/failing-functions.js";
 
 // failingFunctions' signer (rust-1.85), on an empty build cache; most Downloaded and Compiling lines left out.

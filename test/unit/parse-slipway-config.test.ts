@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseSlipwayConfig } from "../../src/github/parse-slipway-config.js";
+import { parseSlipwayConfig } from "../../src/config/parse-slipway-config.js";
 
 const runtimes = ["node-20", "python-3.13"];
 

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { checkRunActions } from "../../src/github/check-run-actions.js";
 import { forkBuildGate } from "../../src/github/fork-build-gate.js";
-import { parseBuildAnnotations } from "../../src/github/parse-build-annotations.js";
+import { parseBuildAnnotations } from "../../src/pipeline/parse-build-annotations.js";
 import { renderPullRequestComment } from "../../src/github/render-pull-request-comment.js";
 import { decideByChangedPaths, watchesAny } from "../../src/github/select-changed-functions.js";
 import { skipReasonForMessage } from "../../src/github/skip-reason-for-message.js";
 import { parseDeploymentPath } from "../../src/gateway/route-key.js";
-import { parseSlipwayConfig } from "../../src/github/parse-slipway-config.js";
+import { parseSlipwayConfig } from "../../src/config/parse-slipway-config.js";
 
 test("[skip ci] and [skip deploy] in any case skip; other brackets do not", () => {
   assert.match(skipReasonForMessage("fix typo [skip ci]")!, /\[skip ci\]/);

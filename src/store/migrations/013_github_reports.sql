@@ -20,3 +20,13 @@ create index github_reports_due_idx on github_reports (next_at) where revision >
 
 -- While a reporter sends a row, no other takes it (leased_until); a newer revision waits.
 alter table github_reports add column leased_until timestamptz;
+
+-- Reporters in every process LISTEN here, so a report is sent at once, not at the next poll.
+create function github_reports_notify() returns trigger language plpgsql as $$
+begin
+  perform pg_notify('slipway_github_reports', '');
+  return null;
+end $$;
+
+create trigger github_reports_notify after insert or update of revision on github_reports
+  for each statement execute function github_reports_notify();
