@@ -92,11 +92,11 @@ export function registerDeploymentActionRoutes(api: ApiRouter, deps: AppDependen
     handler: async ({ params, query, req, res }) => {
       if (!uuid.safeParse(params.deploymentId).success) throw new ApiError(400, "deploymentId must be a UUID");
       const statusOf = async () =>
-        (await deps.db.query<{ status: string; log_tail: string | null }>("select status, log_tail from deployments where id = $1", [params.deploymentId])).rows[0];
+        (await deps.db.query<{ status: string; log_tail: string | null; settled: boolean }>("select status, log_tail, settled_at is not null as settled from deployments where id = $1", [params.deploymentId])).rows[0];
       const initial = await statusOf();
       if (!initial) throw new ApiError(404, `no deployment ${params.deploymentId}`);
       const follow = query.follow === "true" || query.follow === "1";
-      const building = initial.status === "queued" || initial.status === "building";
+      const building = initial.status === "queued" || initial.status === "building" || (initial.status === "ready" && !initial.settled);
       res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-deployment-status": initial.status });
       if (!follow || !building || !deps.redis) {
         res.end(initial.log_tail ?? "");
@@ -108,9 +108,10 @@ export function registerDeploymentActionRoutes(api: ApiRouter, deps: AppDependen
       const connection = deps.redis.duplicate();
       const ended = await followBuildLog(connection, buildLogKey(deps.config.SLIPWAY_QUEUE_PREFIX, params.deploymentId!), (text) => res.write(text), {
         signal: abort.signal,
+        // A ready build is over once its activation is decided, which follows `ready`.
         isOver: async () => {
           const now = await statusOf();
-          return !now || (now.status !== "queued" && now.status !== "building");
+          return !now || now.status === "failed" || now.status === "cancelled" || (now.status === "ready" && now.settled);
         },
       }).finally(() => connection.disconnect());
       res.end(`\n[slipway] deployment ${ended ?? (await statusOf())?.status ?? "ended"}\n`);

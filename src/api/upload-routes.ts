@@ -65,7 +65,7 @@ export function registerUploadRoutes(api: ApiRouter, deps: AppDependencies): voi
         throw new ApiError(400, message);
       };
       const summary = await unpackSourceArchive(deps.artifacts.open(stored.digest), null, {
-        maxBytes: config.SLIPWAY_MAX_ARTIFACT_MB * 1024 * 1024,
+        maxBytes: config.SLIPWAY_MAX_UNPACKED_MB * 1024 * 1024,
         maxEntries: 50_000,
       }).catch((error: unknown) => {
         if (error instanceof SourceArchiveError) return refuse(error.message);

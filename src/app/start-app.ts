@@ -127,7 +127,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
       return;
     }
-    if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN);
+    if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN, deps.config.SLIPWAY_HOST);
     if (api.handle(req, res)) return;
     if (serveDashboard(req, res)) return;
     if (req.method === "POST" && req.url?.split("?")[0] === webhookPath) return void receiveWebhook(req, res);

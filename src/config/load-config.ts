@@ -64,7 +64,11 @@ const baseSchema = z.object({
   SLIPWAY_BUILD_PIDS: positiveInt.default(512),
   SLIPWAY_BUILD_TIMEOUT_SECONDS: positiveInt.default(900),
   SLIPWAY_BUILD_CA_BUNDLE: z.string().optional(),
+  // The most of one build's output streamed live (Redis); past it the live log says it was cut.
+  SLIPWAY_BUILD_LOG_MAX_MB: positiveInt.default(16),
   SLIPWAY_MAX_ARTIFACT_MB: positiveInt.default(512),
+  // The sum of the files' sizes once a build output or an upload is unpacked, counted as it streams.
+  SLIPWAY_MAX_UNPACKED_MB: positiveInt.default(1024),
   SLIPWAY_MAX_UPLOAD_MB: positiveInt.default(100),
   SLIPWAY_WORKER_CONCURRENCY: positiveInt.default(2),
   SLIPWAY_WORKER_LOCK_SECONDS: positiveInt.default(30),
@@ -85,6 +89,8 @@ const baseSchema = z.object({
   SLIPWAY_RUNTIME_MEMORY_MB: positiveInt.default(512),
   SLIPWAY_RUNTIME_CPUS: z.coerce.number().positive().default(1),
   SLIPWAY_EXECUTION_TIMEOUT_SECONDS: positiveInt.default(15),
+  // The largest request body a function call may carry; a larger one is answered 413.
+  SLIPWAY_MAX_REQUEST_MB: positiveInt.default(20),
   // AES-256-GCM key for variables at rest (32 bytes, hex or base64); the previous one still decrypts during a rotation.
   SLIPWAY_MASTER_KEY: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),
   SLIPWAY_MASTER_KEY_PREVIOUS: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),

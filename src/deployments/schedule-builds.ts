@@ -10,13 +10,13 @@ import type { Queue } from "bullmq";
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
 import { checkRunActions } from "../github/check-run-actions.js";
-import { commitRunExternalId, openBuildCheckRun, reportAwaitingApproval, reportCommitOutcome } from "../github/commit-check-run.js";
+import { commitRunExternalId, reportAwaitingApproval, reportCommitOutcome } from "../github/commit-check-run.js";
 import { compareCommits, type Comparison } from "../github/compare-commits.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
-import { parseSlipwayConfig } from "../config/parse-slipway-config.js";
+import { configTooLarge, parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import { readSlipwayConfig } from "../github/read-slipway-config.js";
-import { awaitingApprovalOutput, checkRunName, configCheckRunName, invalidConfigOutput, notDeployableOutput, queuedOutput, skippedOutput } from "../github/render-check-run.js";
+import { awaitingApprovalOutput, checkRunName, configCheckRunName, invalidConfigOutput, notDeployableOutput, skippedOutput } from "../github/render-check-run.js";
 import { decideByChangedPaths } from "../github/select-changed-functions.js";
 import { selectFunctionsForPush, type SelectedFunction } from "../github/select-functions-for-push.js";
 import { skipReasonForMessage } from "../github/skip-reason-for-message.js";
@@ -26,7 +26,7 @@ import { getAlias } from "../store/aliases.js";
 import type { AuditVia } from "../store/audit-log.js";
 import { inTransaction, type Database } from "../store/create-database.js";
 import { addDeploymentTarget } from "../store/deployment-targets.js";
-import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
+import { createQueuedDeployment } from "../store/deployments.js";
 import { reportLater } from "../store/github-reports.js";
 import { functionSlug, isSlugTaken, upsertFunction } from "../store/functions.js";
 import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
@@ -74,9 +74,9 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
   const log = deps.log.child({ repo: repository.name, sha, alias: request.alias });
   const runTarget = (name: string, detailsUrl = `${deps.config.appUrl}/`) => ({ ...repo, repositoryId: repository.id, sha, name, detailsUrl, externalId: commitRunExternalId(request.alias) });
 
-  const text = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
-  if (text === null) return null;
-  const parsed = parseSlipwayConfig(text, [...deps.runtimes.keys()]);
+  const file = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
+  if (file === null) return null;
+  const parsed = "text" in file ? parseSlipwayConfig(file.text, [...deps.runtimes.keys()]) : { ok: false as const, problems: [configTooLarge(file.tooLarge)] };
   if (!parsed.ok) {
     log.info({ problems: parsed.problems.length }, "slipway.yml is invalid");
     await reportCommitOutcome(deps.db, octokit, runTarget(configCheckRunName), "failure", invalidConfigOutput(parsed.problems));
@@ -160,19 +160,8 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
 
     const build = await findOrCreateBuild(deps.db, request, fn, stored.id);
     const fresh = build.created || build.resumed;
-    if (fresh) {
-      const checkRunId = await openBuildCheckRun(
-        deps.db,
-        octokit,
-        {
-          ...runTarget(checkRunName(fn.id), `${deps.config.appUrl}/v1/deployments/${build.id}`),
-          deploymentId: build.id,
-          actions: checkRunActions({ phase: "queued", alias: request.alias, serving: false }),
-        },
-        queuedOutput(build.version),
-      );
-      await setCheckRunId(deps.db, build.id, checkRunId);
-    }
+    // Its check run is made by the reporting outbox, so a burst of pushes waits on no GitHub write.
+    if (fresh) await reportLater(deps.db, { kind: "deployment", deploymentId: build.id, phase: "queued" });
     await prRow(build.id, null);
     if (fn.supersede) {
       await supersedeOlderBuilds(deps, { deploymentId: build.id, functionId: stored.id, version: build.version, commitSha: sha, alias: request.alias, via: request.via });

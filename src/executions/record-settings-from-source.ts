@@ -3,7 +3,7 @@
 // with it: a rollback brings back its permissions, schedule and events too.
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { configFileName, parseSlipwayConfig } from "../config/parse-slipway-config.js";
+import { configFileName, maxConfigBytes, parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import type { Queryable } from "../store/create-database.js";
 import { recordDeploymentSettings } from "../store/deployment-settings.js";
 
@@ -15,8 +15,10 @@ export async function recordSettingsFromSource(
 ): Promise<void> {
   const path = join(checkoutDirectory, configFileName);
   // Only a regular file: a slipway.yml that is a link could point anywhere on the worker.
-  const isFile = (await lstat(path).catch(() => null))?.isFile() ?? false;
-  const text = isFile ? await readFile(path, "utf8").catch(() => null) : null;
+  // One over the size limit is not read at all; the parser would refuse it anyway.
+  const info = await lstat(path).catch(() => null);
+  const readable = info !== null && info.isFile() && info.size <= maxConfigBytes;
+  const text = readable ? await readFile(path, "utf8").catch(() => null) : null;
   const parsed = text === null ? null : parseSlipwayConfig(text, runtimeNames);
   const fn = parsed?.ok ? parsed.config.functions.find((f) => f.id === deployment.functionName) : undefined;
   // Without a readable entry (a redeploy of a commit whose file has gone) the deployment

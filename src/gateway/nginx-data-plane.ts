@@ -84,6 +84,8 @@ export type DataPlaneOptions = {
   /** Where runtimes are published: nginx keeps kept-alive connections per port of the range. */
   runtimeHost: string;
   runtimePorts: PortRange | null;
+  /** The largest request body a call may carry (413 above it). */
+  maxRequestMb: number;
   log: Logger;
   onCall(call: DataPlaneCall): void;
   /** nginx stopped by itself: the gateway cannot serve without it. */
@@ -267,6 +269,7 @@ proxy_hide_header x-open-runtimes-log-id;
 add_header x-slipway-execution-id $slipway_execution_id always;
 error_page 504 = @slipway_timeout;
 error_page 502 = @slipway_unreachable;
+error_page 413 @slipway_too_large;
 `;
 }
 
@@ -289,7 +292,9 @@ function callLocations(): string {
 }
 
 /** nginx's whole configuration; it does not depend on the routes, which live in files. */
-export function renderNginxConfig(options: Pick<DataPlaneOptions, "workers" | "dir" | "host" | "port" | "gatewayPort" | "runtimeHost" | "runtimePorts"> & { jsModule: string; workerUser?: string }): string {
+export function renderNginxConfig(
+  options: Pick<DataPlaneOptions, "workers" | "dir" | "host" | "port" | "gatewayPort" | "runtimeHost" | "runtimePorts" | "maxRequestMb"> & { jsModule: string; workerUser?: string },
+): string {
   const { dir } = options;
   const callLog = [
     `"id":"$slipway_execution_id"`,
@@ -321,7 +326,7 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   # Bodies stream through as they do through the gateway's own proxy; its limits apply.
-  client_max_body_size 0;
+  client_max_body_size ${options.maxRequestMb}m;
   underscores_in_headers on;
   proxy_http_version 1.1;
   proxy_request_buffering off;
@@ -351,12 +356,14 @@ ${runtimePools(options)}  server {
     listen ${options.host.includes(":") ? `[${options.host}]` : options.host}:${options.port};
     # Only a call nginx sends to a runtime sets $slipway_log, so only those are logged here.
     access_log ${dir}/${callLogName} slipway_call buffer=64k flush=250ms if=$slipway_log;
+    error_page 413 @slipway_too_large;
     location / {
       set $slipway_log "";
 ${toGateway}    }
     location /fn/ {
       set $slipway_log "1";
       error_page 418 = @slipway_handover;
+      error_page 413 @slipway_too_large;
       if ($slipway_kind = "") { return 418; }
       rewrite ^ /.slipway/call/$slipway_kind/$slipway_timeout last;
     }
@@ -371,6 +378,11 @@ ${callLocations()}    location = /.slipway/ready {
       add_header x-slipway-execution-id $slipway_execution_id always;
       default_type application/json;
       return 504 '{"error":"the function exceeded its $slipway_timeout s timeout"}';
+    }
+    location @slipway_too_large {
+      add_header x-slipway-execution-id $slipway_execution_id always;
+      default_type application/json;
+      return 413 '{"error":"the request body is larger than ${options.maxRequestMb} MB (SLIPWAY_MAX_REQUEST_MB)"}';
     }
     location @slipway_unreachable {
       add_header x-slipway-execution-id $slipway_execution_id always;

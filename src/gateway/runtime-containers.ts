@@ -109,6 +109,12 @@ export async function startRuntime(
         NanoCpus: Math.round(options.limits.cpus * 1e9),
         PidsLimit: 256,
         SecurityOpt: ["no-new-privileges"],
+        // Only what unpacking the artifact as root needs; no raw sockets, device nodes,
+        // chroot or signals to other users' processes.
+        CapDrop: ["ALL"],
+        CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+        // A function that logs without end cannot fill the host's disk.
+        LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } },
         RestartPolicy: { Name: "no" },
       },
     });

@@ -26,6 +26,8 @@ import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { executionTimeoutSeconds } from "../executions/run-execution.js";
+import { bodyTooLarge, limitBody } from "./limit-body.js";
+import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
@@ -91,6 +93,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const stopping = new Map<string, Promise<void>>();
   const functionLocks = new Map<string, Promise<unknown>>();
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  const maxRequestBytes = config.SLIPWAY_MAX_REQUEST_MB * 1024 * 1024;
   const timers = new Set<NodeJS.Timeout>();
   // One grace-period timer per deployment: a newer one replaces it, and starting the
   // deployment again cancels it, so a stale timer never stops a container someone now wants.
@@ -426,7 +429,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           path,
           method: (req.method ?? "GET") as "GET",
           headers,
-          body: hasBody ? req : null,
+          body: hasBody ? Readable.from(limitBody(req, maxRequestBytes)) : null,
           // The runtime enforces the timeout; these only catch a runtime that does not.
           headersTimeout: timeoutMs + 5000,
           bodyTimeout: timeoutMs + 5000,
@@ -455,6 +458,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       );
       call.finish(timedOut ? 504 : statusCode, logId, timedOut);
     } catch (error) {
+      const tooLarge = bodyTooLarge(error);
+      if (tooLarge && !res.headersSent) {
+        call.fail(tooLarge, false);
+        throw new HttpError(413, tooLarge.message);
+      }
       const name = (error as Error).name;
       timedOut ||= name === "HeadersTimeoutError" || name === "BodyTimeoutError";
       call.fail(error, timedOut);
@@ -476,7 +484,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
       return;
     }
-    if (url === "/metrics" && req.method === "GET") return serveMetrics(req, res, config.SLIPWAY_METRICS_TOKEN);
+    if (url === "/metrics" && req.method === "GET") return serveMetrics(req, res, config.SLIPWAY_METRICS_TOKEN, config.SLIPWAY_HOST);
     // nginx asking whether a call may run a function that needs a token (see FastRoute).
     // Only nginx reaches this server in that mode: it listens on loopback, and nginx serves
     // this path to its own subrequests only.
@@ -515,6 +523,9 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       return;
     }
     if (api.handle(req, res)) return;
+    // A body over the limit is refused before a runtime is started or a byte is sent on; one
+    // without a length (chunked) is cut off at the limit by limitBody.
+    if (Number(req.headers["content-length"] ?? 0) > maxRequestBytes) throw new HttpError(413, `the request body is larger than ${config.SLIPWAY_MAX_REQUEST_MB} MB (SLIPWAY_MAX_REQUEST_MB)`);
     const target = parseFunctionPath(url);
     if (target) return proxy(req, res, target.key, target.path);
     const immutable = parseDeploymentPath(url);
@@ -585,6 +596,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       jsModule: config.SLIPWAY_NGINX_JS_MODULE,
       runtimeHost: config.SLIPWAY_RUNTIME_HOST,
       runtimePorts: config.SLIPWAY_RUNTIME_PORTS,
+      maxRequestMb: config.SLIPWAY_MAX_REQUEST_MB,
       workers: config.SLIPWAY_NGINX_WORKERS,
       dir: config.SLIPWAY_NGINX_DIR ?? join(tmpdir(), `slipway-gateway-${config.SLIPWAY_GATEWAY_PORT}`),
       host: config.SLIPWAY_HOST,

@@ -1,15 +1,19 @@
 // Owns telling GitHub where one build stands, from the newest facts the reporting outbox
-// holds for it (see report-outbox.ts): its check run (in progress with the live log, then
+// holds for it (see report-outbox.ts): its check run (made on the first report, queued;
+// taking over the commit's run that waited for approval, if any; then in progress with the live log, then
 // success with every URL and its buttons, failure with the reason and annotations, or
 // cancelled with a link to the newer build) and its GitHub Deployment of each alias. The
 // deployment's row supplies the rest (version, timings, artifact, log tail). A build without
 // a check run (an upload) gets only its GitHub Deployments, if it has any.
 import type { DeploymentFacts } from "../store/github-reports.js";
 import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
-import { getBuildContext } from "../store/deployments.js";
+import { listDeploymentTargets } from "../store/deployment-targets.js";
+import { getBuildContext, setCheckRunId, type BuildContext } from "../store/deployments.js";
 import { checkRunActions } from "./check-run-actions.js";
 import { completeCheckRun, markCheckRunInProgress } from "./check-runs.js";
-import { buildingOutput, cancelledOutput, failureOutput, successOutput } from "./render-check-run.js";
+import { openBuildCheckRun } from "./commit-check-run.js";
+import type { GitHubClient } from "./create-installation-client.js";
+import { buildingOutput, cancelledOutput, checkRunName, failureOutput, queuedOutput, successOutput } from "./render-check-run.js";
 import { reportDeploymentTargets, type ReportDependencies } from "./report-deployment-targets.js";
 
 type Finished = { timings: Record<string, number>; log_tail: string | null; artifact_digest: string | null; artifact_size: string | null };
@@ -18,13 +22,17 @@ export async function sendDeploymentReport(deps: ReportDependencies, facts: Depl
   const deployment = await getBuildContext(deps.db, facts.deploymentId);
   if (!deployment) return; // deleted since; nothing left to say
   const octokit = deps.github.forInstallation(deployment.installationId);
-  const checkRun = deployment.checkRunId === null ? null : { owner: deployment.owner, repo: deployment.repo, checkRunId: deployment.checkRunId };
   const detailsUrl = `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}`;
+  // An upload (`slipway deploy`) has no commit on GitHub, so no check run.
+  const checkRunId = deployment.checkRunId ?? (deployment.sourceDigest === null ? await openCheckRun(deps, octokit, deployment, detailsUrl) : null);
+  const checkRun = checkRunId === null ? null : { owner: deployment.owner, repo: deployment.repo, checkRunId };
   const finished = async () =>
     (await deps.db.query<Finished>("select timings, log_tail, artifact_digest, artifact_size from deployments where id = $1", [deployment.deploymentId])).rows[0]!;
 
   // Environments first: whoever sees the check run complete sees them in their final state too.
   switch (facts.phase) {
+    case "queued":
+      return;
     case "building": {
       await reportDeploymentTargets(deps, deployment, "in_progress", undefined, { onlyNew: true });
       if (!checkRun) return;
@@ -85,4 +93,26 @@ export async function sendDeploymentReport(deps: ReportDependencies, facts: Depl
       await completeCheckRun(octokit, { ...checkRun, detailsUrl: newer?.url ?? detailsUrl }, "cancelled", cancelledOutput({ version: deployment.version, reason: facts.reason, newer }));
     }
   }
+}
+
+/** The build's check run, queued with its Cancel button, recorded on the deployment. */
+async function openCheckRun(deps: ReportDependencies, octokit: GitHubClient, deployment: BuildContext, detailsUrl: string): Promise<number> {
+  const [target] = await listDeploymentTargets(deps.db, deployment.deploymentId);
+  const checkRunId = await openBuildCheckRun(
+    deps.db,
+    octokit,
+    {
+      owner: deployment.owner,
+      repo: deployment.repo,
+      repositoryId: deployment.repositoryId,
+      sha: deployment.commitSha,
+      name: checkRunName(deployment.functionName),
+      detailsUrl,
+      deploymentId: deployment.deploymentId,
+      actions: checkRunActions({ phase: "queued", alias: target?.alias ?? "production", serving: false }),
+    },
+    queuedOutput(deployment.version),
+  );
+  await setCheckRunId(deps.db, deployment.deploymentId, checkRunId);
+  return checkRunId;
 }

@@ -1,8 +1,9 @@
 // Owns sending the reporting outbox (github_reports) to GitHub: reporters in every process
 // that has GitHub credentials claim due reports, one object at a time each, and send its
 // newest facts, outside any database transaction. A report that fails is tried again with
-// growing delays until it lands or newer facts replace it; one GitHub refuses for good (a
-// 4xx that is not a rate limit, say a deleted check run) is logged and dropped. Reporters
+// growing delays until it lands or newer facts replace it; one GitHub keeps refusing (a 4xx
+// that is not a rate limit, say a deleted check run, on every one of a few tries: GitHub
+// briefly refuses a commit it has not indexed yet) is logged and dropped. Reporters
 // wake on PostgreSQL NOTIFY from the table's trigger, and poll as well.
 import type { Logger } from "pino";
 import type pg from "pg";
@@ -21,10 +22,12 @@ const leaseSeconds = 120;
 const backoffSeconds = (attempts: number) => Math.min(2 ** attempts, 300);
 const channel = "slipway_github_reports";
 
-// Refused for good: retrying the same request cannot change GitHub's answer.
-function refusedForGood(error: unknown): boolean {
+const refusalTries = 5;
+
+// Refused for good: GitHub gave the same kind of answer on every try.
+function refusedForGood(error: unknown, attempts: number): boolean {
   const status = (error as { status?: unknown }).status;
-  return typeof status === "number" && status >= 400 && status < 500 && ![403, 408, 409, 429].includes(status);
+  return attempts >= refusalTries && typeof status === "number" && status >= 400 && status < 500 && ![403, 408, 409, 429].includes(status);
 }
 
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0]!.slice(0, 500);
@@ -47,7 +50,7 @@ export function startReportOutbox(deps: ReportOutboxDependencies, settings: { co
       await sendReport(deps, report);
       await markReported(deps.db, report.key, report.revision);
     } catch (error) {
-      if (refusedForGood(error)) {
+      if (refusedForGood(error, report.attempts + 1)) {
         log.warn({ key: report.key, err: { message: describe(error) } }, "GitHub refused a report for good; it is dropped");
         await markReported(deps.db, report.key, report.revision, describe(error));
       } else {

@@ -1,5 +1,8 @@
 // Owns the process logger: pino JSON, with the usual secret-bearing keys redacted so a
-// token that slips into a log object is never written out.
+// token that slips into a log object is never written out. Lines are written to stdout
+// asynchronously: a slow reader of the process's output (a busy log shipper, a full pipe)
+// must never stall the event loop that answers webhooks and function calls. What is still
+// buffered is flushed when the process exits.
 import { pino, type Logger } from "pino";
 
 export const redactedPaths = [
@@ -17,7 +20,15 @@ export const redactedPaths = [
 ];
 
 export function createLogger(level: string, name = "slipway"): Logger {
-  return pino({ name, level, redact: { paths: redactedPaths, censor: "[redacted]" } });
+  const destination = pino.destination({ dest: 1, sync: false });
+  process.once("exit", () => {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing left to flush, or stdout is gone: there is nowhere to write anyway.
+    }
+  });
+  return pino({ name, level, redact: { paths: redactedPaths, censor: "[redacted]" } }, destination);
 }
 
 export type { Logger };

@@ -81,15 +81,25 @@ export function gaugeFromSource(
   });
 }
 
+/** Whether a listen address reaches only this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
 /**
  * Answers GET /metrics. With a token configured, only `Authorization: Bearer <token>` is
- * served; the comparison is the token's, never echoed. A source that cannot be read (say,
- * Postgres is down) is a 500; it never rejects.
+ * served; the comparison is the token's, never echoed. Without one, metrics are served only
+ * by a process that listens on loopback (`host`): beyond it they would tell anyone what runs
+ * here. A source that cannot be read (say, Postgres is down) is a 500; it never rejects.
  */
-export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | undefined): Promise<void> {
+export async function serveMetrics(req: IncomingMessage, res: ServerResponse, token: string | undefined, host: string): Promise<void> {
   const digest = (value: string) => createHash("sha256").update(value).digest();
   if (token && !timingSafeEqual(digest(req.headers.authorization ?? ""), digest(`Bearer ${token}`))) {
     res.writeHead(401, { "content-type": "application/json" }).end('{"error":"metrics need the metrics token (SLIPWAY_METRICS_TOKEN) as a Bearer token"}');
+    return;
+  }
+  if (!token && !isLoopbackHost(host)) {
+    res.writeHead(403, { "content-type": "application/json" }).end('{"error":"Slipway listens beyond loopback, so /metrics needs SLIPWAY_METRICS_TOKEN to be set"}');
     return;
   }
   try {
@@ -105,7 +115,7 @@ export async function startMetricsServer(port: number, host: string, token: stri
   const server = createServer((req, res) => {
     if (req.url === "/healthz") return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
     if (req.url !== "/metrics" || req.method !== "GET") return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
-    void serveMetrics(req, res, token);
+    void serveMetrics(req, res, token, host);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: Error) => reject(new Error(`SLIPWAY_METRICS_PORT ${port}: ${error.message}`)));

@@ -1,7 +1,9 @@
 // Owns live build logs: while a build runs, the worker appends its output to a Redis
 // stream per deployment so the API can stream it to a follower. Redis holds only this
-// live copy (capped, expiring); the log tail that lasts is written to Postgres at the end.
+// live copy (capped by bytes per build and by entries, expiring); the log tail that lasts
+// is written to Postgres at the end.
 import type { Redis } from "ioredis";
+import { StringDecoder } from "node:string_decoder";
 
 const maxEntries = 20_000;
 const keepSeconds = 24 * 3600;
@@ -10,8 +12,36 @@ export function buildLogKey(prefix: string, deploymentId: string): string {
   return `${prefix}:build-log:${deploymentId}`;
 }
 
-export async function appendBuildLog(redis: Redis, key: string, text: string): Promise<void> {
+async function appendBuildLog(redis: Redis, key: string, text: string): Promise<void> {
   await redis.multi().xadd(key, "MAXLEN", "~", String(maxEntries), "*", "text", text).expire(key, keepSeconds).exec();
+}
+
+/**
+ * One build's appender. It streams up to `maxBytes` of output; the chunk that reaches the
+ * budget is cut there, followed by one line saying so, and nothing more is streamed. The
+ * build goes on, and the tail stored when it ends keeps its last lines. Appends are sent
+ * in order on the connection and never fail the build; the promise is for tests.
+ */
+export function createBuildLogAppender(redis: Redis, key: string, maxBytes: number): (text: string) => Promise<void> {
+  let used = 0;
+  let cut = false;
+  return async (text) => {
+    if (cut) return;
+    const size = Buffer.byteLength(text, "utf8");
+    let entry = text;
+    if (used + size > maxBytes) {
+      cut = true;
+      // Only whole characters: the decoder holds back a character the cut splits.
+      const fits = new StringDecoder("utf8").write(Buffer.from(text, "utf8").subarray(0, maxBytes - used));
+      entry = `${fits}\n[slipway] The live log was cut at ${formatMegabytes(maxBytes)} MB (SLIPWAY_BUILD_LOG_MAX_MB); the build goes on, and its stored log keeps the end.\n`;
+    }
+    used += size;
+    await appendBuildLog(redis, key, entry).catch(() => {});
+  };
+}
+
+function formatMegabytes(bytes: number): string {
+  return String(Math.round((bytes / 1024 / 1024) * 100) / 100);
 }
 
 export async function endBuildLog(redis: Redis, key: string, status: string): Promise<void> {

@@ -15,7 +15,8 @@ import { emitDeploymentEvent } from "../executions/emit-deployment-event.js";
 import type { EventJobData } from "../executions/execution-queues.js";
 import { recordSettingsFromSource } from "../executions/record-settings-from-source.js";
 import { createMasterKeyring } from "../variables/master-keyring.js";
-import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-function-environment.js";
+import { createSecretMasker } from "../variables/mask-secrets.js";
+import { resolveFunctionVariables, toEnvList } from "../variables/resolve-function-environment.js";
 import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import { claimBuild, isTerminal, transitionDeployment } from "../deployments/deployment-state.js";
@@ -26,12 +27,12 @@ import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { reportLater, type DeploymentFacts } from "../store/github-reports.js";
 import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
-import { appendBuildLog, buildLogKey, endBuildLog } from "./build-log-stream.js";
+import { buildLogKey, createBuildLogAppender, endBuildLog } from "./build-log-stream.js";
 import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
-import { streamArtifactOut } from "./stream-artifact-out.js";
+import { ArtifactRefusedError, streamArtifactOut } from "./stream-artifact-out.js";
 
 export type BuildDependencies = {
   config: Config;
@@ -108,6 +109,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
 
   let liveLogTimer: NodeJS.Timeout | undefined;
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
+  const appendLiveLog = liveLog ? createBuildLogAppender(deps.redis!, liveLog, config.SLIPWAY_BUILD_LOG_MAX_MB * 1024 * 1024) : null;
   let container: Docker.Container | undefined;
   try {
     const runtime = deps.runtimes.get(deployment.runtime);
@@ -126,7 +128,8 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     // variables (secret ones only when the deployment is trusted) go into the build.
     await recordSettingsFromSource(db, deployment, workdir, [...deps.runtimes.keys()]);
     const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
-    const buildEnvironment = toEnvList(await resolveFunctionEnvironment(db, keyring, deploymentId));
+    const variables = await resolveFunctionVariables(db, keyring, deploymentId);
+    const buildEnvironment = toEnvList(variables.environment);
 
     const sourceDirectory = await realpath(join(workdir, deployment.root)).catch(() => {
       throw new BuildFailure(`the function's root '${deployment.root}' does not exist in this ${deployment.sourceDigest ? "upload" : "commit"}`);
@@ -143,6 +146,13 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       void reportLater(db, building(output)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not record the live log"));
     }, liveLogIntervalMs);
     const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+    // Secret values never reach the stored log, the live log or a check run: masked first.
+    const masker = createSecretMasker(Object.values(variables.secrets));
+    const showOutput = (text: string) => {
+      output += text;
+      if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
+      if (appendLiveLog && text) void appendLiveLog(text);
+    };
     const buildOnce = (cacheVolume: string | undefined) =>
       runBuildContainer(docker, {
         image: runtime.image,
@@ -159,12 +169,8 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         env: buildEnvironment,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume } : {}),
-        onOutput: (text) => {
-          output += text;
-          if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
-          if (liveLog) void appendBuildLog(deps.redis!, liveLog, text).catch(() => {});
-        },
-      });
+        onOutput: (text) => showOutput(masker.push(text)),
+      }).finally(() => showOutput(masker.flush()));
     const build = await step("build", async () => {
       const cacheVolume = deployment.cache && deployment.useCache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
       const first = await buildOnce(cacheVolume);
@@ -185,7 +191,17 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       throw new BuildFailure(reason, "failure", deployment.commands);
     }
 
-    const artifact = await step("artifact", () => streamArtifactOut(build.container, deps.artifacts, config.SLIPWAY_MAX_ARTIFACT_MB * 1024 * 1024));
+    const artifact = await step("artifact", () =>
+      streamArtifactOut(build.container, deps.artifacts, {
+        maxBytes: config.SLIPWAY_MAX_ARTIFACT_MB * 1024 * 1024,
+        maxUnpackedBytes: config.SLIPWAY_MAX_UNPACKED_MB * 1024 * 1024,
+        runtime,
+        entrypoint: deployment.entrypoint,
+      }).catch((error: unknown) => {
+        // An output that is unsafe, too big or could never start fails the build with the reason.
+        throw error instanceof ArtifactRefusedError ? new BuildFailure(error.message) : error;
+      }),
+    );
     const ready = await transitionDeployment(db, deploymentId, "ready", {
       attempt,
       fields: { artifact_digest: artifact.digest, artifact_size: artifact.size, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
@@ -197,7 +213,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     await emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
 
     const activations = await step("activate", () => activateTargets(deps, deployment));
-    await db.query("update deployments set timings = $2 where id = $1", [deploymentId, JSON.stringify(timings)]);
+    await markSettled(db, deploymentId, timings);
     await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
     log.info({ version: deployment.version, activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
   } catch (error) {
@@ -244,6 +260,7 @@ async function failBuild(
   });
   // Built, but activation failed: the build stays ready, and its report says what went wrong.
   if ((await getBuildContext(deps.db, deployment.deploymentId))?.status === "ready") {
+    await markSettled(deps.db, deployment.deploymentId);
     await reportLater(deps.db, report(true));
     return;
   }
@@ -257,8 +274,14 @@ async function failBuild(
 
 async function activateReadyBuild(deps: BuildDependencies, deployment: BuildContext): Promise<void> {
   const activations = await activateTargets(deps, deployment);
+  await markSettled(deps.db, deployment.deploymentId);
   if (activations.length === 0) return;
   await reportLater(deps.db, { kind: "deployment", deploymentId: deployment.deploymentId, phase: "ready", activations });
+}
+
+/** The worker is done with a ready build: its activations are decided (see 014_deployment_settled.sql). */
+async function markSettled(db: Database, deploymentId: string, timings?: Record<string, number>): Promise<void> {
+  await db.query("update deployments set settled_at = now(), timings = coalesce($2::jsonb, timings) where id = $1", [deploymentId, timings ? JSON.stringify(timings) : null]);
 }
 
 function describeInfrastructureError(error: unknown): string {

@@ -1,16 +1,18 @@
 // Owns uploaded source archives (`slipway deploy <dir>`): a gzip-compressed tar of a
 // function's or a repository's directory. The app checks one when it is uploaded, so a bad
 // archive is refused at once with a reason; the worker unpacks it in place of a git fetch.
-// Only regular files, directories and relative links that stay inside the upload are
-// accepted. Links are made last, after every file is written, and never under another
-// link, so unpacking cannot write outside its directory whatever the archive's order.
+// The rules are a build output's (src/artifacts/archive-tree.ts), without hard links: only
+// regular files, directories and links that stay inside the upload, however they chain.
+// Links are made last, after every file is written, and never under another link, so
+// unpacking cannot write outside its directory whatever the archive's order.
 import { createWriteStream } from "node:fs";
 import { lstat, mkdir, symlink } from "node:fs/promises";
-import { dirname, join, posix } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
+import { ArchiveRuleError, ArchiveTree, describeSize } from "../artifacts/archive-tree.js";
 import { configFileName } from "../config/parse-slipway-config.js";
 
 export class SourceArchiveError extends Error {
@@ -25,30 +27,11 @@ export type SourceArchiveSummary = { files: number; bytes: number; config: strin
 
 const maxConfigBytes = 256 * 1024;
 
-function describeSize(bytes: number): string {
-  return bytes >= 1024 * 1024 ? `${Math.round(bytes / 1024 / 1024)} MB` : `${Math.round(bytes / 1024)} KB`;
-}
-
+/** `maxBytes` bounds the unpacked size, the sum of the files' sizes (SLIPWAY_MAX_UNPACKED_MB). */
 export type SourceArchiveLimits = { maxBytes: number; maxEntries: number };
 
-export const defaultSourceLimits: SourceArchiveLimits = { maxBytes: 512 * 1024 * 1024, maxEntries: 50_000 };
-
-/** The entry's path inside the upload, or why it is refused. */
-function safeName(raw: string): string {
-  const name = raw.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
-  if (name.includes("\0")) throw new SourceArchiveError(`the archive has an entry with a NUL byte in its name`);
-  if (name.startsWith("/")) throw new SourceArchiveError(`the archive entry '${name}' has an absolute path`);
-  if (name.split("/").includes("..")) throw new SourceArchiveError(`the archive entry '${name}' climbs out of the upload with '..'`);
-  return name;
-}
-
-function checkLinkTarget(name: string, target: string): void {
-  if (target.startsWith("/")) throw new SourceArchiveError(`the link '${name}' points to the absolute path '${target}'; only links inside the upload are allowed`);
-  const resolved = posix.normalize(posix.join(posix.dirname(name), target));
-  if (resolved === ".." || resolved.startsWith("../")) {
-    throw new SourceArchiveError(`the link '${name}' points outside the upload ('${target}')`);
-  }
-}
+// The worker unpacks an upload the app already checked; SLIPWAY_MAX_UNPACKED_MB's default.
+export const defaultSourceLimits: SourceArchiveLimits = { maxBytes: 1024 * 1024 * 1024, maxEntries: 50_000 };
 
 /** Refuses to put anything under a link: every parent of `name` inside `root` must be a real directory. */
 async function assertRealParents(root: string, name: string): Promise<void> {
@@ -68,14 +51,12 @@ async function assertRealParents(root: string, name: string): Promise<void> {
 export async function unpackSourceArchive(archive: Readable, into: string | null, limits: SourceArchiveLimits = defaultSourceLimits): Promise<SourceArchiveSummary> {
   const summary: SourceArchiveSummary = { files: 0, bytes: 0, config: null };
   const links: { name: string; target: string }[] = [];
-  let entries = 0;
+  const tree = new ArchiveTree({ noun: "upload", maxUnpackedBytes: limits.maxBytes, maxEntries: limits.maxEntries, hardLinks: false });
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
     void (async () => {
-      entries++;
-      if (entries > limits.maxEntries) throw new SourceArchiveError(`the archive has more than ${limits.maxEntries} entries`);
-      const name = safeName(header.name);
-      if (name === "" || name === ".") {
+      const name = tree.add(header);
+      if (name === "") {
         stream.resume();
         return;
       }
@@ -92,7 +73,6 @@ export async function unpackSourceArchive(archive: Readable, into: string | null
         case "contiguous-file": {
           summary.files++;
           summary.bytes += header.size ?? 0;
-          if (summary.bytes > limits.maxBytes) throw new SourceArchiveError(`the unpacked source is larger than ${describeSize(limits.maxBytes)}`);
           if (name === configFileName && !destination) {
             if ((header.size ?? 0) > maxConfigBytes) throw new SourceArchiveError(`${configFileName} is larger than ${describeSize(maxConfigBytes)}`);
             const chunks: Buffer[] = [];
@@ -114,16 +94,15 @@ export async function unpackSourceArchive(archive: Readable, into: string | null
           return;
         }
         case "symlink":
-          checkLinkTarget(name, header.linkname ?? "");
-          links.push({ name, target: header.linkname ?? "" });
+          links.push({ name, target: header.linkname! });
           stream.resume();
           return;
-        default:
-          throw new SourceArchiveError(`the archive entry '${name}' is a ${header.type}; only files, directories and links inside the upload are allowed`);
       }
     })().then(
       () => next(),
       (error: unknown) => {
+        // The refusal ends the whole extract, this entry's stream with it; the pipeline reports it once.
+        stream.on("error", () => {});
         stream.resume();
         next(error as Error);
       },
@@ -131,9 +110,11 @@ export async function unpackSourceArchive(archive: Readable, into: string | null
   });
   const gunzip = createGunzip();
   try {
-    await pipeline(archive, gunzip, extract);
+    await pipeline(archive, gunzip, tree.meter(), extract);
+    tree.finish();
   } catch (error) {
     if (error instanceof SourceArchiveError) throw error;
+    if (error instanceof ArchiveRuleError) throw new SourceArchiveError(error.message);
     const code = (error as { code?: string }).code ?? "";
     if (code.startsWith("Z_") || /incorrect header check|unexpected end of file/i.test((error as Error).message)) {
       throw new SourceArchiveError("the upload is not a gzip-compressed tar archive");

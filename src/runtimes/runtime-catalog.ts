@@ -1,13 +1,16 @@
 // Owns the list of runtimes a function may name in slipway.yml: for each, the image that
-// builds and serves it, the defaults a function gets when it says nothing, and its build
-// limits. The three built-in runtimes are Slipway's own images (runtimes/<name>/); an
-// operator adds more, for example official open-runtimes images, in a YAML file named by
-// SLIPWAY_RUNTIMES_FILE:
+// builds and serves it, the defaults a function gets when it says nothing, its build limits,
+// and the file every artifact must hold for its container to start. The three built-in
+// runtimes are Slipway's own images (runtimes/<name>/); an operator adds more, for example
+// official open-runtimes images, in a YAML file named by SLIPWAY_RUNTIMES_FILE:
 //
 //   - name: go-1.23
 //     image: openruntimes/go:v5-1.23
 //     entrypoint: main.go
 //     commands: ""
+//
+// An operator's runtime says `startsFrom: entrypoint` or `startsFrom: { file: <path> }` for
+// that check; without it its artifacts are not checked for a start file.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
@@ -21,17 +24,29 @@ const runtimeSchema = z
     commands: z.string().default(""),
     buildTimeoutSeconds: z.number().int().positive().optional(),
     buildMemoryMb: z.number().int().positive().optional(),
+    // The file a runtime container starts from, which a build's artifact must hold as a
+    // regular file (or a link to one): the function's entrypoint, or a fixed file the build makes.
+    startsFrom: z.union([z.literal("entrypoint"), z.object({ file: z.string().min(1) }).strict()]).optional(),
   })
   .strict();
 
 export type Runtime = z.infer<typeof runtimeSchema>;
 
 const builtIn: Runtime[] = [
-  { name: "node-20", image: "slipway/runtime-node-20:local", entrypoint: "index.js", commands: "npm install" },
+  { name: "node-20", image: "slipway/runtime-node-20:local", entrypoint: "index.js", commands: "npm install", startsFrom: "entrypoint" },
   // requirements.txt is installed into the shipped virtualenv by the image's build script.
-  { name: "python-3.13", image: "slipway/runtime-python-3.13:local", entrypoint: "main.py", commands: "" },
-  // `cargo build --release` of the handler and the server crate is the image's own step.
-  { name: "rust-1.85", image: "slipway/runtime-rust-1.85:local", entrypoint: "src/lib.rs", commands: "", buildTimeoutSeconds: 1800, buildMemoryMb: 4096 },
+  { name: "python-3.13", image: "slipway/runtime-python-3.13:local", entrypoint: "main.py", commands: "", startsFrom: "entrypoint" },
+  // `cargo build --release` of the handler and the server crate is the image's own step; the
+  // container runs the binary it leaves, so the entrypoint is needed only to build.
+  {
+    name: "rust-1.85",
+    image: "slipway/runtime-rust-1.85:local",
+    entrypoint: "src/lib.rs",
+    commands: "",
+    buildTimeoutSeconds: 1800,
+    buildMemoryMb: 4096,
+    startsFrom: { file: "slipway-rust-server" },
+  },
 ];
 
 function envName(runtime: string): string {

@@ -11,6 +11,7 @@ export type ReportedActivation = { alias: string; activated: boolean; note?: str
 export type ReportedAnnotation = { path: string; start_line: number; end_line: number; annotation_level: "failure" | "warning"; title: string; message: string };
 
 export type DeploymentFacts = { kind: "deployment"; deploymentId: string } & (
+  | { phase: "queued" }
   | { phase: "building"; log: string }
   | { phase: "ready"; activations: ReportedActivation[] }
   | { phase: "failed"; reason: string; conclusion: "failure" | "timed_out"; failedCommand: string | null; annotations: ReportedAnnotation[]; afterReady: boolean }

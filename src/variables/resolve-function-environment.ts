@@ -7,6 +7,15 @@ import { loadSecretVariables } from "../store/variables.js";
 import type { MasterKeyring } from "./master-keyring.js";
 
 export async function resolveFunctionEnvironment(db: Queryable, keyring: MasterKeyring | null, deploymentId: string): Promise<Record<string, string>> {
+  return (await resolveFunctionVariables(db, keyring, deploymentId)).environment;
+}
+
+/** The environment, and which of its variables are secret: a build's log masks those. */
+export async function resolveFunctionVariables(
+  db: Queryable,
+  keyring: MasterKeyring | null,
+  deploymentId: string,
+): Promise<{ environment: Record<string, string>; secrets: Record<string, string> }> {
   // `trusted` comes with migration 004; reading it through to_jsonb keeps this working
   // (everything trusted) on a schema without it.
   const row = await db.query<{ functionId: string; trusted: boolean }>(
@@ -14,10 +23,10 @@ export async function resolveFunctionEnvironment(db: Queryable, keyring: MasterK
     [deploymentId],
   );
   const deployment = row.rows[0];
-  if (!deployment) return {};
+  if (!deployment) return { environment: {}, secrets: {} };
   const settings = await getDeploymentSettings(db, deploymentId);
   const secrets = deployment.trusted ? await loadSecretVariables(db, keyring, deployment.functionId) : {};
-  return { ...settings.variables, ...secrets };
+  return { environment: { ...settings.variables, ...secrets }, secrets };
 }
 
 export function toEnvList(environment: Record<string, string>): string[] {

@@ -31,13 +31,22 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
 
   async function openDashboard() {
     const confirmed: string[] = [];
+    let inFlight = 0;
     const dom = await JSDOM.fromURL(`${stack.appUrl}/`, {
       runScripts: "dangerously",
       resources: "usable",
       pretendToBeVisual: true,
       beforeParse(window) {
         // jsdom has no fetch: the page's calls go to the app through Node's.
-        (window as unknown as { fetch: typeof fetch }).fetch = (input, init) => fetch(new URL(String(input), window.location.href), init);
+        (window as unknown as { fetch: typeof fetch }).fetch = async (input: string | URL | Request, init?: RequestInit) => {
+          inFlight++;
+          try {
+            return await fetch(new URL(String(input), window.location.href), init);
+          } finally {
+            // Let the page handle the answer before this request counts as done.
+            setTimeout(() => inFlight--, 50);
+          }
+        };
         window.confirm = (message?: string) => {
           confirmed.push(String(message));
           return true;
@@ -45,7 +54,14 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
       },
     });
     await new Promise<void>((resolve) => dom.window.addEventListener("load", () => resolve()));
-    return { dom, document: dom.window.document, confirmed };
+    // The page refreshes itself every 10 s; closing it while a refresh is in flight would
+    // leave that refresh writing into a closed window. Stop the refreshes, then wait them out.
+    const close = async () => {
+      dom.window.sessionStorage.clear();
+      await stack.emulator.waitFor(() => inFlight === 0, { timeoutMs: 15_000, intervalMs: 20 });
+      dom.window.close();
+    };
+    return { dom, document: dom.window.document, confirmed, close };
   }
 
   const until = <T>(check: () => T | undefined | null | false) => stack.emulator.waitFor(check as () => T, { timeoutMs: 15_000, intervalMs: 50 });
@@ -62,19 +78,19 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
   });
 
   test("a refused token brings back the form with the reason", async () => {
-    const { dom, document } = await openDashboard();
+    const { dom, document, close } = await openDashboard();
     assert.equal(document.getElementById("sign-in")!.hidden, false, "no token yet: the form shows");
     (document.getElementById("token") as HTMLInputElement).value = "slw_not-a-real-token";
     document.getElementById("sign-in")!.dispatchEvent(new dom.window.Event("submit", { cancelable: true }));
     await until(() => /token was refused/.test(document.getElementById("message")!.textContent ?? ""));
     assert.equal(document.getElementById("sign-in")!.hidden, false);
     assert.equal(document.getElementById("functions")!.hidden, true);
-    dom.window.close();
+    await close();
   });
 
   test("with a server token: functions, deployments and a build log; a click rolls back, another unpins, and the page shows each", async () => {
     const { token } = await createApiToken(stack.db, { name: "dashboard test", kind: "server" });
-    const { dom, document, confirmed } = await openDashboard();
+    const { dom, document, confirmed, close } = await openDashboard();
     (document.getElementById("token") as HTMLInputElement).value = token;
     document.getElementById("sign-in")!.dispatchEvent(new dom.window.Event("submit", { cancelable: true }));
 
@@ -115,6 +131,6 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     await until(() => /unpinned at v1/.test(document.getElementById("message")!.textContent ?? ""));
     assert.equal((await stack.db.query("select pinned from aliases where function_id = $1 and name = 'production'", [functionId])).rows[0].pinned, false);
     await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1");
-    dom.window.close();
+    await close();
   });
 });

@@ -1,8 +1,9 @@
 // Nothing is lost when a process dies or a call fails half-way. The app keeps every verified
 // webhook until it has been handled and tries again by itself (GitHub never redelivers on
 // its own): once when GitHub refused a call the handler made, once when the app was killed
-// while handling the push. A worker whose build is ready while the gateway is down waits for
-// the gateway to come back and activates then.
+// while handling the push; a report GitHub refused is sent again by the reporting outbox. A
+// worker whose build is ready while the gateway is down waits for the gateway to come back
+// and activates then.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
@@ -30,8 +31,11 @@ describe("process deaths and failed calls", { timeout: 10 * 60_000 }, () => {
   const delivery = async (id: string) =>
     (await stack.db.query<{ status: string; attempts: number; last_error: string | null }>("select status, attempts, last_error from webhook_deliveries where id = $1", [id])).rows[0];
 
-  test("a push whose check run GitHub refused is answered, retried by Slipway, and deploys with one check run", async () => {
+  test("a push GitHub's API refused while handling it, and whose check run GitHub refused, is retried by Slipway and deploys with one check run", async () => {
     const { commit, payload, served } = await newRepo("refused", 7101);
+    // The handler's read of slipway.yml fails once (the delivery is retried), and so does the
+    // reporter's creation of the check run (the report is retried).
+    stack.emulator.injectFault({ operationId: "repos/get-content", times: 1, status: 422 });
     stack.emulator.injectFault({ operationId: "checks/create", times: 1, status: 422 });
     const sent = await deliverWebhook({ url: stack.webhookUrl, event: "push", payload, secret: stack.webhookSecret });
     assert.equal(sent.status, 202, "the delivery is stored, so GitHub is told it arrived");
@@ -54,6 +58,7 @@ describe("process deaths and failed calls", { timeout: 10 * 60_000 }, () => {
     assert.equal(done?.status, "processed");
     assert.equal(done?.attempts, 2);
     assert.match(stack.logs(), /webhook handling failed; it will be retried/);
+    assert.match(stack.logs(), /could not report to GitHub; it will be tried again/);
   });
 
   test("a push the app was killed while handling is handled by the restarted app", async () => {

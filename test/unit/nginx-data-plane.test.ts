@@ -23,7 +23,7 @@ const route: FastRoute = {
 };
 
 const runtimes = { runtimeHost: "127.0.0.1", runtimePorts: { from: 49100, to: 49199 } };
-const render = (dir = "/tmp/x") => renderNginxConfig({ workers: "1", dir, host: "127.0.0.1", port: 3002, gatewayPort: 40000, jsModule: findJsModule("auto"), ...runtimes });
+const render = (dir = "/tmp/x") => renderNginxConfig({ workers: "1", dir, host: "127.0.0.1", port: 3002, gatewayPort: 40000, jsModule: findJsModule("auto"), maxRequestMb: 20, ...runtimes });
 
 describe("nginx data plane", () => {
   test("the configuration is one nginx accepts, looks each call's route up in its route file, and has a location per timeout and kind", async () => {
@@ -36,6 +36,8 @@ describe("nginx data plane", () => {
       assert.match(text, /js_set \$slipway_pool slipway\.pool;/);
       assert.equal(text.match(/upstream slipway_runtime_\d+ \{ server 127\.0\.0\.1:\d+; keepalive 64; \}/g)?.length, 100, "a pool of kept-alive connections per runtime port");
       assert.match(text, /location \/fn\/ \{/);
+      assert.match(text, /client_max_body_size 20m;/, "a call's body is bounded");
+      assert.match(text, /error_page 413 @slipway_too_large;/, "and one over the bound is answered in JSON");
       assert.match(text, /location = \/\.slipway\/call\/open\/7 \{ internal; include call\.conf; proxy_read_timeout 7s; proxy_set_header x-open-runtimes-timeout "8"; \}/);
       assert.equal(text.match(/auth_request /g)?.length, 30, "only the 30 locations of routes that need a token ask the gateway");
       assert.doesNotMatch(text, /slw_|hello--repo/, "no route and no secret is in the configuration");
