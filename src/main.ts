@@ -79,8 +79,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if ((role === "app" || role === "all") && config.github && installations) {
     const queue = createBuildQueue(redis("queue"), config.SLIPWAY_QUEUE_PREFIX);
-    const app = await startApp({ config, github: config.github, db, queue, runtimes, installations, artifacts, redis: redis("api"), log: log.child({ component: "app" }) });
-    closers.push(() => app.close(), () => queue.close());
+    const intake = createDatabase(config.DATABASE_URL, 2);
+    const app = await startApp({ config, github: config.github, db, intake, queue, runtimes, installations, artifacts, redis: redis("api"), log: log.child({ component: "app" }) });
+    // Closed in reverse: the app stops taking webhooks before their pool goes.
+    closers.push(() => intake.end(), () => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
   }
 

@@ -39,6 +39,11 @@ export type AppDependencies = {
   artifacts: ArtifactStore;
   /** For following live build logs; optional. */
   redis?: Redis;
+  /**
+   * Where arriving webhooks are stored: a pool of their own, so an answer to GitHub never
+   * waits for a connection behind the consumers' and reporters' work. Default: `db`.
+   */
+  intake?: Database;
   log: Logger;
 };
 
@@ -116,7 +121,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
       await handleComment(toCommentEvent(clientForDelivery(deps.installations, context), repository, comment, { kind: "commit", sha: comment.commit_id }), commentDeps);
     });
   });
-  const receiveWebhook = createWebhookReceiver({ db: deps.db, secret: deps.github.WEBHOOK_SECRET, log: deps.log, onStored: () => inbox.wake() });
+  const receiveWebhook = createWebhookReceiver({ db: deps.intake ?? deps.db, secret: deps.github.WEBHOOK_SECRET, log: deps.log, onStored: () => inbox.wake() });
 
   const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
   registerApiRoutes(api, deps);

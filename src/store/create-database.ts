@@ -4,8 +4,8 @@ import pg from "pg";
 export type Database = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;
 
-export function createDatabase(connectionString: string): Database {
-  const pool = new pg.Pool({ connectionString, max: 10 });
+export function createDatabase(connectionString: string, max = 20): Database {
+  const pool = new pg.Pool({ connectionString, max });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});
   return pool;
