@@ -2,7 +2,9 @@
 // shown once, when it is created. Kinds: `server` (operators and their backends: full API
 // access, may execute any function), `client` (end users: may execute only functions whose
 // permissions allow their teams or scopes), and `execution` (short-lived, scoped to one
-// function, handed to a running execution).
+// function, handed to a running execution). An execution key handed to one deployment (a
+// preview, a fork's build, a /d/ URL) carries that deployment as the scope
+// `deployment:<id>`, and works for that deployment only (see can-execute.ts).
 import { createHash, randomBytes } from "node:crypto";
 import type { Queryable } from "../store/create-database.js";
 
@@ -15,7 +17,11 @@ export type Principal = {
   teams: string[];
   scopes: string[];
   functionId: string | null;
+  /** The one deployment an execution key works for; null for a key of the whole function. */
+  deploymentId: string | null;
 };
+
+const deploymentScope = "deployment:";
 
 const tokenPattern = /^slw_[A-Za-z0-9_-]{32,}$/;
 
@@ -25,14 +31,15 @@ export function hashToken(token: string): string {
 
 export async function createApiToken(
   db: Queryable,
-  options: { name: string; kind: TokenKind; teams?: string[]; scopes?: string[]; functionId?: string; expiresInSeconds?: number },
+  options: { name: string; kind: TokenKind; teams?: string[]; scopes?: string[]; functionId?: string; deploymentId?: string; expiresInSeconds?: number },
 ): Promise<{ id: string; token: string }> {
+  const scopes = [...(options.scopes ?? []), ...(options.deploymentId ? [`${deploymentScope}${options.deploymentId}`] : [])];
   const token = `slw_${randomBytes(32).toString("base64url")}`;
   const result = await db.query<{ id: string }>(
     `insert into api_tokens (name, token_hash, kind, teams, scopes, function_id, expires_at)
      values ($1, $2, $3, $4, $5, $6, case when $7::int is null then null else now() + make_interval(secs => $7::int) end)
      returning id`,
-    [options.name, hashToken(token), options.kind, options.teams ?? [], options.scopes ?? [], options.functionId ?? null, options.expiresInSeconds ?? null],
+    [options.name, hashToken(token), options.kind, options.teams ?? [], scopes, options.functionId ?? null, options.expiresInSeconds ?? null],
   );
   return { id: result.rows[0]!.id, token };
 }
@@ -41,13 +48,16 @@ export async function createApiToken(
 export async function authenticateToken(db: Queryable, authorization: string | undefined): Promise<Principal | null> {
   const token = authorization?.startsWith("Bearer ") ? authorization.slice("Bearer ".length).trim() : undefined;
   if (!token || !tokenPattern.test(token)) return null;
-  const result = await db.query<Principal>(
+  const result = await db.query<Omit<Principal, "deploymentId">>(
     `update api_tokens set last_used_at = now()
       where token_hash = $1 and revoked_at is null and (expires_at is null or expires_at > now())
       returning id as "tokenId", name, kind, teams, scopes, function_id as "functionId"`,
     [hashToken(token)],
   );
-  return result.rows[0] ?? null;
+  const row = result.rows[0];
+  if (!row) return null;
+  const scoped = row.kind === "execution" ? row.scopes.find((scope) => scope.startsWith(deploymentScope)) : undefined;
+  return { ...row, deploymentId: scoped ? scoped.slice(deploymentScope.length) : null };
 }
 
 export async function revokeApiToken(db: Queryable, tokenId: string): Promise<boolean> {

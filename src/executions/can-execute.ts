@@ -4,7 +4,9 @@
 //   users        any valid API token
 //   team:<name>  a client token whose teams include <name>
 //   key:<scope>  a client token whose scopes include <scope>
-// A server token may always execute; an execution key may execute its own function. With
+// A server token may always execute; an execution key may execute its own function. A key
+// scoped to one deployment (a preview's, say) may execute that deployment and nothing else,
+// whatever the list says: a fork's preview must not run production with its secrets. With
 // an empty list (the default) nothing else may.
 import type { Principal } from "../api/api-tokens.js";
 
@@ -21,7 +23,8 @@ function describeAllowed(permissions: readonly string[]): string {
   return `${parts.join(" or ")} (or a server API key)`;
 }
 
-export function canExecute(permissions: readonly string[], caller: Caller, functionId: string): ExecuteDecision {
+/** `deploymentId`: the deployment the call would run (production's, for the executions API). */
+export function canExecute(permissions: readonly string[], caller: Caller, functionId: string, deploymentId: string): ExecuteDecision {
   if (permissions.includes("any")) return { allowed: true };
   if (caller.kind === "anonymous") {
     return { allowed: false, status: 401, message: `executing this function needs ${describeAllowed(permissions)}: send \`Authorization: Bearer slw_…\`` };
@@ -31,6 +34,10 @@ export function canExecute(permissions: readonly string[], caller: Caller, funct
   }
   const { principal } = caller;
   if (principal.kind === "server") return { allowed: true };
+  if (principal.kind === "execution" && principal.deploymentId) {
+    if (principal.functionId === functionId && principal.deploymentId === deploymentId) return { allowed: true };
+    return { allowed: false, status: 403, message: "this execution key was handed to one deployment, and works for that deployment only" };
+  }
   if (principal.kind === "execution" && principal.functionId === functionId) return { allowed: true };
   if (permissions.includes("users")) return { allowed: true };
   if (principal.kind === "client") {

@@ -1,7 +1,7 @@
 // Owns the function URL's (/fn/...) share of executions, kept off the hot path: who may
 // call (tokens are looked up once and cached for a few seconds, the function's permissions
 // come with its route), the short-lived execution key the function gets (minted once per
-// function and reused until it nears expiry), and the executions table rows, written in
+// deployment, scoped to it, and reused until it nears expiry), and the executions table rows, written in
 // batches in the background (with the call's logs, which the log file collector has read
 // by the time a row is recorded).
 import { createHash, randomUUID } from "node:crypto";
@@ -55,22 +55,23 @@ export function createFunctionCallGuard(options: { db: Queryable; log: Logger })
   }
 
   /** Synchronous for public functions, so they pay nothing; one cached lookup otherwise. */
-  function authorize(req: IncomingMessage, functionId: string, permissions: readonly string[]): ExecuteDecision | Promise<ExecuteDecision> {
+  function authorize(req: IncomingMessage, target: { functionId: string; deploymentId: string }, permissions: readonly string[]): ExecuteDecision | Promise<ExecuteDecision> {
     if (permissions.includes("any")) return { allowed: true };
     const authorization = req.headers.authorization;
-    if (!authorization) return canExecute(permissions, { kind: "anonymous" }, functionId);
+    if (!authorization) return canExecute(permissions, { kind: "anonymous" }, target.functionId, target.deploymentId);
     return principalFor(authorization).then((principal) =>
-      canExecute(permissions, principal ? { kind: "token", principal } : { kind: "invalid" }, functionId),
+      canExecute(permissions, principal ? { kind: "token", principal } : { kind: "invalid" }, target.functionId, target.deploymentId),
     );
   }
 
-  function executionKey(functionId: string): Promise<string> {
+  /** The key a deployment's calls carry (x-slipway-key): it works for that deployment only. */
+  function executionKey(functionId: string, deploymentId: string): Promise<string> {
     const now = Date.now();
-    const cached = keys.get(functionId);
+    const cached = keys.get(deploymentId);
     if (cached && cached.renewAt > now) return cached.token;
-    const token = createApiToken(db, { name: "function URL executions", kind: "execution", functionId, expiresInSeconds: keyLifetimeSeconds }).then((t) => t.token);
-    keys.set(functionId, { token, renewAt: now + keyRenewAfterMs });
-    token.catch(() => keys.delete(functionId));
+    const token = createApiToken(db, { name: "function URL executions", kind: "execution", functionId, deploymentId, expiresInSeconds: keyLifetimeSeconds }).then((t) => t.token);
+    keys.set(deploymentId, { token, renewAt: now + keyRenewAfterMs });
+    token.catch(() => keys.delete(deploymentId));
     return token;
   }
 

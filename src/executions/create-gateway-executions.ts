@@ -98,7 +98,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     context,
     findFunction: async (idOrSlug) => {
       const route = deps.findProduction(idOrSlug);
-      return route ? { functionId: route.functionId, settings: route.settings } : null;
+      return route ? { functionId: route.functionId, deploymentId: route.deploymentId, settings: route.settings } : null;
     },
   });
 
@@ -115,6 +115,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     concurrency: config.SLIPWAY_EXECUTION_CONCURRENCY,
     lockSeconds: config.SLIPWAY_WORKER_LOCK_SECONDS,
     sweepIntervalSeconds: 30,
+    reconcileIntervalSeconds: 3,
     log,
   });
   };
@@ -199,19 +200,26 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     };
   }
 
+  /** Whether the request may call the deployment; a /d/ URL asks before it starts anything. */
+  async function authorizeCall(req: IncomingMessage, route: Omit<CallRoute, "runtime">) {
+    const served = route.functionId && route.settings ? { functionId: route.functionId, settings: route.settings } : await settingsOf(route.deploymentId);
+    let decision = guard.authorize(req, { functionId: served.functionId, deploymentId: route.deploymentId }, served.settings.execute);
+    if (decision instanceof Promise) decision = await decision;
+    return { served, decision };
+  }
+
   /** The permission check and bookkeeping of one function-URL request. */
   async function beginCall(req: IncomingMessage, route: CallRoute, path: string): Promise<FunctionCall> {
-    const served = route.functionId && route.settings ? { functionId: route.functionId, settings: route.settings } : await settingsOf(route.deploymentId);
-    let decision = guard.authorize(req, served.functionId, served.settings.execute);
-    if (decision instanceof Promise) decision = await decision;
+    const { served, decision } = await authorizeCall(req, route);
     if (!decision.allowed) return { refused: true, status: decision.status, message: decision.message };
-    const key = await guard.executionKey(served.functionId);
+    const key = await guard.executionKey(served.functionId, route.deploymentId);
     return call(req, { ...served, deploymentId: route.deploymentId, containerId: route.runtime.containerId }, path, key);
   }
 
   return {
     guard,
     queues,
+    authorizeCall,
     beginCall,
     recordDataPlaneCall,
     /** The environment a deployment's runtime container starts with: its variables and where Slipway's API is. */

@@ -74,6 +74,13 @@ export async function requeueExecution(queue: Queue<ExecutionJobData>, execution
   return "retried";
 }
 
+export const sweepSchedulerId = "sweep";
+
+/** Registers (or keeps) the sweeper's job scheduler, so one sweep runs per interval across all gateways. */
+export async function registerSweep(queue: Queue, everySeconds: number): Promise<void> {
+  await queue.upsertJobScheduler(sweepSchedulerId, { every: everySeconds * 1000 }, { name: "sweep", opts: { removeOnComplete: true, removeOnFail: 100 } });
+}
+
 export function scheduleSchedulerId(functionId: string): string {
   return `function-${functionId}`;
 }

@@ -1,6 +1,8 @@
 // The executions API, served by the gateway: run a function synchronously, asynchronously
 // or at a set time, read executions back, and publish events. Who may execute is decided
-// by canExecute from the function's `execute:` settings, as on its URL.
+// by canExecute from the function's `execute:` settings, as on its URL. An execution key
+// scoped to a deployment other than production's (a preview's) may neither run production,
+// read its executions nor publish events that would run production functions.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { z } from "zod";
@@ -20,7 +22,7 @@ export type ExecutionRouteDependencies = {
   queues: ExecutionQueues;
   context: ExecutionContext;
   /** The function (by id or slug) and the settings of what serves it in production, from the gateway's cache. */
-  findFunction(idOrSlug: string): Promise<{ functionId: string; settings: DeploymentSettings } | null>;
+  findFunction(idOrSlug: string): Promise<{ functionId: string; deploymentId: string; settings: DeploymentSettings } | null>;
 };
 
 const maxDelayMs = 366 * 24 * 3600 * 1000;
@@ -39,9 +41,10 @@ export function callerOf(req: IncomingMessage, principal: Principal | null): Cal
   return req.headers.authorization ? { kind: "invalid" } : { kind: "anonymous" };
 }
 
-function mayRead(principal: Principal | null, execution: { functionId: string; createdBy: string | null }): boolean {
+function mayRead(principal: Principal | null, execution: { functionId: string; deploymentId: string | null; createdBy: string | null }): boolean {
   if (!principal) return false;
   if (principal.kind === "server") return true;
+  if (principal.kind === "execution" && principal.deploymentId) return principal.functionId === execution.functionId && principal.deploymentId === execution.deploymentId;
   if (principal.kind === "execution") return principal.functionId === execution.functionId;
   return execution.createdBy === principal.tokenId;
 }
@@ -69,7 +72,7 @@ export function registerExecutionRoutes(api: ApiRouter, deps: ExecutionRouteDepe
     body: executionBody,
     handler: async ({ req, res, params, body, principal }) => {
       const target = await requireFunction(params.functionId!);
-      const decision = canExecute(target.settings.execute, callerOf(req, principal), target.functionId);
+      const decision = canExecute(target.settings.execute, callerOf(req, principal), target.functionId, target.deploymentId);
       if (!decision.allowed) throw new ApiError(decision.status, decision.message);
       const request = { method: body.method, path: body.path, headers: body.headers, body: body.body };
       const createdBy = principal?.tokenId ?? null;
@@ -120,6 +123,7 @@ export function registerExecutionRoutes(api: ApiRouter, deps: ExecutionRouteDepe
     handler: async ({ params, query, principal }) => {
       const target = await requireFunction(params.functionId!);
       if (principal!.kind === "execution" && principal!.functionId !== target.functionId) throw new ApiError(403, "an execution key may read only its own function's executions");
+      if (principal!.kind === "execution" && principal!.deploymentId && principal!.deploymentId !== target.deploymentId) throw new ApiError(403, "this execution key works for its own deployment only, not production");
       const createdBy = principal!.kind === "client" ? principal!.tokenId : undefined;
       const executions = await listExecutions(db, { functionId: target.functionId, status: query.status, trigger: query.trigger, createdBy, limit: query.limit });
       return { executions: executions.map(present) };
@@ -135,6 +139,10 @@ export function registerExecutionRoutes(api: ApiRouter, deps: ExecutionRouteDepe
     body: z.object({ name: z.string().max(200).regex(eventNamePattern, "must be dot-separated segments of letters, digits, '_' and '-'"), payload: z.unknown().optional() }),
     handler: async ({ res, body, principal }) => {
       if (body.name.startsWith("deployments.")) throw new ApiError(400, "event names starting with 'deployments.' are Slipway's own");
+      // Events run production functions, so a key handed to another deployment may not publish.
+      if (principal!.kind === "execution" && principal!.deploymentId && (await deps.findFunction(principal!.functionId!))?.deploymentId !== principal!.deploymentId) {
+        throw new ApiError(403, "this execution key works for its own deployment only; only production's may publish events");
+      }
       // A function's own key publishes within its installation; a server key to all.
       const installationId = principal!.kind === "execution" ? await functionInstallation(db, principal!.functionId!) : null;
       const eventId = randomUUID();

@@ -1,5 +1,5 @@
-// Owns the questions "which functions does this event trigger?" and "does this function
-// still have a schedule?", both answered from what production serves now.
+// Owns the questions "which functions does this event trigger?", "does this function still
+// have a schedule?" and "which functions have one?", all answered from what production serves now.
 import type { Queryable } from "../store/create-database.js";
 import { matchEventPattern } from "./match-event-pattern.js";
 
@@ -28,6 +28,12 @@ export async function findEventSubscribers(db: Queryable, eventName: string, ins
 export async function findScheduledFunction(db: Queryable, functionId: string): Promise<{ schedule: string } | null> {
   const rows = await db.query<{ schedule: string }>(`select s.schedule ${productionSettings} and a.function_id = $1 and s.schedule is not null`, [functionId]);
   return rows.rows[0] ?? null;
+}
+
+/** Every function whose production deployment has a schedule, for registering the schedules again. */
+export async function findScheduledFunctions(db: Queryable): Promise<{ functionId: string; schedule: string }[]> {
+  const rows = await db.query<{ functionId: string; schedule: string }>(`select a.function_id as "functionId", s.schedule ${productionSettings} and s.schedule is not null`);
+  return rows.rows;
 }
 
 /** The installation a function belongs to, for scoping the events it publishes. */

@@ -1,5 +1,7 @@
 // Owns the gateway's BullMQ consumers: it runs queued executions, turns schedule ticks and
-// published events into executions, and sweeps for executions whose job went missing.
+// published events into executions, and sweeps for executions whose job went missing or
+// failed before its claim (the reconciler puts back, within seconds, the jobs and schedules
+// Redis lost).
 // Exactly-once rests on Postgres: an execution runs only if its row moves from waiting to
 // processing, and a tick or an event makes its row under a unique dedupe key.
 import { Queue, Worker, type Job } from "bullmq";
@@ -22,6 +24,7 @@ import {
 import { findEventSubscribers, findScheduledFunction } from "./find-triggered-functions.js";
 import { readExecutionLogs } from "./read-execution-logs.js";
 import { runExecution, type ExecutionContext } from "./run-execution.js";
+import { startExecutionReconciler } from "./start-execution-reconciler.js";
 
 export type ExecutionConsumerOptions = {
   db: Queryable;
@@ -32,6 +35,8 @@ export type ExecutionConsumerOptions = {
   concurrency: number;
   lockSeconds: number;
   sweepIntervalSeconds: number;
+  /** How often Postgres's due executions and the schedules are checked against Redis. */
+  reconcileIntervalSeconds: number;
   log: Logger;
 };
 
@@ -145,7 +150,6 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
   );
 
   const maintenance = new Queue(executionMaintenanceQueueName, { connection, prefix });
-  await maintenance.upsertJobScheduler("sweep", { every: options.sweepIntervalSeconds * 1000 }, { name: "sweep", opts: { removeOnComplete: true, removeOnFail: 100 } });
   const sweeper = new Worker(
     executionMaintenanceQueueName,
     async () => {
@@ -170,6 +174,16 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
     { connection, prefix, concurrency: 1 },
   );
 
+  const reconciler = await startExecutionReconciler({
+    db,
+    connection,
+    queues,
+    maintenance,
+    intervalSeconds: options.reconcileIntervalSeconds,
+    sweepIntervalSeconds: options.sweepIntervalSeconds,
+    log,
+  });
+
   for (const worker of [executions, schedules, events, sweeper]) {
     worker.on("error", (error) => log.error({ err: error }, "execution consumer error"));
     worker.on("failed", (job, error) => log.error({ err: error, jobId: job?.id }, "execution job failed"));
@@ -177,6 +191,7 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
 
   return {
     async close() {
+      reconciler.close();
       await Promise.all([executions.close(), schedules.close(), events.close(), sweeper.close()]);
       await maintenance.close();
     },

@@ -31,6 +31,7 @@ import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
 import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
+import { startRuntimeHealer } from "./heal-runtimes.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 
 export type GatewayDependencies = {
@@ -138,7 +139,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       upstream: new URL(route.runtime.baseUrl).host,
       runtimeSecret: route.runtime.secret,
       timeoutSeconds: executionTimeoutSeconds(route.settings, config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS, "http"),
-      executionKey: await executions.guard.executionKey(route.functionId),
+      executionKey: await executions.guard.executionKey(route.functionId, route.deploymentId),
     };
   }
   /**
@@ -370,7 +371,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
 
   // /d/<deployment id>/: one deployment's immutable URL, whatever its aliases say. Its
   // container starts on demand and, unless an alias needs it, stops after the grace period.
+  // Permission is checked first: a caller who may not call it starts nothing.
   async function proxyDeployment(req: IncomingMessage, res: ServerResponse, deploymentId: string, path: string): Promise<void> {
+    const { decision } = await executions.authorizeCall(req, { deploymentId });
+    if (!decision.allowed) throw new HttpError(decision.status, decision.message);
     const fresh = !starting.has(deploymentId);
     const runtime = await ensureRuntime(deploymentId);
     if (fresh && !isRouted(deploymentId)) retireAfterGrace(deploymentId);
@@ -490,7 +494,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     // this path to its own subrequests only.
     if (dataPlane && url.startsWith("/.slipway/authorize/")) {
       const route = routes.get(url.slice("/.slipway/authorize/".length));
-      let decision = route ? executions.guard.authorize(req, route.functionId, route.settings.execute) : { allowed: false as const, status: 403, message: "" };
+      let decision = route ? executions.guard.authorize(req, route, route.settings.execute) : { allowed: false as const, status: 403, message: "" };
       if (decision instanceof Promise) decision = await decision;
       res.writeHead(decision.allowed ? 204 : decision.status === 401 ? 401 : 403).end();
       return;
@@ -579,6 +583,22 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     // environment) may share the Docker engine, and its containers are not ours to stop.
     if (!isRouted(deploymentId) && (await getBuildContext(db, deploymentId).catch(() => null))) retireAfterGrace(deploymentId);
   }
+  // A routed runtime that dies or hangs is started again, and its routes follow it.
+  const healer = startRuntimeHealer({
+    docker,
+    log,
+    served: () => [...routes.values()].map((route) => route.runtime),
+    stoppingOnPurpose: (deploymentId) => stopping.has(deploymentId),
+    forget: forgetRuntime,
+    restart: async (deploymentId) => {
+      const functionIds = new Set([...routes.values()].filter((route) => route.deploymentId === deploymentId).map((route) => route.functionId));
+      for (const functionId of functionIds) await refreshFunction(functionId);
+    },
+    describe: async (deploymentId) => {
+      const deployment = await getBuildContext(db, deploymentId);
+      return deployment ? { functionId: deployment.functionId, version: deployment.version } : null;
+    },
+  });
   const reconcile = setInterval(() => void reconcileAll().catch((error: Error) => log.error({ err: { message: error.message } }, "could not re-read the routes")), config.SLIPWAY_ROUTE_RECONCILE_SECONDS * 1000);
   reconcile.unref();
   timers.add(reconcile);
@@ -622,6 +642,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     url: `http://127.0.0.1:${nginx ? config.SLIPWAY_GATEWAY_PORT : port}`,
     async close() {
       for (const timer of timers) clearTimeout(timer);
+      healer.close();
       await routeSync.close();
       await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

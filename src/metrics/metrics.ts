@@ -54,6 +54,19 @@ export const runtimeStarts = new Histogram({
   registers: [registry],
 });
 
+export const runtimeRestarts = new Counter({
+  name: "slipway_runtime_restarts_total",
+  help: "Runtime containers a gateway started again after they went down, by reason: exited (the process died), unhealthy (it stopped answering its health check), start_failed (the last restart did not come up)",
+  labelNames: ["reason"] as const,
+  registers: [registry],
+});
+
+export const runtimesCrashLooping = new Gauge({
+  name: "slipway_runtimes_crash_looping",
+  help: "Routed runtimes that went down three or more times without staying up a minute in between; each is restarted with a growing delay",
+  registers: [registry],
+});
+
 export const activations = new Counter({
   name: "slipway_activations_total",
   help: "Alias switches asked of this gateway, by outcome (activated, refused, failed)",

@@ -1,5 +1,6 @@
 // Owns the worker role's BullMQ consumers: the build queue, and the maintenance queue whose
-// job schedulers run the watchdog and the retention policy, each tick once across all workers.
+// job schedulers run the watchdog and the retention policy, each tick once across all workers,
+// and keeping those schedulers registered when Redis loses them.
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { eventQueueName, type EventJobData } from "../executions/execution-queues.js";
@@ -9,6 +10,7 @@ import { runRetention } from "./run-retention.js";
 import { runWatchdog } from "./run-watchdog.js";
 
 const maintenanceQueueName = "maintenance";
+const schedulerCheckMs = 10_000;
 
 export type BuildWorker = { close(): Promise<void> };
 
@@ -31,16 +33,32 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
 
   const buildQueue = createBuildQueue(connection, prefix);
   const maintenance = new Queue(maintenanceQueueName, { connection, prefix });
-  await maintenance.upsertJobScheduler(
-    "watchdog",
-    { every: config.SLIPWAY_WATCHDOG_INTERVAL_SECONDS * 1000 },
-    { name: "watchdog", opts: { removeOnComplete: true, removeOnFail: 100 } },
-  );
-  await maintenance.upsertJobScheduler(
-    "retention",
-    { every: config.SLIPWAY_RETENTION_INTERVAL_SECONDS * 1000 },
-    { name: "retention", opts: { removeOnComplete: true, removeOnFail: 100 } },
-  );
+  async function registerSchedulers(): Promise<void> {
+    await maintenance.upsertJobScheduler(
+      "retention",
+      { every: config.SLIPWAY_RETENTION_INTERVAL_SECONDS * 1000 },
+      { name: "retention", opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
+    // Last, so its presence says both are registered.
+    await maintenance.upsertJobScheduler(
+      "watchdog",
+      { every: config.SLIPWAY_WATCHDOG_INTERVAL_SECONDS * 1000 },
+      { name: "watchdog", opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
+  }
+  await registerSchedulers();
+  // The schedulers live in Redis only: registered again on each reconnect, and whenever
+  // Redis lost its data (a restart without persistence) without this worker reconnecting.
+  const reregister = () =>
+    void registerSchedulers().catch((error: Error) => deps.log.warn({ err: { message: error.message } }, "could not register the maintenance schedulers"));
+  connection.on("ready", reregister);
+  const check = setInterval(() => {
+    void maintenance
+      .getJobScheduler("watchdog")
+      .then((scheduler) => scheduler ?? reregister())
+      .catch(() => {});
+  }, schedulerCheckMs);
+  check.unref();
   const maintenanceWorker = new Worker(maintenanceQueueName, (job) => (job.name === "retention" ? runRetention(deps) : runWatchdog(deps, buildQueue)), {
     connection,
     prefix,
@@ -50,6 +68,8 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
 
   return {
     async close() {
+      clearInterval(check);
+      connection.off("ready", reregister);
       await Promise.all([builds.close(), maintenanceWorker.close()]);
       await Promise.all([buildQueue.close(), maintenance.close(), events.close()]);
     },

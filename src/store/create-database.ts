@@ -4,7 +4,7 @@ import pg from "pg";
 export type Database = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;
 
-export function createDatabase(connectionString: string, max = 20): Database {
+export function createDatabase(connectionString: string, max = 10): Database {
   const pool = new pg.Pool({ connectionString, max });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on("error", () => {});

@@ -124,3 +124,22 @@ export async function findPendingExecutions(db: Queryable, olderThanSeconds: num
   );
   return result.rows;
 }
+
+/**
+ * Executions that should have a job by now, as Postgres sees them: waiting for more than
+ * `waitingSeconds`, or scheduled to run within `dueWithinSeconds`. The reconciler re-adds the
+ * job of any whose job Redis no longer has.
+ */
+export async function findDueExecutions(
+  db: Queryable,
+  window: { waitingSeconds: number; dueWithinSeconds: number; limit: number },
+): Promise<{ id: string; scheduledAt: Date | null }[]> {
+  const result = await db.query<{ id: string; scheduledAt: Date | null }>(
+    `select id, scheduled_at as "scheduledAt" from executions
+      where (status = 'waiting' and created_at < now() - make_interval(secs => $1))
+         or (status = 'scheduled' and scheduled_at < now() + make_interval(secs => $2))
+      order by coalesce(scheduled_at, created_at) limit $3`,
+    [window.waitingSeconds, window.dueWithinSeconds, window.limit],
+  );
+  return result.rows;
+}

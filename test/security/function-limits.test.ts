@@ -25,15 +25,21 @@ module.exports = async (c) => {
 /** POSTs `bytes` of body, declared or chunked; resolves with the status (or "reset" when the connection was cut). */
 function post(url: string, bytes: number, chunked: boolean): Promise<number | "reset"> {
   return new Promise((resolve) => {
+    // Answered before the whole body went out (a 413): stop sending and close the socket, or
+    // the unsent rest would keep this process alive.
     const req = request(url, { method: "POST", headers: chunked ? { "transfer-encoding": "chunked" } : { "content-length": String(bytes) } }, (res) => {
       res.resume();
-      res.on("end", () => resolve(res.statusCode ?? 0));
+      res.on("end", () => {
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
     });
     req.on("error", () => resolve("reset"));
     const chunk = Buffer.alloc(64 * 1024, 120);
     let sent = 0;
     const write = () => {
       while (sent < bytes) {
+        if (req.destroyed) return;
         const part = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
         sent += part.length;
         if (!req.write(part)) return void req.once("drain", write);

@@ -22,8 +22,21 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
       await db.end();
       const cleanup = new pg.Client({ connectionString: adminDatabaseUrl });
       await cleanup.connect();
-      await cleanup.query(`drop database if exists ${name} with (force)`);
-      await cleanup.end();
+      try {
+        // An autovacuum worker busy in the database cannot be terminated by a role without
+        // pg_signal_autovacuum_worker (PostgreSQL 17); it is done within moments, so wait.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await cleanup.query(`drop database if exists ${name} with (force)`);
+            break;
+          } catch (error) {
+            if (attempt >= 40 || !["42501", "55006"].includes((error as { code?: string }).code ?? "")) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+        }
+      } finally {
+        await cleanup.end();
+      }
     },
   };
 }

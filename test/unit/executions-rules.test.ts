@@ -9,31 +9,36 @@ import { checkVariableName } from "../../src/variables/check-variable-name.js";
 import { createMasterKeyring, openValue, sealValue } from "../../src/variables/master-keyring.js";
 
 const fn = "11111111-1111-4111-8111-111111111111";
-const token = (kind: Principal["kind"], extra: Partial<Principal> = {}) => ({ kind: "token" as const, principal: { tokenId: "t", name: "n", kind, teams: [], scopes: [], functionId: null, ...extra } });
+const deployment = "22222222-2222-4222-8222-222222222222";
+const token = (kind: Principal["kind"], extra: Partial<Principal> = {}) => ({ kind: "token" as const, principal: { tokenId: "t", name: "n", kind, teams: [], scopes: [], functionId: null, deploymentId: null, ...extra } });
 
 test("execute: any is public; the default allows server keys only", () => {
-  assert.deepEqual(canExecute(["any"], { kind: "anonymous" }, fn), { allowed: true });
-  assert.deepEqual(canExecute([], token("server"), fn), { allowed: true });
-  const anonymous = canExecute([], { kind: "anonymous" }, fn);
+  assert.deepEqual(canExecute(["any"], { kind: "anonymous" }, fn, deployment), { allowed: true });
+  assert.deepEqual(canExecute([], token("server"), fn, deployment), { allowed: true });
+  const anonymous = canExecute([], { kind: "anonymous" }, fn, deployment);
   assert.equal(anonymous.allowed, false);
   assert.equal(!anonymous.allowed && anonymous.status, 401);
   assert.match(!anonymous.allowed ? anonymous.message : "", /server API key/);
-  const client = canExecute([], token("client"), fn);
+  const client = canExecute([], token("client"), fn, deployment);
   assert.equal(!client.allowed && client.status, 403);
 });
 
 test("execute: users, team and key permissions, allowed and refused with what is missing", () => {
-  assert.equal(canExecute(["users"], token("client"), fn).allowed, true);
-  assert.equal(canExecute(["team:ops"], token("client", { teams: ["ops"] }), fn).allowed, true);
-  assert.equal(canExecute(["key:reports"], token("client", { scopes: ["reports"] }), fn).allowed, true);
-  const wrongTeam = canExecute(["team:ops", "key:reports"], token("client", { teams: ["sales"] }), fn);
+  assert.equal(canExecute(["users"], token("client"), fn, deployment).allowed, true);
+  assert.equal(canExecute(["team:ops"], token("client", { teams: ["ops"] }), fn, deployment).allowed, true);
+  assert.equal(canExecute(["key:reports"], token("client", { scopes: ["reports"] }), fn, deployment).allowed, true);
+  const wrongTeam = canExecute(["team:ops", "key:reports"], token("client", { teams: ["sales"] }), fn, deployment);
   assert.equal(!wrongTeam.allowed && wrongTeam.status, 403);
   assert.match(!wrongTeam.allowed ? wrongTeam.message : "", /team 'ops'.*scope 'reports'.*teams sales/);
-  const invalid = canExecute(["users"], { kind: "invalid" }, fn);
+  const invalid = canExecute(["users"], { kind: "invalid" }, fn, deployment);
   assert.equal(!invalid.allowed && invalid.status, 401);
   assert.match(!invalid.allowed ? invalid.message : "", /unknown, expired or revoked/);
-  assert.equal(canExecute([], token("execution", { functionId: fn }), fn).allowed, true, "an execution key runs its own function");
-  assert.equal(canExecute([], token("execution", { functionId: "other" }), fn).allowed, false);
+  assert.equal(canExecute([], token("execution", { functionId: fn }), fn, deployment).allowed, true, "an execution key runs its own function");
+  assert.equal(canExecute([], token("execution", { functionId: "other" }), fn, deployment).allowed, false);
+  const preview = token("execution", { functionId: fn, deploymentId: "33333333-3333-4333-8333-333333333333" });
+  assert.equal(canExecute(["users"], preview, fn, deployment).allowed, false, "a preview's key never runs production");
+  assert.equal(canExecute([], preview, fn, "33333333-3333-4333-8333-333333333333").allowed, true, "a preview's key runs its own deployment");
+  assert.equal(canExecute([], token("execution", { functionId: fn, deploymentId: deployment }), fn, deployment).allowed, true);
 });
 
 test("event patterns: * is one segment, a final ** any number", () => {
