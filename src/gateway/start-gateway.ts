@@ -433,7 +433,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           path,
           method: (req.method ?? "GET") as "GET",
           headers,
-          body: hasBody ? Readable.from(limitBody(req, maxRequestBytes)) : null,
+          // A declared length was checked before the call began; only a chunked body is counted.
+          body: hasBody ? (req.headers["content-length"] === undefined ? Readable.from(limitBody(req, maxRequestBytes)) : req) : null,
           // The runtime enforces the timeout; these only catch a runtime that does not.
           headersTimeout: timeoutMs + 5000,
           bodyTimeout: timeoutMs + 5000,

@@ -73,6 +73,8 @@ describe("self-healing runtimes", { timeout: 10 * 60_000 }, () => {
   });
 
   test("a runtime that stops answering its health check is killed and started again", async () => {
+    // Not a widened timeout: the gateway kills a runtime only after six missed probes (5 s
+    // apart, 5 s each), up to a minute by design, so the bound is two of those minutes.
     const hung = fetch(`${stack.gatewayUrl}/fn/${slug}/hang`, { signal: AbortSignal.timeout(150_000) }).then((r) => r.arrayBuffer()).catch(() => null);
     await stack.emulator.waitFor(() => stack.logs().includes('"reason":"unhealthy"'), { timeoutMs: 120_000, intervalMs: 500 });
     await stack.emulator.waitFor(async () => (await fetch(`${stack.gatewayUrl}/fn/${slug}/`).catch(() => null))?.status === 200, { timeoutMs: 15_000, intervalMs: 200 });
