@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL,
 # Redis and nginx (with its njs module) installed (the first three started), the debian:trixie-slim base image present, the runtime
-# images built and node_modules installed. Every step checks first, so running it twice
+# images built, node_modules installed and the sandbox firewall rules of
+# scripts/sandbox-firewall.sh in place. Every step checks first, so running it twice
 # is cheap.
 set -euo pipefail
 
@@ -38,6 +39,11 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { log "dockerd did not start; see /var/log/slipway-dockerd.log"; exit 1; }
 fi
+
+# --- sandbox firewall -----------------------------------------------------------------
+# Builds and runtimes run on Slipway's own Docker networks; these rules keep them off the
+# host's services, other containers and link-local addresses (rebuilt on every run).
+as_root bash "$here/scripts/sandbox-firewall.sh"
 
 # --- PostgreSQL -----------------------------------------------------------------------
 pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)

@@ -18,6 +18,9 @@ node --import tsx --test --test-concurrency=1 --test-force-exit --test-reporter=
 status=${PIPESTATUS[0]}
 passed=$(grep -E '^ℹ pass [0-9]+' "$out" | tail -1 | awk '{print $3}')
 failed=$(grep -E '^ℹ fail [0-9]+' "$out" | tail -1 | awk '{print $3}')
+# A test cut short when its suite's hook failed is "cancelled", not "fail": it failed too.
+cancelled=$(grep -E '^ℹ cancelled [0-9]+' "$out" | tail -1 | awk '{print $3}')
+failed=$(( ${failed:-0} + ${cancelled:-0} ))
 rm -f "$out"
 echo "${passed:-0} passed, ${failed:-0} failed"
 exit $status

@@ -98,7 +98,7 @@ http {
       } catch {}
       await new Promise((r) => setTimeout(r, 100));
     }
-    const functionPath = `/fn/hello--${repoName}--${owner}/`;
+    const functionPath = `/fn/hello~${repoName}~${owner}/`;
     const [viaDataPlane, viaNodeProxy] = stack.gatewayUrls.map((base) => `${base}${functionPath}`) as [string, string];
     for (const url of [viaDataPlane, viaNodeProxy]) {
       // The second gateway hears of the route over Redis.

@@ -18,7 +18,7 @@ const iterations = Number(process.env.BENCH_ITERATIONS ?? 5);
 const image = "slipway/runtime-node-20:local";
 const owner = "bench";
 const repoName = "hello";
-const slug = `hello--${repoName}--${owner}`;
+const slug = `hello~${repoName}~${owner}`;
 const yml = "functions:\n  - id: hello\n    runtime: node-20\n    root: fn\n    commands: npm install\n    execute: any\n";
 const handler = (n: number) => `module.exports = async (context) => context.res.text("hello ${n}");\n`;
 const packageJson = '{ "name": "hello", "version": "1.0.0", "private": true }\n';

@@ -21,7 +21,7 @@ const iterations = Number(process.env.BENCH_ITERATIONS ?? 5);
 const graceSeconds = 8;
 const owner = "bench";
 const repoName = "rollback";
-const slug = `hello--${repoName}--${owner}`;
+const slug = `hello~${repoName}~${owner}`;
 const yml = 'functions:\n  - id: hello\n    runtime: node-20\n    root: fn\n    commands: ""\n    execute: any\n';
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -27,7 +27,7 @@ const switchGapMs = Number(process.env.BENCH_SWITCH_GAP_MS ?? 100);
 const gatewayCount = Number(process.env.BENCH_GATEWAYS ?? 2);
 const owner = "bench";
 const repoName = "switch";
-const functionPath = `/fn/hello--${repoName}--${owner}/`;
+const functionPath = `/fn/hello~${repoName}~${owner}/`;
 const yml = 'functions:\n  - id: hello\n    runtime: node-20\n    root: fn\n    commands: ""\n    execute: any\n';
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 /** What production serves once `switches` switches have answered: odd ones roll back to v1. */

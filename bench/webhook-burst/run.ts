@@ -286,7 +286,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < repoCount; i++) {
       const name = `busy-${i}`;
       const repo = await stack.emulator.createRepo({ owner, name, installationId: 9100 + i });
-      busy.push({ name, repo, url: `${stack.gatewayUrl}/fn/${functionName}--${name}--${owner}/` });
+      busy.push({ name, repo, url: `${stack.gatewayUrl}/fn/${functionName}~${name}~${owner}/` });
     }
 
     // Warm-up: every function deployed once, so the phases measure updates, not first builds.

@@ -1,8 +1,17 @@
-// Read access to functions and deployments: what exists, what serves, and how each build went.
+// Read access to functions and deployments: what exists, what serves, how each build went,
+// and whether a served runtime keeps going down (runtime_health, written by the gateways).
 import { z } from "zod";
 import type { AppDependencies } from "../app/start-app.js";
 import { functionUrl } from "../gateway/route-key.js";
+import { listRuntimeHealth, type RuntimeHealth } from "../store/runtime-health.js";
 import { ApiError, type ApiRouter } from "./create-api-router.js";
+
+/** Each deployment's recent restarts, or null: a healthy one, or one that never served. */
+async function withRuntimeHealth<T extends { id: string }>(db: AppDependencies["db"], deployments: T[]): Promise<(T & { runtimeHealth: RuntimeHealth | null })[]> {
+  const health = deployments.length ? await listRuntimeHealth(db, { deploymentIds: deployments.map((d) => d.id) }) : [];
+  const byDeployment = new Map(health.map((h) => [h.deploymentId, h]));
+  return deployments.map((d) => ({ ...d, runtimeHealth: byDeployment.get(d.id) ?? null }));
+}
 
 const deploymentColumns = `d.id, d.version, d.status, d.commit_sha as "commitSha", d.ref, d.trigger, d.runtime,
   d.artifact_digest as "artifactDigest", d.artifact_size::float8 as "artifactSize", d.error, d.failed_command as "failedCommand",
@@ -15,7 +24,7 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies):
   api.route({
     method: "GET",
     path: "/v1/functions",
-    summary: "List functions, with what each alias serves",
+    summary: "List functions, with what each alias serves and `runtimeHealth`: the recent restarts of those deployments' runtimes (empty when healthy), each with `crashLooping`, `restarts`, `lastExitCode`, `lastReason` and `nextRestartInSeconds`",
     tags: ["functions"],
     auth: ["server"],
     query: z.object({ repo: z.string().regex(/^[^/]+\/[^/]+$/).optional() }),
@@ -31,14 +40,17 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies):
           group by f.id, r.owner, r.name order by r.owner, r.name, f.name`,
         [owner, repo],
       );
-      return { functions: functions.rows.map((f) => ({ ...f, url: functionUrl(deps.config.publicUrl, f.slug) })) };
+      const health = functions.rows.length ? await listRuntimeHealth(db, { functionIds: functions.rows.map((f) => f.id), servedOnly: true }) : [];
+      return {
+        functions: functions.rows.map((f) => ({ ...f, url: functionUrl(deps.config.publicUrl, f.slug), runtimeHealth: health.filter((h) => h.functionId === f.id) })),
+      };
     },
   });
 
   api.route({
     method: "GET",
     path: "/v1/deployments",
-    summary: "List deployments, newest first",
+    summary: "List deployments, newest first; `runtimeHealth` is a deployment's recent runtime restarts and crash loop, or null",
     tags: ["deployments"],
     auth: ["server"],
     query: z.object({
@@ -53,21 +65,21 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies):
           order by d.created_at desc limit $3`,
         [query.functionId ?? null, query.status ?? null, query.limit],
       );
-      return { deployments: rows.rows };
+      return { deployments: await withRuntimeHealth(db, rows.rows) };
     },
   });
 
   api.route({
     method: "GET",
     path: "/v1/deployments/:deploymentId",
-    summary: "One deployment, with its build log tail",
+    summary: "One deployment, with its build log tail and `runtimeHealth` (its runtime's recent restarts, or null)",
     tags: ["deployments"],
     auth: ["server"],
     handler: async ({ params }) => {
       if (!z.uuid().safeParse(params.deploymentId).success) throw new ApiError(400, "deploymentId must be a UUID");
       const row = await db.query(`select ${deploymentColumns}, d.log_tail as "logTail" from deployments d join functions f on f.id = d.function_id join repositories r on r.id = f.repository_id where d.id = $1`, [params.deploymentId]);
       if (row.rowCount === 0) throw new ApiError(404, `no deployment ${params.deploymentId}`);
-      return row.rows[0];
+      return (await withRuntimeHealth(db, row.rows))[0];
     },
   });
 }

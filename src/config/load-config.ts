@@ -63,7 +63,12 @@ const baseSchema = z.object({
   SLIPWAY_BUILD_CPUS: z.coerce.number().positive().default(1),
   SLIPWAY_BUILD_PIDS: positiveInt.default(512),
   SLIPWAY_BUILD_TIMEOUT_SECONDS: positiveInt.default(900),
+  // What one build may hold on disk: its container's writable layer plus its cache volume.
+  SLIPWAY_BUILD_DISK_MB: positiveInt.default(4096),
   SLIPWAY_BUILD_CA_BUNDLE: z.string().optional(),
+  // An HTTP(S) proxy builds reach the package registries through (HTTPS_PROXY and the like in
+  // the build); scripts/sandbox-firewall.sh lets builds reach its address.
+  SLIPWAY_BUILD_PROXY: z.url().regex(/^https?:\/\//, "must be an http:// or https:// URL").optional(),
   // The most of one build's output streamed live (Redis); past it the live log says it was cut.
   SLIPWAY_BUILD_LOG_MAX_MB: positiveInt.default(16),
   SLIPWAY_MAX_ARTIFACT_MB: positiveInt.default(512),

@@ -28,7 +28,8 @@ import { inTransaction, type Database } from "../store/create-database.js";
 import { addDeploymentTarget } from "../store/deployment-targets.js";
 import { createQueuedDeployment } from "../store/deployments.js";
 import { reportLater } from "../store/github-reports.js";
-import { functionSlug, isSlugTaken, upsertFunction } from "../store/functions.js";
+import { isSlugTaken, upsertFunction } from "../store/functions.js";
+import { functionSlug } from "../gateway/route-key.js";
 import { setPullRequestFunction, type PullRequestRecord } from "../store/pull-requests.js";
 import type { RepositoryRecord } from "../store/repositories.js";
 import type { DeploymentStatus } from "./deployment-state.js";
@@ -123,9 +124,9 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     });
     if (stored === null) {
       // Retrying cannot free the URL: the check run says so at once, and the other functions go on.
-      const reason = `its URL \`/fn/${slug}/\` already belongs to a function of another repository (names that differ only in punctuation or case share a URL)`;
+      const reason = `its URL \`/fn/${slug}/\` still belongs to a function of the repository that had this name before (renamed or deleted on GitHub): a function keeps the URL it was first given, so nobody else can take it over. Rename this function in \`slipway.yml\` to give it a URL of its own`;
       await reportCommitOutcome(deps.db, octokit, runTarget(checkRunName(fn.id)), "failure", notDeployableOutput(reason));
-      log.warn({ function: fn.id, slug }, "function URL taken by another repository");
+      log.warn({ function: fn.id, slug }, "function URL held by an earlier repository of the same name");
       return { id: fn.id, outcome: "failed", reason };
     }
     const prRow = async (deploymentId: string | null, note: string | null) => {

@@ -4,11 +4,16 @@
 // minute) while it keeps going down; one that stayed up a minute starts over at once. Each
 // restart is counted in slipway_runtime_restarts_total{reason} and logged with the function
 // and version; three or more in a row are a crash loop, logged and shown in
-// slipway_runtimes_crash_looping. Other containers on the engine are not this gateway's.
+// slipway_runtimes_crash_looping. Each restart is also written to runtime_health, with the
+// exit code and the next try, for the API and dashboard of every process; the row goes once the
+// runtime stays up a minute or is no longer served. Other containers on the engine are not
+// this gateway's.
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request } from "undici";
 import { runtimeRestarts, runtimesCrashLooping } from "../metrics/metrics.js";
+import type { Queryable } from "../store/create-database.js";
+import { clearRuntimeHealth, recordRuntimeRestart } from "../store/runtime-health.js";
 import type { RunningRuntime } from "./runtime-containers.js";
 
 type RestartReason = "exited" | "unhealthy" | "start_failed";
@@ -22,10 +27,27 @@ const missedProbesBeforeKill = 6;
 const probeIntervalMs = 5000;
 const probeTimeoutMs = 5000;
 
-type DeploymentHealth = { downs: number; upSince: number; timer?: NodeJS.Timeout; restarting: boolean; looping: boolean; missedProbes: number };
+type DeploymentHealth = {
+  downs: number;
+  upSince: number;
+  timer?: NodeJS.Timeout;
+  restarting: boolean;
+  looping: boolean;
+  missedProbes: number;
+  /** From a `die` seen while a restart was under way: why that restart then failed. */
+  exitCode?: number;
+};
+
+/** The exit code in waitForHealth's error for a container that exited before it was healthy. */
+function exitCodeIn(message: string): number | undefined {
+  const match = /exited with code (-?\d+)/.exec(message);
+  return match ? Number(match[1]) : undefined;
+}
 
 export type RuntimeHealerOptions = {
   docker: Docker;
+  /** Where restarts are recorded for the API and dashboard (runtime_health). */
+  db: Queryable;
   log: Logger;
   /** The runtimes that routes of this gateway point at now. */
   served(): RunningRuntime[];
@@ -39,8 +61,19 @@ export type RuntimeHealerOptions = {
 };
 
 export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): void } {
-  const { docker, log } = options;
+  const { docker, log, db } = options;
   const health = new Map<string, DeploymentHealth>();
+  // One deployment's writes in the order they were made: a clear never overtakes its restart.
+  const writes = new Map<string, Promise<void>>();
+  function persist(deploymentId: string, write: () => Promise<void>): void {
+    const next = (writes.get(deploymentId) ?? Promise.resolve())
+      .then(write)
+      .catch((error: Error) => log.warn({ deploymentId, err: { message: error.message } }, "could not record a runtime's restarts"));
+    writes.set(deploymentId, next);
+    void next.then(() => {
+      if (writes.get(deploymentId) === next) writes.delete(deploymentId);
+    });
+  }
   const killing = new Set<string>();
   let closed = false;
   let events: NodeJS.ReadableStream | null = null;
@@ -53,20 +86,31 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     return state;
   }
 
-  function settle(deploymentId: string, state: DeploymentHealth): void {
+  /** `forget`: the deployment is no longer served here, so its restarts are no one's concern. */
+  function settle(deploymentId: string, state: DeploymentHealth, forget = true): void {
     if (state.looping) runtimesCrashLooping.dec();
+    if (forget && state.downs > 0) persist(deploymentId, () => clearRuntimeHealth(db, deploymentId));
     health.delete(deploymentId);
+  }
+
+  /** Up a minute since its last restart: a later death starts a new count, and the report goes. */
+  function recovered(deploymentId: string, state: DeploymentHealth): void {
+    if (state.looping) runtimesCrashLooping.dec();
+    Object.assign(state, { downs: 0, looping: false, exitCode: undefined });
+    persist(deploymentId, () => clearRuntimeHealth(db, deploymentId));
+    log.info({ deploymentId }, "a restarted runtime stayed up a minute");
   }
 
   function wentDown(deploymentId: string, reason: RestartReason, detail: Record<string, unknown>): void {
     if (closed || !isServed(deploymentId) || options.stoppingOnPurpose(deploymentId)) return;
     const state = stateOf(deploymentId);
-    if (state.timer || state.restarting) return; // already on its way back
-    options.forget(deploymentId);
-    if (state.upSince && Date.now() - state.upSince >= stableAfterMs) {
-      if (state.looping) runtimesCrashLooping.dec();
-      Object.assign(state, { downs: 0, looping: false });
+    if (state.timer || state.restarting) {
+      // Already on its way back; the exit code says why the restart under way will fail.
+      if (typeof detail.exitCode === "number" && Number.isInteger(detail.exitCode)) state.exitCode = detail.exitCode;
+      return;
     }
+    options.forget(deploymentId);
+    if (state.downs > 0 && state.upSince && Date.now() - state.upSince >= stableAfterMs) recovered(deploymentId, state);
     const delayMs = state.downs === 0 ? 0 : Math.min(1000 * 2 ** (state.downs - 1), maxDelayMs);
     state.downs++;
     state.missedProbes = 0;
@@ -74,6 +118,10 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     const looping = state.downs >= crashLoopAfter;
     if (looping && !state.looping) runtimesCrashLooping.inc();
     state.looping = looping;
+    const exitCode = typeof detail.exitCode === "number" && Number.isInteger(detail.exitCode) ? detail.exitCode : (state.exitCode ?? null);
+    state.exitCode = undefined;
+    const restart = { deploymentId, restarts: state.downs, reason, exitCode, nextRestartInMs: delayMs, crashLooping: looping };
+    persist(deploymentId, () => recordRuntimeRestart(db, restart));
     state.timer = setTimeout(() => {
       state.timer = undefined;
       if (closed || !isServed(deploymentId)) return settle(deploymentId, state);
@@ -82,18 +130,19 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
         () => {
           state.restarting = false;
           state.upSince = Date.now();
+          state.exitCode = undefined;
           log.info({ deploymentId, downs: state.downs }, "a runtime that went down serves again");
         },
         (error: Error) => {
           state.restarting = false;
-          wentDown(deploymentId, "start_failed", { err: { message: error.message } });
+          wentDown(deploymentId, "start_failed", { err: { message: error.message }, exitCode: exitCodeIn(error.message) ?? state.exitCode });
         },
       );
     }, delayMs);
     state.timer.unref();
     const downs = state.downs;
     void options.describe(deploymentId).catch(() => null).then((described) => {
-      const about = { deploymentId, ...described, reason, ...detail, downs, restartInMs: delayMs };
+      const about = { deploymentId, ...described, reason, ...detail, exitCode: exitCode ?? undefined, downs, restartInMs: delayMs };
       if (looping) log.error(about, "a runtime is crash-looping; restarting it with a growing delay");
       else log.warn(about, "a runtime went down; restarting it");
     });
@@ -141,7 +190,11 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     try {
       const response = await request(`${runtime.baseUrl}/__opr/health`, { headersTimeout: probeTimeoutMs, bodyTimeout: probeTimeoutMs });
       await response.body.dump();
-      if (response.statusCode === 200) return void (state.missedProbes = 0);
+      if (response.statusCode === 200) {
+        state.missedProbes = 0;
+        if (state.downs > 0 && state.upSince && Date.now() - state.upSince >= stableAfterMs && !state.timer && !state.restarting) recovered(runtime.deploymentId, state);
+        return;
+      }
     } catch {
       // counted below
     }
@@ -160,7 +213,12 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
 
   const prober = setInterval(() => {
     const served = new Map(options.served().map((runtime) => [runtime.deploymentId, runtime]));
-    for (const [deploymentId, state] of health) if (!served.has(deploymentId) && !state.timer && !state.restarting) settle(deploymentId, state);
+    // One no longer served (another version was activated) waits for no back-off to end.
+    for (const [deploymentId, state] of health) {
+      if (served.has(deploymentId) || state.restarting) continue;
+      clearTimeout(state.timer);
+      settle(deploymentId, state);
+    }
     for (const runtime of served.values()) void probe(runtime);
   }, probeIntervalMs);
   prober.unref();
@@ -172,7 +230,8 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
       clearInterval(prober);
       for (const [deploymentId, state] of health) {
         clearTimeout(state.timer);
-        settle(deploymentId, state);
+        // Still served, by the next gateway to start if not another: the report stays.
+        settle(deploymentId, state, false);
       }
       (events as unknown as { destroy?: () => void } | null)?.destroy?.();
     },

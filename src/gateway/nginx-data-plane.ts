@@ -133,8 +133,8 @@ function quoted(value: string, what: string): string {
   return `"${value}"`;
 }
 
-// A route key becomes a file name: only these characters.
-const safeRouteKey = /^[a-z0-9-]+$/;
+// A route key becomes a file name: only these characters, never "." or ".." (see route-key.ts).
+const safeRouteKey = /^[a-z0-9][a-z0-9._~-]*$/;
 // A route file's fields, in order; each is one word of visible ASCII, so no field can split
 // the line or carry a header's line break.
 const routeFields = ["kind", "pool", "upstream", "functionId", "deploymentId", "containerId", "timeout", "secret", "executionKey"] as const;
@@ -338,12 +338,12 @@ http {
   }
   # The route key and the path the function sees: what follows /fn/<key>, as the client sent it.
   map $request_uri $slipway_key {
-    "~^/fn/(?<k>[a-z0-9-]+)(?:[/?]|$)" $k;
+    "~^/fn/(?<k>[a-z0-9][a-z0-9._~-]*)(?:[/?]|$)" $k;
     default "";
   }
   map $request_uri $slipway_fn_path {
-    "~^/fn/[a-z0-9-]+(?<p>/[^?]*)(?<q>\\?.*)?$" "$p$q";
-    "~^/fn/[a-z0-9-]+(?<q>\\?.*)?$" "/$q";
+    "~^/fn/[a-z0-9][a-z0-9._~-]*(?<p>/[^?]*)(?<q>\\?.*)?$" "$p$q";
+    "~^/fn/[a-z0-9][a-z0-9._~-]*(?<q>\\?.*)?$" "/$q";
     default "/";
   }
   # The request's route, from routes/<key> (see routes.js).

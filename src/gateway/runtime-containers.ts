@@ -7,6 +7,7 @@ import { createHmac } from "node:crypto";
 import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { request } from "undici";
+import { artifactFolder, runtimeSandbox, type RuntimeSandbox } from "./runtime-sandbox.js";
 
 export type RuntimeLimits = { memoryMb: number; cpus: number };
 export type PortRange = { from: number; to: number };
@@ -39,8 +40,9 @@ function publishedUrl(info: Docker.ContainerInspectInfo, host: string): string |
 }
 
 /** What a container was made with; a parked container is restarted only if this still matches. */
-function specDigest(gatewaySecret: string, spec: { image: string; entrypoint: string; env: string[] }): string {
-  return createHmac("sha256", gatewaySecret).update(JSON.stringify([spec.image, spec.entrypoint, [...spec.env].sort()])).digest("hex").slice(0, 32);
+function specDigest(gatewaySecret: string, spec: { image: string; entrypoint: string; env: string[]; network?: string | undefined; sandbox?: RuntimeSandbox | undefined }): string {
+  const made = [spec.image, spec.entrypoint, [...spec.env].sort(), ...(spec.network ? [spec.network] : []), ...(spec.sandbox ? [spec.sandbox.user ?? "", spec.sandbox.readOnlyRootfs ?? false] : [])];
+  return createHmac("sha256", gatewaySecret).update(JSON.stringify(made)).digest("hex").slice(0, 32);
 }
 
 /**
@@ -65,18 +67,23 @@ export async function startRuntime(
     labels: Record<string, string>;
     /** NAME=value pairs: the function's variables and Slipway's own. Never logged. */
     env?: string[] | Promise<string[]>;
+    /** The Docker network it runs on: the sandbox network (src/sandbox/). One made before on another network is replaced. */
+    network?: string;
+    /** The runtime's user and read-only root (runtime-sandbox.ts); one made with another is replaced. */
+    sandbox?: RuntimeSandbox;
   },
 ): Promise<RunningRuntime> {
   const name = containerName(options.deploymentId);
   const secret = runtimeSecret(options.gatewaySecret, options.deploymentId);
   const [existing, env] = await Promise.all([docker.getContainer(name).inspect().catch(() => null), Promise.resolve(options.env ?? [])]);
-  const spec = specDigest(options.gatewaySecret, { image: options.image, entrypoint: options.entrypoint, env });
+  const spec = specDigest(options.gatewaySecret, { image: options.image, entrypoint: options.entrypoint, env, network: options.network, sandbox: options.sandbox });
+  const sandbox = runtimeSandbox(options.sandbox ?? {}, options.limits.memoryMb);
   const running = (id: string, info: Docker.ContainerInspectInfo): RunningRuntime | null => {
     const baseUrl = publishedUrl(info, options.host);
     return baseUrl ? { deploymentId: options.deploymentId, containerId: id, baseUrl, secret } : null;
   };
 
-  if (existing?.State.Running) {
+  if (existing?.State.Running && (!options.network || existing.HostConfig.NetworkMode === options.network)) {
     const adopted = running(existing.Id, existing);
     if (adopted) return { ...adopted, startedAs: "running" };
   }
@@ -90,7 +97,7 @@ export async function startRuntime(
       // A parked container that cannot start again is replaced below.
     }
   }
-  if (existing) await docker.getContainer(existing.Id).remove({ force: true }).catch(() => {});
+  if (existing) await docker.getContainer(existing.Id).remove({ force: true, v: true }).catch(() => {});
 
   const artifact = readAll(options.artifact());
   artifact.catch(() => {}); // awaited below; a failure surfaces there
@@ -100,19 +107,17 @@ export async function startRuntime(
       Image: options.image,
       WorkingDir: "/usr/local/server",
       Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
+      ...(sandbox.User ? { User: sandbox.User } : {}),
       Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
       Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec, ...(hostPort ? { [portLabel]: hostPort } : {}) },
       ExposedPorts: { [runtimePort]: {} },
       HostConfig: {
         PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: hostPort }] },
+        ...(options.network ? { NetworkMode: options.network } : {}),
         Memory: options.limits.memoryMb * 1024 * 1024,
         NanoCpus: Math.round(options.limits.cpus * 1e9),
-        PidsLimit: 256,
-        SecurityOpt: ["no-new-privileges"],
-        // Only what unpacking the artifact as root needs; no raw sockets, device nodes,
-        // chroot or signals to other users' processes.
-        CapDrop: ["ALL"],
-        CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
+        // Capabilities, no-new-privileges, pids limit, read-only root: see runtime-sandbox.ts.
+        ...sandbox.HostConfig,
         // A function that logs without end cannot fill the host's disk.
         LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } },
         RestartPolicy: { Name: "no" },
@@ -124,15 +129,17 @@ export async function startRuntime(
     const hostPort = options.ports ? String((await pickPort(docker, options.ports)) ?? "") : "";
     const [container, artifactBytes] = await Promise.all([create(hostPort), artifact]);
     const pack = tar.pack();
-    pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
-    pack.entry({ name: "mnt/code/code.tar.gz", mode: 0o644 }, artifactBytes);
+    // A read-only root takes files only into its volumes, so the artifact goes into its folder's.
+    const readOnly = Boolean(options.sandbox?.readOnlyRootfs);
+    if (!readOnly) pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
+    pack.entry({ name: readOnly ? "code.tar.gz" : "mnt/code/code.tar.gz", mode: 0o644 }, artifactBytes);
     pack.finalize();
-    await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: "/" });
+    await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: readOnly ? artifactFolder : "/" });
     try {
       await container.start();
     } catch (error) {
       if (!hostPort || attempt >= 8 || !/port is already allocated|address already in use/i.test((error as Error).message)) throw error;
-      await container.remove({ force: true }).catch(() => {});
+      await container.remove({ force: true, v: true }).catch(() => {});
       continue;
     }
     const started = running(container.id, await container.inspect());
@@ -194,7 +201,8 @@ function cleanDockerLog(raw: Buffer): string {
 }
 
 export async function stopRuntime(docker: Docker, deploymentId: string): Promise<void> {
-  await docker.getContainer(containerName(deploymentId)).remove({ force: true }).catch(() => {});
+  // v: the container's anonymous volumes (artifact, logs, function folder) go with it.
+  await docker.getContainer(containerName(deploymentId)).remove({ force: true, v: true }).catch(() => {});
 }
 
 /**
@@ -213,7 +221,7 @@ export async function parkRuntime(docker: Docker, deploymentId: string, keep: nu
   if (info.State.Running) await container.kill().catch(() => {});
   const parked = await docker.listContainers({ all: true, filters: { label: ["slipway.role=runtime", `slipway.function=${functionId}`], status: ["exited", "created", "dead"] } });
   parked.sort((a, b) => b.Created - a.Created);
-  for (const extra of parked.slice(keep)) await docker.getContainer(extra.Id).remove({ force: true }).catch(() => {});
+  for (const extra of parked.slice(keep)) await docker.getContainer(extra.Id).remove({ force: true, v: true }).catch(() => {});
 }
 
 export async function listRuntimeDeployments(docker: Docker): Promise<string[]> {

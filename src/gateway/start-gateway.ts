@@ -29,10 +29,11 @@ import { executionTimeoutSeconds } from "../executions/run-execution.js";
 import { bodyTooLarge, limitBody } from "./limit-body.js";
 import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
-import { parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
+import { legacyRouteKey, parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 
 export type GatewayDependencies = {
   config: Config;
@@ -113,17 +114,20 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   // key is read first; a later change of the same route wins over one still reading it.
   const routeChanges = new Map<string, number>();
   let changes = 0;
+  let routesVersion = 0;
   async function setRoute(key: string, route: ServingRoute): Promise<void> {
     const change = ++changes;
     routeChanges.set(key, change);
     const fast = dataPlane ? await fastRoute(key, route) : null;
     if (routeChanges.get(key) !== change) return;
     routes.set(key, route);
+    routesVersion++;
     if (fast) dataPlane?.setRoute(fast);
   }
   function deleteRoute(key: string): void {
     routeChanges.set(key, ++changes);
     routes.delete(key);
+    routesVersion++;
     dataPlane?.deleteRoute(key);
   }
 
@@ -175,9 +179,11 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           host: config.SLIPWAY_RUNTIME_HOST,
           ports: config.SLIPWAY_RUNTIME_PORTS,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
+          sandbox: { user: runtime.user, readOnlyRootfs: runtime.readOnlyRootfs },
           labels: { "slipway.function": deployment.functionId },
           // Resolved while Docker is asked about an existing container.
           env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
+          network: runtimeNetwork.name,
         });
         await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         if (started.startedAs !== "running") runtimeStarts.observe({ kind: started.startedAs ?? "created" }, (performance.now() - begun) / 1000);
@@ -363,10 +369,32 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     }
   }
 
+  // Keys of the form before "~" (<function>--<repo>--<owner>[--<alias>]), each to the one
+  // served key it can mean, or null when several can: built again after any route change.
+  let legacyKeys: { at: number; keys: Map<string, string | null> } = { at: -1, keys: new Map() };
+  function currentKeyOf(legacyKey: string): string | null {
+    if (legacyKeys.at !== routesVersion) {
+      const keys = new Map<string, string | null>();
+      for (const key of routes.keys()) {
+        const legacy = legacyRouteKey(key);
+        if (legacy) keys.set(legacy, keys.has(legacy) ? null : key);
+      }
+      legacyKeys = { at: routesVersion, keys };
+    }
+    return legacyKeys.keys.get(legacyKey) ?? null;
+  }
+
   async function proxy(req: IncomingMessage, res: ServerResponse, key: string, path: string): Promise<void> {
     const route = routes.get(key);
-    if (!route) throw new HttpError(404, `no function is deployed at /fn/${key}/`);
-    return forward(req, res, route, path);
+    if (route) return forward(req, res, route, path);
+    // A URL of the old form goes on to the one function it can mean (308 keeps the method
+    // and body); one that several functions' old URLs share is not guessed at.
+    const current = key.includes("~") ? null : currentKeyOf(key);
+    if (current) {
+      res.writeHead(308, { location: `${config.publicUrl}/fn/${current}${path}` }).end();
+      return;
+    }
+    throw new HttpError(404, `no function is deployed at /fn/${key}/`);
   }
 
   // /d/<deployment id>/: one deployment's immutable URL, whatever its aliases say. Its
@@ -548,7 +576,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     api,
     log,
     findProduction: (idOrSlug) => {
-      const bySlug = routes.get(idOrSlug);
+      const bySlug = routes.get(idOrSlug) ?? routes.get(currentKeyOf(idOrSlug) ?? "");
       if (bySlug?.alias === "production") return bySlug;
       for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
       return null;
@@ -587,6 +615,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   // A routed runtime that dies or hangs is started again, and its routes follow it.
   const healer = startRuntimeHealer({
     docker,
+    db,
     log,
     served: () => [...routes.values()].map((route) => route.runtime),
     stoppingOnPurpose: (deploymentId) => stopping.has(deploymentId),

@@ -32,6 +32,10 @@ import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
+import { buildNetwork } from "../sandbox/sandbox-networks.js";
+import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
+import { buildProxyEnvironment } from "../sandbox/build-proxy-environment.js";
+import { describeDiskOverrun } from "./describe-disk-overrun.js";
 import { ArtifactRefusedError, streamArtifactOut } from "./stream-artifact-out.js";
 
 export type BuildDependencies = {
@@ -139,6 +143,8 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       throw new BuildFailure(`the function's root '${deployment.root}' leads outside the source`);
     }
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
+    // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
+    await ensureSandboxNetwork(docker, buildNetwork);
     let lastShown = 0;
     liveLogTimer = setInterval(() => {
       if (output.length === lastShown) return;
@@ -164,9 +170,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
           cpus: config.SLIPWAY_BUILD_CPUS,
           pids: config.SLIPWAY_BUILD_PIDS,
           timeoutSeconds,
+          diskMb: config.SLIPWAY_BUILD_DISK_MB,
         },
         labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
-        env: buildEnvironment,
+        env: [...buildEnvironment, ...buildProxyEnvironment(config.SLIPWAY_BUILD_PROXY)],
+        network: buildNetwork.name,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume } : {}),
         onOutput: (text) => showOutput(masker.push(text)),
@@ -174,7 +182,13 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     const build = await step("build", async () => {
       const cacheVolume = deployment.cache && deployment.useCache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
       const first = await buildOnce(cacheVolume);
-      if (first.exitCode === 0 || first.timedOut || !cacheVolume || !looksLikeCorruptCache(first.output)) return first;
+      if (first.diskOverrun && cacheVolume) {
+        // The cache counts towards the limit: a full one must not fail every build from now on.
+        await first.container.remove({ force: true }).catch(() => {});
+        await resetCacheVolume(docker, deployment.functionId, deployment.runtime);
+        output += "\n[slipway] The build passed its disk limit, so its build cache was cleared; the next build starts without it.\n";
+      }
+      if (first.exitCode === 0 || first.timedOut || first.diskOverrun || !cacheVolume || !looksLikeCorruptCache(first.output)) return first;
       // A broken cache must not fail every build from now on: start it afresh, once.
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
@@ -183,6 +197,9 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     });
     clearInterval(liveLogTimer);
     container = build.container;
+    if (build.diskOverrun) {
+      throw new BuildFailure(describeDiskOverrun(build.diskOverrun), "failure", deployment.commands);
+    }
     if (build.timedOut) {
       throw new BuildFailure(`the build took longer than its ${timeoutSeconds} s limit`, "timed_out", deployment.commands);
     }

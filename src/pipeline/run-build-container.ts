@@ -5,8 +5,10 @@
 import type Docker from "dockerode";
 import { PassThrough } from "node:stream";
 import { packDirectory, type ExtraEntry } from "./pack-directory.js";
+import { probeStorageLimit } from "./probe-storage-limit.js";
+import { watchBuildDisk, type DiskOverrun } from "./watch-build-disk.js";
 
-export type BuildLimits = { memoryMb: number; cpus: number; pids: number; timeoutSeconds: number };
+export type BuildLimits = { memoryMb: number; cpus: number; pids: number; timeoutSeconds: number; /** The container's writable layer plus its cache volume. */ diskMb?: number };
 
 export type BuildRequest = {
   image: string;
@@ -20,6 +22,8 @@ export type BuildRequest = {
   cacheVolume?: string;
   /** NAME=value pairs: the function's variables. Never logged. */
   env?: string[];
+  /** The Docker network the build runs on: the sandbox network (src/sandbox/). */
+  network?: string;
   onOutput?: (text: string) => void;
 };
 
@@ -34,7 +38,10 @@ export const cacheEnvironment = [
   `CARGO_TARGET_DIR=${cacheMountPath}/target`,
 ];
 
-export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string };
+export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string; diskOverrun?: DiskOverrun | null; diskPeakMb?: number };
+
+// How a write that hit the engine's hard limit fails, in any toolchain's words.
+const diskFull = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/;
 
 const extraCaPath = "usr/local/share/slipway/extra-ca.crt";
 
@@ -68,6 +75,10 @@ export class TailBuffer {
 
 export async function runBuildContainer(docker: Docker, request: BuildRequest): Promise<BuildOutcome> {
   const { limits } = request;
+  const storageLimit = limits.diskMb ? await probeStorageLimit(docker, request.image) : null;
+  const hardDiskLimit = Boolean(storageLimit);
+  // btrfs counts the image's files against the size as well.
+  const imageMb = storageLimit?.countsImage ? Math.ceil(((await docker.getImage(request.image).inspect()).Size ?? 0) / (1024 * 1024)) : 0;
   const cmd = request.extraCaBundle
     ? ["bash", "-c", caPrelude, "slipway-build", request.commands]
     : ["bash", "helpers/build.sh", request.commands];
@@ -87,6 +98,8 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
       CapDrop: ["ALL"],
       CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID"],
       ...(request.cacheVolume ? { Mounts: [{ Type: "volume" as const, Source: request.cacheVolume, Target: cacheMountPath }] } : {}),
+      ...(request.network ? { NetworkMode: request.network } : {}),
+      ...(hardDiskLimit ? { StorageOpt: { size: `${limits.diskMb! + imageMb}M` } } : {}),
     },
   });
 
@@ -109,6 +122,15 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
   });
 
   await container.start();
+  const disk = limits.diskMb
+    ? await watchBuildDisk(docker, container, {
+        limitMb: limits.diskMb,
+        image: request.image,
+        cacheMountPath,
+        labels: request.labels,
+        ...(request.cacheVolume ? { cacheVolume: request.cacheVolume } : {}),
+      })
+    : null;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -118,18 +140,25 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     const result = (await container.wait()) as { StatusCode: number };
     // Give the log stream a moment to drain after the process exits.
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
-    return { container, exitCode: result.StatusCode, timedOut, output: output.toString() };
+    const text = output.toString();
+    await disk?.measure();
+    let diskOverrun = disk?.overrun() ?? null;
+    // The engine's hard limit makes the write fail instead: the same reason, in the build's words.
+    if (!diskOverrun && hardDiskLimit && result.StatusCode !== 0 && diskFull.test(text.slice(-16 * 1024))) {
+      diskOverrun = { limitMb: limits.diskMb!, usedMb: limits.diskMb! };
+    }
+    return { container, exitCode: result.StatusCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0 };
   } finally {
     clearTimeout(timer);
+    await disk?.stop();
   }
 }
 
 /** Removes build containers left behind by a worker that died mid-build. */
 export async function removeBuildContainers(docker: Docker, deploymentId: string): Promise<number> {
-  const containers = await docker.listContainers({
-    all: true,
-    filters: { label: [`slipway.deployment=${deploymentId}`, "slipway.role=build"] },
-  });
+  const listed = await docker.listContainers({ all: true, filters: { label: [`slipway.deployment=${deploymentId}`] } });
+  // The build and the container that measures its cache volume's disk use.
+  const containers = listed.filter((c) => c.Labels["slipway.role"] === "build" || c.Labels["slipway.role"] === "build-meter");
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
   return containers.length;
 }

@@ -27,15 +27,23 @@ const runtimeSchema = z
     // The file a runtime container starts from, which a build's artifact must hold as a
     // regular file (or a link to one): the function's entrypoint, or a fixed file the build makes.
     startsFrom: z.union([z.literal("entrypoint"), z.object({ file: z.string().min(1) }).strict()]).optional(),
+    // The uid:gid its runtime containers run the function as (root when unset), and whether
+    // their root filesystem is read-only. Both need an image made for them: see
+    // runtimes/node-20/Dockerfile and src/gateway/runtime-sandbox.ts.
+    user: z.string().regex(/^[0-9]+(:[0-9]+)?$/, "must be a numeric uid or uid:gid").optional(),
+    readOnlyRootfs: z.boolean().optional(),
   })
   .strict();
 
 export type Runtime = z.infer<typeof runtimeSchema>;
 
+// Slipway's images have the user `function` (uid 10001) and the folders it writes.
+const builtInSandbox = { user: "10001:10001", readOnlyRootfs: true };
+
 const builtIn: Runtime[] = [
-  { name: "node-20", image: "slipway/runtime-node-20:local", entrypoint: "index.js", commands: "npm install", startsFrom: "entrypoint" },
+  { name: "node-20", image: "slipway/runtime-node-20:local", entrypoint: "index.js", commands: "npm install", startsFrom: "entrypoint", ...builtInSandbox },
   // requirements.txt is installed into the shipped virtualenv by the image's build script.
-  { name: "python-3.13", image: "slipway/runtime-python-3.13:local", entrypoint: "main.py", commands: "", startsFrom: "entrypoint" },
+  { name: "python-3.13", image: "slipway/runtime-python-3.13:local", entrypoint: "main.py", commands: "", startsFrom: "entrypoint", ...builtInSandbox },
   // `cargo build --release` of the handler and the server crate is the image's own step; the
   // container runs the binary it leaves, so the entrypoint is needed only to build.
   {
@@ -46,6 +54,7 @@ const builtIn: Runtime[] = [
     buildTimeoutSeconds: 1800,
     buildMemoryMb: 4096,
     startsFrom: { file: "slipway-rust-server" },
+    ...builtInSandbox,
   },
 ];
 
@@ -75,7 +84,9 @@ export function loadRuntimeCatalog(env: NodeJS.ProcessEnv = process.env): Map<st
   }
   for (const [name, runtime] of catalog) {
     const override = env[envName(name)];
-    if (override) catalog.set(name, { ...runtime, image: override });
+    // Another image (say, an official open-runtimes one) need not have the user and folders
+    // a read-only root needs: it runs as root, unless SLIPWAY_RUNTIMES_FILE says otherwise.
+    if (override) catalog.set(name, { ...runtime, image: override, user: undefined, readOnlyRootfs: undefined });
   }
   return catalog;
 }

@@ -17,12 +17,10 @@ export type FunctionRecord = {
   supersede?: boolean;
 };
 
-export function functionSlug(owner: string, repo: string, name: string): string {
-  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
-  return `${clean(name)}--${clean(repo)}--${clean(owner)}`;
-}
-
-/** The insert failed because another repository's function already has the slug. */
+/**
+ * The insert failed because another repository's function already has the slug: one of the
+ * same owner and name, deleted or renamed on GitHub and then created again (a new id).
+ */
 export function isSlugTaken(error: unknown): boolean {
   const pgError = error as { code?: string; constraint?: string };
   return pgError.code === "23505" && pgError.constraint === "functions_slug_key";

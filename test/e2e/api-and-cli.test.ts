@@ -49,7 +49,7 @@ describe("REST API and CLI", { timeout: 10 * 60_000 }, () => {
     await stack.emulator.waitFor(() => stack.emulator.checkRuns(owner, repoName).find((r) => r.head_sha === sha && r.status === "completed"), { timeoutMs: 180_000, intervalMs: 200 });
   }
 
-  const served = async () => (await fetch(`${stack.gatewayUrl}/fn/echo--${repoName}--${owner}/`)).text();
+  const served = async () => (await fetch(`${stack.gatewayUrl}/fn/echo~${repoName}~${owner}/`)).text();
 
   before(async () => {
     stack = await startSlipwayStack({ env: { SLIPWAY_MASTER_KEY: "ab".repeat(32) } });

@@ -9,7 +9,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "shop";
-const slug = `api--${repoName}--${owner}`;
+const slug = `api~${repoName}~${owner}`;
 const yml = "functions:\n  - id: api\n    runtime: node-20\n    root: api\n    commands: \"\"\n    execute: any\n";
 const handler = (version: string) => `module.exports = async (context) => context.res.text(${JSON.stringify(version)});\n`;
 

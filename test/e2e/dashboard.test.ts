@@ -1,10 +1,12 @@
 // The dashboard, driven in jsdom against a real stack: its page and script come from the
 // app, its calls go to the real REST API. An operator pastes a token, sees each function and
-// what serves, opens a function's deployments and a build log, and rolls back with a click.
+// what serves, opens a function's deployments and a build log, and rolls back with a click. A
+// function whose runtime crash-loops is flagged on the list and in its deployments.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { JSDOM } from "jsdom";
 import { createApiToken } from "../../src/api/api-tokens.js";
+import { crashLoopExitCode, crashLoopingFunctionFiles, crashLoopingFunctionYml } from "../fixtures/crash-looping-function.js";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
@@ -16,10 +18,11 @@ const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.
 describe("dashboard", { timeout: 10 * 60_000 }, () => {
   let stack: SlipwayStack;
   let functionId: string;
+  let repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
 
   before(async () => {
     stack = await startSlipwayStack();
-    const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 7401 });
+    repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 7401 });
     for (const [files, message] of [[{ "slipway.yml": yml, "hello/index.js": handler("one") }, "one"], [{ "hello/index.js": handler("two") }, "two"]] as const) {
       const commit = await stack.emulator.commit({ owner, repo: repoName, files, message });
       await deliverWebhook({ url: stack.webhookUrl, event: "push", payload: pushPayload({ repo, before: commit.before, after: commit.sha, message }), secret: stack.webhookSecret });
@@ -97,7 +100,7 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     const row = await until(() => document.querySelector(`tr[data-function="${functionId}"]`));
     const cells = [...row.querySelectorAll("td")].map((td) => td.textContent);
     assert.deepEqual(cells.slice(0, 4), ["hello", `${owner}/${repoName}`, "node-20", "v2"]);
-    assert.equal(row.querySelector("a")!.getAttribute("href"), `${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`);
+    assert.equal(row.querySelector("a")!.getAttribute("href"), `${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/`);
     assert.equal(dom.window.sessionStorage.getItem("slipway.token"), token, "kept in the tab");
     assert.equal((document.getElementById("token") as HTMLInputElement).value, "", "and cleared from the form");
 
@@ -118,7 +121,7 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     rollback.click();
     await until(() => /v2 → v1, production pinned/.test(document.getElementById("message")!.textContent ?? ""));
     assert.match(confirmed[0]!, /Roll back hello to v1\?/);
-    assert.equal(await (await fetch(`${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`)).text(), "one");
+    assert.equal(await (await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/`)).text(), "one");
     const audit = await stack.db.query("select actor, via from audit_log where function_id = $1 and action = 'rollback'", [functionId]);
     assert.deepEqual(audit.rows, [{ actor: "dashboard test", via: "api" }]);
     await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1 (pinned)");
@@ -131,6 +134,58 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     await until(() => /unpinned at v1/.test(document.getElementById("message")!.textContent ?? ""));
     assert.equal((await stack.db.query("select pinned from aliases where function_id = $1 and name = 'production'", [functionId])).rows[0].pinned, false);
     await until(() => document.querySelector(`tr[data-function="${functionId}"] td:nth-child(4)`)?.textContent === "v1");
+    await close();
+  });
+
+  test("a crash-looping version is flagged on the list and in its deployments, with its exit code and what to do; a healthy one is not", async () => {
+    const { token } = await createApiToken(stack.db, { name: "dashboard crash loop", kind: "server" });
+    type Listed = { id: string; name: string; url: string; aliases: { alias: string; deploymentId: string }[]; runtimeHealth: { crashLooping: boolean }[] };
+    const crasherNow = async () => {
+      const response = await fetch(`${stack.appUrl}/v1/functions?repo=${owner}/${repoName}`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await response.json()) as { functions: Listed[] }).functions.find((f) => f.name === "crasher");
+    };
+    // A second function, which exits at every start once it is broken.
+    const files = { "slipway.yml": yml + crashLoopingFunctionYml("crasher", "crasher"), ...crashLoopingFunctionFiles("crasher") };
+    const commit = await stack.emulator.commit({ owner, repo: repoName, files, message: "crasher" });
+    await deliverWebhook({ url: stack.webhookUrl, event: "push", payload: pushPayload({ repo, before: commit.before, after: commit.sha, message: "crasher" }), secret: stack.webhookSecret });
+    const crasher = await stack.emulator.waitFor(
+      async () => {
+        const fn = await crasherNow();
+        return fn?.aliases.some((a) => a.alias === "production") && (await fetch(fn.url).catch(() => null))?.status === 200 ? fn : undefined;
+      },
+      { timeoutMs: 180_000, intervalMs: 200 },
+    );
+    const deploymentId = crasher.aliases.find((a) => a.alias === "production")!.deploymentId;
+    await fetch(new URL("break", crasher.url.endsWith("/") ? crasher.url : `${crasher.url}/`)).then((r) => r.arrayBuffer()).catch(() => null);
+    await stack.emulator.waitFor(async () => (await crasherNow())?.runtimeHealth.some((h) => h.crashLooping), { timeoutMs: 120_000, intervalMs: 200, describe: () => stack.logs().slice(-6000) });
+
+    const { dom, document, close } = await openDashboard();
+    (document.getElementById("token") as HTMLInputElement).value = token;
+    document.getElementById("sign-in")!.dispatchEvent(new dom.window.Event("submit", { cancelable: true }));
+    const row = await until(() => document.querySelector(`tr[data-function="${crasher.id}"]`));
+    assert.equal(row.querySelector("td:nth-child(7) .badge.crash-loop")?.textContent, "crash loop", "the list flags the function");
+    assert.equal(document.querySelector(`tr[data-function="${functionId}"] td:nth-child(7)`)!.textContent, "–", "the healthy function is not flagged");
+    const alerts = document.getElementById("alerts")!;
+    assert.equal(alerts.hidden, false);
+    assert.match(alerts.textContent ?? "", new RegExp(`crasher \\(${owner}/${repoName}\\) v1: exit code ${crashLoopExitCode}, \\d+ restarts in`));
+    assert.doesNotMatch(alerts.textContent ?? "", /hello/);
+
+    row.querySelector("button")!.click();
+    const banner = await until(() => {
+      const element = document.getElementById("runtime-banner")!;
+      return !element.hidden && /crasher: deployments/.test(document.getElementById("deployments-title")!.textContent ?? "") ? element : undefined;
+    });
+    const text = banner.textContent ?? "";
+    assert.match(text, new RegExp(`crash loop crasher v1 \\(production\\) keeps going down: exit code ${crashLoopExitCode}, \\d+ restarts in \\d+ (s|min), last at `));
+    assert.match(text, /, (next try in \d+ (s|min)|restarting now)\./);
+    assert.ok(text.includes(`docker logs slipway-runtime-${deploymentId}`), "where its output is");
+    assert.ok(text.includes("/slipway rollback") && text.includes(`slipway rollback ${crasher.id}`), "how to roll back");
+    assert.ok(document.querySelector(`#deployment-rows tr[data-deployment="${deploymentId}"] .badge.crash-loop`), "the version is flagged among its deployments");
+
+    // The healthy function's deployments carry no banner.
+    document.querySelector(`tr[data-function="${functionId}"] button`)!.dispatchEvent(new dom.window.MouseEvent("click", { bubbles: true }));
+    await until(() => /hello: deployments/.test(document.getElementById("deployments-title")!.textContent ?? "") && document.getElementById("runtime-banner")!.hidden);
+    assert.equal(document.querySelectorAll("#deployment-rows .badge").length, 0);
     await close();
   });
 });

@@ -73,7 +73,7 @@ describe("slipway deploy <dir>", { timeout: 10 * 60_000 }, () => {
     return dir;
   }
 
-  const production = async () => (await fetch(`${stack.gatewayUrl}/fn/hello--${repoName}--${owner}/`)).text();
+  const production = async () => (await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/`)).text();
   const githubCalls = () => stack.emulator.requests.length + stack.emulator.gitRequests.length;
   const deploymentOf = async (version: number) =>
     (await stack.db.query("select * from deployments where function_id = $1 and version = $2", [functionId, version])).rows[0] as Record<string, unknown>;

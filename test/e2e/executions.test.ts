@@ -15,7 +15,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "exec-fns";
-const slug = (name: string) => `${name}--${repoName}--${owner}`;
+const slug = (name: string) => `${name}~${repoName}~${owner}`;
 const masterKey = randomBytes(32).toString("hex");
 const secretValue = `s3cret-${randomBytes(8).toString("hex")}`;
 const functionSecret = `fn-secret-${randomBytes(8).toString("hex")}`;

@@ -13,7 +13,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "url-fns";
-const slug = `talker--${repoName}--${owner}`;
+const slug = `talker~${repoName}~${owner}`;
 
 // timeout: 2, well under the global default (15 s), so a call that obeyed the global value
 // would finish its 6 s sleep and answer 200.

@@ -61,7 +61,7 @@ describe("reports reach GitHub through its failure modes", { timeout: 10 * 60_00
 
     for (const repo of repos) {
       const sha = newest.get(repo.name)!;
-      await stack.emulator.waitFor(async () => (await (await fetch(`${stack.gatewayUrl}/fn/api--${repo.name}--${owner}/`)).text()) === `${repo.name} two`, {
+      await stack.emulator.waitFor(async () => (await (await fetch(`${stack.gatewayUrl}/fn/api~${repo.name}~${owner}/`)).text()) === `${repo.name} two`, {
         timeoutMs: 180_000,
         intervalMs: 250,
       });

@@ -1,6 +1,6 @@
 // Issue 14's promises that are about GitHub itself, end to end on the real stack with the
-// emulator: a delivery that can never succeed ends in a failed check run at once (two
-// repositories whose names differ only in punctuation), a comment command is acknowledged
+// emulator: a delivery that can never succeed ends in a failed check run at once (a
+// repository created with the name of one whose function holds the URL), a comment command is acknowledged
 // with 👀 before any other GitHub call, every check run links somewhere, and Re-run on a
 // skipped run builds it (or, on an invalid slipway.yml, says why it cannot).
 import assert from "node:assert/strict";
@@ -42,21 +42,25 @@ describe("GitHub as it really behaves", { timeout: 10 * 60_000 }, () => {
   const delivery = async (id: string) =>
     (await stack.db.query<{ status: string; attempts: number; last_error: string | null }>("select status, attempts, last_error from webhook_deliveries where id = $1", [id])).rows[0]!;
 
-  test("a function whose URL another repository holds fails its check run at once, saying why; nothing is retried", async () => {
-    // GitHub allows both names; they differ only in punctuation.
-    const dotted = await stack.emulator.createRepo({ owner, name: "hello.app", installationId: 8101 });
-    const dashed = await stack.emulator.createRepo({ owner, name: "hello-app", installationId: 8101 });
-    const first = await push(dotted, { "slipway.yml": yml, "api/index.js": handler("dotted") }, "dotted");
-    assert.equal((await completed("hello.app", first.sha, "slipway / api")).conclusion, "success");
+  test("a function whose URL an earlier repository of the same name holds fails its check run at once, saying why; nothing is retried", async () => {
+    // A repository renamed away (or deleted) and another created with its old name: the
+    // function of the first keeps its URL, so nobody else can take it over. The rename is
+    // written into the functions table as Slipway keeps it (the slug stays).
+    const earlier = await stack.emulator.createRepo({ owner, name: "hello-old", installationId: 8101 });
+    const first = await push(earlier, { "slipway.yml": yml, "api/index.js": handler("earlier") }, "earlier");
+    assert.equal((await completed("hello-old", first.sha, "slipway / api")).conclusion, "success");
+    await stack.db.query("update functions set slug = 'api~hello-app~acme' where slug = 'api~hello-old~acme'");
 
-    const second = await push(dashed, { "slipway.yml": yml, "api/index.js": handler("dashed") }, "dashed");
+    const reused = await stack.emulator.createRepo({ owner, name: "hello-app", installationId: 8101 });
+    const second = await push(reused, { "slipway.yml": yml, "api/index.js": handler("reused") }, "reused");
     const run = await completed("hello-app", second.sha, "slipway / api");
     assert.equal(run.conclusion, "failure");
-    assert.match(run.output.summary!, /its URL `\/fn\/api--hello-app--acme\/` already belongs to a function of another repository/);
+    assert.match(run.output.summary!, /its URL `\/fn\/api~hello-app~acme\/` still belongs to a function of the repository that had this name before/);
     assert.ok(run.details_url, "the run links somewhere");
     assert.deepEqual(await delivery(second.deliveryId), { status: "processed", attempts: 1, last_error: null }, "handled once, not retried");
     assert.equal(stack.emulator.checkRuns(owner, "hello-app").filter((r) => r.head_sha === second.sha).length, 1);
-    assert.equal(await served("api--hello-app--acme"), "dotted", "the URL still serves the repository that held it");
+    // The gateway learns of the moved slug on its next reconcile (SLIPWAY_ROUTE_RECONCILE_SECONDS, 30 s).
+    await stack.emulator.waitFor(async () => (await served("api~hello-app~acme")) === "earlier", { timeoutMs: 120_000, intervalMs: 500 });
   });
 
   test("a comment command is acknowledged with 👀 before any other GitHub call", async () => {

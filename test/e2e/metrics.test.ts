@@ -51,7 +51,7 @@ describe("metrics", { timeout: 10 * 60_000 }, () => {
     await push({ "slipway.yml": yml("exit 3"), "api/index.js": `${handler}// broken\n` }, "broken");
     // GitHub redelivering the first push: recorded as a duplicate, nothing built.
     await deliverWebhook({ url: stack.webhookUrl, event: "push", payload: good.payload, secret: stack.webhookSecret, deliveryId: good.deliveryId });
-    for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${stack.gatewayUrl}/fn/api--${repoName}--${owner}/`)).text(), "counted");
+    for (let i = 0; i < 3; i++) assert.equal(await (await fetch(`${stack.gatewayUrl}/fn/api~${repoName}~${owner}/`)).text(), "counted");
 
     for (const url of [`${stack.appUrl}/metrics`, `${stack.gatewayUrl}/metrics`, stack.workerMetricsUrl()]) {
       const refused = await fetch(url);

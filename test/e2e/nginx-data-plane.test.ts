@@ -16,8 +16,8 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "edge";
-const openSlug = `open--${repoName}--${owner}`;
-const guardedSlug = `guarded--${repoName}--${owner}`;
+const openSlug = `open~${repoName}~${owner}`;
+const guardedSlug = `guarded~${repoName}~${owner}`;
 
 const slipwayYml = `functions:
   - id: open

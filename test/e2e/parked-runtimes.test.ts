@@ -22,7 +22,7 @@ describe("parked runtimes", { timeout: 10 * 60_000 }, () => {
   let functionId = "";
   const ids: Record<number, string> = {};
 
-  const served = async () => (await fetch(`${stack.gatewayUrl}/fn/car--${repoName}--${owner}/`)).text();
+  const served = async () => (await fetch(`${stack.gatewayUrl}/fn/car~${repoName}~${owner}/`)).text();
   const container = (version: number) => docker.getContainer(`slipway-runtime-${ids[version]}`).inspect().catch(() => null);
   const switchTo = async (action: "rollback" | "promote", target: string) => {
     const response = await fetch(`${stack.appUrl}/v1/functions/${functionId}/${action}`, {

@@ -25,7 +25,7 @@ describe("process deaths and failed calls", { timeout: 10 * 60_000 }, () => {
     const repo = await stack.emulator.createRepo({ owner, name, installationId });
     const commit = await stack.emulator.commit({ owner, repo: name, files: { "slipway.yml": config, "api/index.js": handler(`${name} live`) }, message: "functions" });
     const payload = pushPayload({ repo, before: commit.before, after: commit.sha, message: "functions" });
-    return { commit, payload, served: async () => (await fetch(`${stack.gatewayUrl}/fn/api--${name}--${owner}/`)).text() };
+    return { commit, payload, served: async () => (await fetch(`${stack.gatewayUrl}/fn/api~${name}~${owner}/`)).text() };
   }
 
   const delivery = async (id: string) =>

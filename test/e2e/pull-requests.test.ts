@@ -91,7 +91,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const first = await stack.emulator.commit({ owner, repo: repoName, branch: "feature", files: functionFiles("api", "api v2"), message: "change api" });
     const opened = await openPullRequest(repo, "feature");
     const number = opened.pr.number;
-    const slug = `api--${repoName}--${owner}`;
+    const slug = `api~${repoName}~${owner}`;
 
     const run = await completedRun(repoName, first.sha, "slipway / api");
     assert.equal(run.conclusion, "success", run.output.summary ?? "");
@@ -104,7 +104,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.equal(history[0]!.status, "queued", "queued as the webhook arrives");
     const inProgress = history.find((h) => h.status === "in_progress");
     assert.ok(inProgress && inProgress.request.started_at, "in_progress with started_at");
-    assert.ok(run.output.summary!.includes(`/fn/${slug}--pr-${number}/`), "the summary has the preview URL");
+    assert.ok(run.output.summary!.includes(`/fn/${slug}~pr-${number}/`), "the summary has the preview URL");
     assert.ok(run.output.summary!.includes(`/d/${deploymentId}/`), "the summary has the immutable URL");
     assert.match(run.output.summary!, /\| step \| time \|/);
     assert.deepEqual(run.actions.map((a) => a.identifier), ["promote"]);
@@ -113,7 +113,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.equal(docs.conclusion, "neutral");
     assert.match(docs.output.summary!, /no path it watches changed/);
 
-    assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${number}/`)).body).greeting, "api v2");
+    assert.equal(JSON.parse((await get(`/fn/${slug}~pr-${number}/`)).body).greeting, "api v2");
     assert.equal(JSON.parse((await get(`/d/${deploymentId}/`)).body).greeting, "api v2");
 
     const ghDeployment = stack.emulator.deployments(owner, repoName).find((d) => d.environment === `preview/pr-${number}`);
@@ -121,7 +121,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const states = ghDeployment.statuses.map((s) => s.state);
     assert.deepEqual(states.slice(0, 2), ["queued", "in_progress"]);
     const success = ghDeployment.statuses.find((s) => s.state === "success")!;
-    assert.ok(String(success.environment_url).endsWith(`/fn/${slug}--pr-${number}/`));
+    assert.ok(String(success.environment_url).endsWith(`/fn/${slug}~pr-${number}/`));
     assert.ok(String(success.log_url).endsWith(`/v1/deployments/${deploymentId}`));
 
     await stack.emulator.waitFor(() => slipwayComments(repoName, number)[0]?.body.includes("✅ ready"), { timeoutMs: 30_000 });
@@ -134,7 +134,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     await synchronize(repo, opened, first.sha, second.sha);
     const rerun = await completedRun(repoName, second.sha, "slipway / api");
     assert.equal(rerun.conclusion, "success", rerun.output.summary ?? "");
-    assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${number}/`)).body).greeting, "api v3");
+    assert.equal(JSON.parse((await get(`/fn/${slug}~pr-${number}/`)).body).greeting, "api v3");
     assert.equal(JSON.parse((await get(`/d/${deploymentId}/`)).body).greeting, "api v2", "the immutable URL still serves its own build");
     await stack.emulator.waitFor(() => slipwayComments(repoName, number)[0]?.body.includes("v2 ("), { timeoutMs: 30_000 });
     assert.equal(slipwayComments(repoName, number).length, 1, "one sticky comment, edited in place");
@@ -145,7 +145,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     (closed.pull_request as { head: { sha: string }; state: string }).head.sha = second.sha;
     (closed.pull_request as { state: string }).state = "closed";
     assert.equal((await deliver("pull_request", closed)).status, 202);
-    await stack.emulator.waitFor(async () => (await get(`/fn/${slug}--pr-${number}/`)).status === 404, { timeoutMs: 30_000 });
+    await stack.emulator.waitFor(async () => (await get(`/fn/${slug}~pr-${number}/`)).status === 404, { timeoutMs: 30_000 });
     const previewDeployments = stack.emulator.deployments(owner, repoName).filter((d) => d.environment === `preview/pr-${number}`);
     assert.ok(previewDeployments.length >= 2);
     for (const d of previewDeployments) assert.equal(d.statuses.at(-1)!.state, "inactive");
@@ -176,17 +176,17 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const targets = await stack.db.query("select alias from deployment_targets where deployment_id = $1 order by alias", [rows.rows[0].id]);
     assert.deepEqual(targets.rows.map((r) => r.alias), [`pr-${pr.number}`, "production"].sort());
     assert.equal(stack.emulator.checkRuns(owner, repoName).filter((r) => r.head_sha === commit.sha && r.name === "slipway / api").length, 1, "one check run");
-    const slug = `api--${repoName}--${owner}`;
-    await stack.emulator.waitFor(async () => (await get(`/fn/${slug}--pr-${pr.number}/`)).status === 200, { timeoutMs: 60_000 });
+    const slug = `api~${repoName}~${owner}`;
+    await stack.emulator.waitFor(async () => (await get(`/fn/${slug}~pr-${pr.number}/`)).status === 200, { timeoutMs: 60_000 });
     assert.equal(JSON.parse((await get(`/fn/${slug}/`)).body).greeting, "release build");
-    assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${pr.number}/`)).body).greeting, "release build");
+    assert.equal(JSON.parse((await get(`/fn/${slug}~pr-${pr.number}/`)).body).greeting, "release build");
   });
 
   // Issue 14: GitHub does not order deliveries, and a fast-forward merge pushes a sha that
   // was already built for the pull request. Production follows the production branch
   // whichever webhook made the build, and whenever the push comes.
   async function productionServes(repoName: string, sha: string, greeting: string) {
-    const slug = `api--${repoName}--${owner}`;
+    const slug = `api~${repoName}~${owner}`;
     await stack.emulator.waitFor(async () => {
       const served = await get(`/fn/${slug}/`);
       return served.status === 200 && JSON.parse(served.body).greeting === greeting ? true : undefined;
@@ -219,7 +219,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const { pr } = await openPullRequest(repo, "feature");
     const preview = await completedRun(repoName, feature.sha, "slipway / api");
     assert.equal(preview.conclusion, "success", preview.output.summary ?? "");
-    assert.equal(JSON.parse((await get(`/fn/api--${repoName}--${owner}--pr-${pr.number}/`)).body).greeting, "feature v2");
+    assert.equal(JSON.parse((await get(`/fn/api~${repoName}~${owner}~pr-${pr.number}/`)).body).greeting, "feature v2");
     const merged = await stack.emulator.fastForward({ owner, repo: repoName, branch: "main", to: feature.sha });
     await deliver("push", pushPayload({ repo, before: merged.before, after: merged.after, message: "feature" }));
     await productionServes(repoName, feature.sha, "feature v2");
@@ -301,7 +301,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     await stack.emulator.waitFor(() => (slipwayComments(repoName, pr.number)[0]?.body.match(/✅ ready/g) ?? []).length === 5, { timeoutMs: 30_000 });
     const comments = slipwayComments(repoName, pr.number);
     assert.equal(comments.length, 1);
-    for (const id of ids) assert.match(comments[0]!.body, new RegExp(`\\| \`${id}\` \\| ✅ ready \\| v1 .*--pr-${pr.number}/`));
+    for (const id of ids) assert.match(comments[0]!.body, new RegExp(`\\| \`${id}\` \\| ✅ ready \\| v1 .*~pr-${pr.number}/`));
   });
 
   test("a fork pull request waits for a maintainer's approval of each commit", async () => {
@@ -372,7 +372,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     const closed = stack.emulator.checkRun(waitingThird.id)!;
     assert.equal(closed.conclusion, "skipped");
     assert.match(closed.output.summary!, /a newer commit \(`[0-9a-f]{7}`\) was pushed to #\d+ before this one was approved/);
-    const slug = `api--${repoName}--${owner}`;
-    assert.equal(JSON.parse((await get(`/fn/${slug}--pr-${number}/`)).body).greeting, "second fork commit");
+    const slug = `api~${repoName}~${owner}`;
+    assert.equal(JSON.parse((await get(`/fn/${slug}~pr-${number}/`)).body).greeting, "second fork commit");
   });
 });

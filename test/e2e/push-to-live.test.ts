@@ -10,7 +10,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "edge-functions";
-const slug = `hello--${repoName}--${owner}`;
+const slug = `hello~${repoName}~${owner}`;
 
 const slipwayYml = `functions:
   - id: hello

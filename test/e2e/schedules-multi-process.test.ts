@@ -16,7 +16,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "cron-fns";
-const slug = `tick--${repoName}--${owner}`;
+const slug = `tick~${repoName}~${owner}`;
 
 const slipwayYml = `functions:
   - id: tick

@@ -90,7 +90,7 @@ describe("one push, three runtimes", { timeout: 30 * 60_000 }, () => {
         { timeoutMs: 25 * 60_000, intervalMs: 500 },
       );
       assert.equal(run.conclusion, "success", `${runtime}: ${run.output?.summary ?? ""}\n${run.output?.text ?? ""}`);
-      const served = await fetch(`${stack.gatewayUrl}/fn/greet-${runtime}--${repoName}--${owner}/hello?name=ada`);
+      const served = await fetch(`${stack.gatewayUrl}/fn/greet-${runtime}~${repoName}~${owner}/hello?name=ada`);
       assert.equal(served.status, 200);
       assert.deepEqual(await served.json(), { runtime, name: "ada", method: "GET" });
     }

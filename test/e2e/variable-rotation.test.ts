@@ -19,7 +19,7 @@ const slipwayBin = fileURLToPath(new URL("../../bin/slipway.js", import.meta.url
 const owner = "acme";
 const repoName = "rotating";
 const installationId = 7171;
-const slug = `echo--${repoName}--${owner}`;
+const slug = `echo~${repoName}~${owner}`;
 
 const keyA = randomBytes(32).toString("hex");
 // Base64, the other accepted spelling, so both are exercised.

@@ -53,7 +53,7 @@ function post(url: string, bytes: number, chunked: boolean): Promise<number | "r
 for (const plane of ["nginx", "node"] as const) {
   describe(`function limits (${plane} data plane)`, { timeout: 8 * 60_000 }, () => {
     let stack: SlipwayStack;
-    const url = () => `${stack.gatewayUrl}/fn/probe--${repoName}--${owner}/`;
+    const url = () => `${stack.gatewayUrl}/fn/probe~${repoName}~${owner}/`;
 
     before(async () => {
       stack = await startSlipwayStack({ env: { SLIPWAY_MAX_REQUEST_MB: "1", SLIPWAY_DATA_PLANE: plane } });

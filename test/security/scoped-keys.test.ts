@@ -13,7 +13,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "scoped-keys";
-const slug = `keyed--${repoName}--${owner}`;
+const slug = `keyed~${repoName}~${owner}`;
 
 // execute: left out, so only a server key (or the function's own key) may call it.
 const slipwayYml = `functions:
@@ -67,7 +67,7 @@ describe("scoped execution keys", { timeout: 15 * 60_000 }, () => {
     prNumber = pr.number;
     const response = await stack.deliver("pull_request", pullRequestPayload({ repo, number: pr.number, pullRequest: pr }));
     assert.equal(response.status, 202, response.body);
-    await stack.emulator.waitFor(async () => (await fetch(`${stack.gatewayUrl}/fn/${slug}--pr-${prNumber}/`, { headers: bearer(server) })).status === 200, { timeoutMs: 8 * 60_000, intervalMs: 500 });
+    await stack.emulator.waitFor(async () => (await fetch(`${stack.gatewayUrl}/fn/${slug}~pr-${prNumber}/`, { headers: bearer(server) })).status === 200, { timeoutMs: 8 * 60_000, intervalMs: 500 });
   });
 
   after(async () => {
@@ -75,14 +75,14 @@ describe("scoped execution keys", { timeout: 15 * 60_000 }, () => {
   });
 
   test("a preview's key works for the preview only; production's key still runs production", async () => {
-    const preview = await seen(`/fn/${slug}--pr-${prNumber}/`);
+    const preview = await seen(`/fn/${slug}~pr-${prNumber}/`);
     const production = await seen(`/fn/${slug}/`);
     assert.equal(preview.version, "preview");
     assert.notEqual(preview.key, production.key, "each deployment has its own key");
 
     const refused = await execute(preview.key);
     assert.equal(refused.status, 403, await refused.text());
-    const own = await fetch(`${stack.gatewayUrl}/fn/${slug}--pr-${prNumber}/`, { headers: bearer(preview.key) });
+    const own = await fetch(`${stack.gatewayUrl}/fn/${slug}~pr-${prNumber}/`, { headers: bearer(preview.key) });
     assert.equal(own.status, 200, "the preview's key calls the preview");
     assert.equal(((await own.json()) as { version: string }).version, "preview");
     const productionUrl = await fetch(`${stack.gatewayUrl}/fn/${slug}/`, { headers: bearer(preview.key) });

@@ -10,7 +10,7 @@ import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-s
 
 const owner = "acme";
 const repoName = "healing-fns";
-const slug = `crasher--${repoName}--${owner}`;
+const slug = `crasher~${repoName}~${owner}`;
 
 const slipwayYml = `functions:
   - id: crasher

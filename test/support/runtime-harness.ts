@@ -8,6 +8,8 @@ import path from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import Docker from "dockerode";
 import tar from "tar-stream";
+import { artifactFolder, runtimeSandbox } from "../../src/gateway/runtime-sandbox.js";
+import { loadRuntimeCatalog } from "../../src/runtimes/runtime-catalog.js";
 
 export const docker = new Docker();
 
@@ -303,7 +305,11 @@ async function publishedPort(container: Docker.Container): Promise<number | null
 
 export async function startFunction(image: string, artifact: Buffer, options: StartOptions): Promise<RunningFunction> {
   const secret = randomBytes(24).toString("hex");
+  // Locked down as the gateway runs it: the catalog's user and read-only root for this image.
+  const runtime = [...loadRuntimeCatalog({}).values()].find((r) => r.image === image);
+  const sandbox = runtimeSandbox({ user: runtime?.user, readOnlyRootfs: runtime?.readOnlyRootfs }, 512);
   const container = await docker.createContainer({
+    ...(sandbox.User ? { User: sandbox.User } : {}),
     Image: image,
     WorkingDir: SERVER_WORKDIR,
     Env: [`OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`, ...(options.env ?? [])],
@@ -312,6 +318,7 @@ export async function startFunction(image: string, artifact: Buffer, options: St
     ExposedPorts: { "3000/tcp": {} },
     HostConfig: {
       PortBindings: { "3000/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] },
+      ...sandbox.HostConfig,
     },
   });
 
@@ -322,8 +329,9 @@ export async function startFunction(image: string, artifact: Buffer, options: St
   const stop = async (): Promise<void> => removeQuietly(container);
 
   try {
-    await container.putArchive(await packTar([{ name: "mnt/code/code.tar.gz", type: "file", mode: 0o644, content: artifact }]), {
-      path: "/",
+    const readOnly = Boolean(runtime?.readOnlyRootfs);
+    await container.putArchive(await packTar([{ name: readOnly ? "code.tar.gz" : "mnt/code/code.tar.gz", type: "file", mode: 0o644, content: artifact }]), {
+      path: readOnly ? artifactFolder : "/",
     });
     await container.start();
 

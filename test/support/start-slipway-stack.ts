@@ -216,7 +216,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
       await Promise.all(
         containers
           .filter((c) => ids.includes(c.Labels["slipway.deployment"] ?? ""))
-          .map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})),
+          // v: a runtime's anonymous volumes (artifact, logs, function folder) go with it.
+          .map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})),
       );
       // This stack's build caches, so test runs do not pile up volumes.
       const functionIds = new Set((await db.query<{ id: string }>("select id from functions")).rows.map((r) => r.id));

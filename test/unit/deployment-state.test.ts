@@ -12,7 +12,7 @@ let functionId: string;
 before(async () => {
   database = await createTestDatabase();
   await upsertRepository(database.db, { id: 1, installationId: 9, owner: "o", name: "r", cloneUrl: "http://x/o/r.git", defaultBranch: "main" });
-  functionId = (await upsertFunction(database.db, { repositoryId: 1, name: "f", slug: "f--r--o", runtime: "node-20", root: ".", entrypoint: "index.js", commands: "npm install", branch: "main", cache: true })).id;
+  functionId = (await upsertFunction(database.db, { repositoryId: 1, name: "f", slug: "f~r~o", runtime: "node-20", root: ".", entrypoint: "index.js", commands: "npm install", branch: "main", cache: true })).id;
 });
 after(() => database.drop());
 

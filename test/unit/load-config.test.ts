@@ -38,3 +38,13 @@ test("the gateway needs no GitHub credentials; defaults are applied", () => {
   const full = loadConfig("all", valid);
   assert.equal(full.github?.APP_ID, 12);
 });
+
+test("a build proxy must be an http(s) URL, and a bad one is not echoed", () => {
+  assert.equal(loadConfig("worker", { ...valid, SLIPWAY_BUILD_PROXY: "http://proxy.internal:3128" }).SLIPWAY_BUILD_PROXY, "http://proxy.internal:3128");
+  assert.throws(() => loadConfig("worker", { ...valid, SLIPWAY_BUILD_PROXY: "socks5://user:hunter2@proxy:1080" }), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /SLIPWAY_BUILD_PROXY: must be an http:\/\/ or https:\/\/ URL/);
+    assert.doesNotMatch(error.message, /hunter2/);
+    return true;
+  });
+});

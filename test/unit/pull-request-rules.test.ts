@@ -124,13 +124,13 @@ test("the sticky comment lists every function with status, version, preview URL 
     publicUrl: "https://fn.example",
     appUrl: "https://app.example",
     rows: [
-      { functionName: "api", slug: "api--r--o", note: null, deploymentId: id, status: "ready", version: 3, commitSha: "abcdef1234567" },
-      { functionName: "docs", slug: "docs--r--o", note: "skipped: no path it watches changed", deploymentId: null, status: null, version: null, commitSha: null },
-      { functionName: "web", slug: "web--r--o", note: null, deploymentId: id, status: "building", version: 4, commitSha: "abcdef1234567" },
+      { functionName: "api", slug: "api~r~o", note: null, deploymentId: id, status: "ready", version: 3, commitSha: "abcdef1234567" },
+      { functionName: "docs", slug: "docs~r~o", note: "skipped: no path it watches changed", deploymentId: null, status: null, version: null, commitSha: null },
+      { functionName: "web", slug: "web~r~o", note: null, deploymentId: id, status: "building", version: 4, commitSha: "abcdef1234567" },
     ],
   });
   assert.match(body, /^<!-- slipway:pull-request-comment -->/);
-  assert.match(body, /\| `api` \| ✅ ready \| v3 \(`abcdef1`\) \| \[pr-7\]\(https:\/\/fn\.example\/fn\/api--r--o--pr-7\/\)/);
+  assert.match(body, /\| `api` \| ✅ ready \| v3 \(`abcdef1`\) \| \[pr-7\]\(https:\/\/fn\.example\/fn\/api~r~o~pr-7\/\)/);
   assert.ok(body.includes(`https://fn.example/d/${id}/`));
   assert.ok(body.includes(`[logs](https://app.example/v1/deployments/${id})`));
   assert.match(body, /\| `docs` \| ➖ skipped \|/);

@@ -27,9 +27,9 @@ test("config problems become annotations on slipway.yml, at most 50", () => {
 });
 
 test("function URLs map to route keys and the path the function sees", () => {
-  assert.deepEqual(parseFunctionPath("/fn/hello--r--o/a/b?x=1"), { key: "hello--r--o", path: "/a/b?x=1" });
-  assert.deepEqual(parseFunctionPath("/fn/hello--r--o"), { key: "hello--r--o", path: "/" });
+  assert.deepEqual(parseFunctionPath("/fn/hello~r~o/a/b?x=1"), { key: "hello~r~o", path: "/a/b?x=1" });
+  assert.deepEqual(parseFunctionPath("/fn/hello~r~o"), { key: "hello~r~o", path: "/" });
   assert.equal(parseFunctionPath("/other"), null);
   assert.equal(routeKey("s", "production"), "s");
-  assert.equal(routeKey("s", "pr-4"), "s--pr-4");
+  assert.equal(routeKey("s", "pr-4"), "s~pr-4");
 });

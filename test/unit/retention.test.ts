@@ -35,7 +35,7 @@ after(async () => {
 });
 
 const newFunction = async (name: string) =>
-  (await upsertFunction(database.db, { repositoryId: 1, name, slug: `${name}--r--o`, runtime: "node-20", root: ".", entrypoint: "index.js", commands: "", branch: "main", cache: true })).id;
+  (await upsertFunction(database.db, { repositoryId: 1, name, slug: `${name}~r~o`, runtime: "node-20", root: ".", entrypoint: "index.js", commands: "", branch: "main", cache: true })).id;
 
 async function readyDeployment(functionId: string, content: string): Promise<{ id: string; version: number; digest: string }> {
   const queued = await createQueuedDeployment(database.db, {

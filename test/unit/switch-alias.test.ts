@@ -14,7 +14,7 @@ const deploymentIds: string[] = [];
 before(async () => {
   database = await createTestDatabase();
   await upsertRepository(database.db, { id: 7, installationId: 1, owner: "o", name: "r", cloneUrl: "http://x/o/r.git", defaultBranch: "main" });
-  functionId = (await upsertFunction(database.db, { repositoryId: 7, name: "f", slug: "f--r--o", runtime: "node-20", root: ".", entrypoint: "index.js", commands: "", branch: "main", cache: true })).id;
+  functionId = (await upsertFunction(database.db, { repositoryId: 7, name: "f", slug: "f~r~o", runtime: "node-20", root: ".", entrypoint: "index.js", commands: "", branch: "main", cache: true })).id;
   for (let i = 0; i < 6; i++) {
     const d = await createQueuedDeployment(database.db, { functionId, commitSha: "a".repeat(40), ref: "refs/heads/main", trigger: "push", deliveryId: `d${i}`, runtime: "node-20", entrypoint: "index.js", commands: "", root: "." });
     deploymentIds.push(d.id);

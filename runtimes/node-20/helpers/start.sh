@@ -19,6 +19,12 @@ mkdir -p /mnt/telemetry /mnt/logs "$FUNCTION_DIR"
 
 slipway_log "Code extraction started."
 started=$(slipway_uptime)
+# A container started again (parked, then reused) unpacks afresh; folders the artifact made
+# read-only are made writable first, as the function's own user cannot override modes.
+if [ -n "$(ls -A "$FUNCTION_DIR")" ]; then
+	chmod -R u+rwX "$FUNCTION_DIR" 2>/dev/null || true
+	find "$FUNCTION_DIR" -mindepth 1 -delete
+fi
 if [ ! -f "$ARTIFACT" ]; then
 	slipway_error "Code archive not found at $ARTIFACT."
 	exit 1

@@ -1,6 +1,8 @@
 // Slipway's dashboard: a page over the REST API, with no code of its own on the server. It
 // lists functions and what each alias serves, a function's deployments with their build logs,
-// and rolls back or promotes with a click. The API token stays in this tab's sessionStorage.
+// and rolls back or promotes with a click. A served version whose runtime keeps going down is
+// flagged "crash loop", with its exit code and what to do. The API token stays in this tab's
+// sessionStorage.
 // Text from the API is only ever set as textContent, never as HTML.
 "use strict";
 (() => {
@@ -46,11 +48,47 @@
   function signOut() {
     sessionStorage.removeItem(tokenKey);
     selected = null;
-    for (const id of ["functions", "deployments", "refresh", "sign-out"]) $(id).hidden = true;
+    for (const id of ["functions", "deployments", "alerts", "refresh", "sign-out"]) $(id).hidden = true;
     $("sign-in").hidden = false;
   }
 
   const aliasText = (alias) => `v${alias.version}${alias.pinned ? " (pinned)" : ""}`;
+
+  const seconds = (s) => (s < 90 ? `${Math.max(1, Math.round(s))} s` : `${Math.round(s / 60)} min`);
+
+  // `health`: one entry of runtimeHealth, as the API returns it.
+  function healthText(health) {
+    const why =
+      health.lastExitCode !== null ? `exit code ${health.lastExitCode}`
+      : health.lastReason === "unhealthy" ? "stopped answering its health check"
+      : health.lastReason === "start_failed" ? "did not become healthy when started"
+      : "exited";
+    const span = (new Date(health.lastRestartAt) - new Date(health.firstRestartAt)) / 1000;
+    const count = `${health.restarts} restart${health.restarts === 1 ? "" : "s"}${health.restarts > 1 ? ` in ${seconds(span)}` : ""}`;
+    const next = health.nextRestartInSeconds === null ? "" : health.nextRestartInSeconds > 0 ? `, next try in ${seconds(health.nextRestartInSeconds)}` : ", restarting now";
+    return `${why}, ${count}, last at ${new Date(health.lastRestartAt).toLocaleTimeString()}${next}`;
+  }
+
+  function healthBadge(health) {
+    return health.crashLooping
+      ? element("span", "crash loop", { class: "badge crash-loop", title: healthText(health) })
+      : element("span", `restarted ×${health.restarts}`, { class: "badge restarted", title: healthText(health) });
+  }
+
+  const crashLoops = (fn) => (fn.runtimeHealth || []).filter((h) => h.crashLooping);
+
+  function crashLoopBanner(fn, health) {
+    const where = health.aliases.length ? ` (${health.aliases.join(", ")})` : "";
+    const box = element("div", undefined, { "data-crash-loop": health.deploymentId });
+    const title = element("p");
+    title.append(element("span", "crash loop", { class: "badge crash-loop" }), ` ${fn.name} v${health.version}${where} keeps going down: ${healthText(health)}.`);
+    const output = element("p", "Its output is in the gateway's log (deployment ");
+    output.append(element("code", health.deploymentId), ") and in ", element("code", `docker logs slipway-runtime-${health.deploymentId}`), " on the gateway's Docker host. Slipway keeps restarting it, at most once a minute.");
+    const todo = element("p", "Roll back to a version that worked: its Roll back button below, ");
+    todo.append(element("code", "/slipway rollback"), " in a comment, or ", element("code", `slipway rollback ${fn.id}`), ". Or push a fix.");
+    box.append(title, output, todo);
+    return box;
+  }
 
   async function loadFunctions() {
     const { functions } = await api("GET", "/v1/functions");
@@ -65,10 +103,21 @@
       name.append(button(fn.name, () => selectFunction(fn), "link"));
       const link = element("td");
       link.append(element("a", fn.url, { href: fn.url, rel: "noopener noreferrer", target: "_blank" }));
-      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), element("td", previews.join(", ") || "–"), link);
+      const health = element("td");
+      const worst = crashLoops(fn)[0] || (fn.runtimeHealth || [])[0];
+      health.append(worst ? healthBadge(worst) : "–");
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), element("td", previews.join(", ") || "–"), link, health);
       rows.append(row);
     }
     $("functions").hidden = false;
+    const looping = functions.filter((fn) => crashLoops(fn).length > 0);
+    $("alerts").replaceChildren();
+    for (const fn of looping) {
+      const line = element("p", undefined, { "data-function": fn.id });
+      line.append(element("span", "crash loop", { class: "badge crash-loop" }), ` ${fn.name} (${fn.owner}/${fn.repo}) v${crashLoops(fn)[0].version}: ${healthText(crashLoops(fn)[0])} `, button("Open", () => selectFunction(fn), "link"));
+      $("alerts").append(line);
+    }
+    $("alerts").hidden = looping.length === 0;
     if (functions.length === 0) show("No functions yet: push a slipway.yml to a repository where the app is installed.");
     return functions;
   }
@@ -84,6 +133,8 @@
     const { deployments } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50`);
     const production = fn.aliases.find((a) => a.alias === "production");
     $("deployments-title").textContent = `${fn.name}: deployments`;
+    $("runtime-banner").replaceChildren(...crashLoops(fn).map((health) => crashLoopBanner(fn, health)));
+    $("runtime-banner").hidden = crashLoops(fn).length === 0;
     const rows = $("deployment-rows");
     rows.replaceChildren();
     for (const d of deployments) {
@@ -99,6 +150,7 @@
         actions.append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => switchTo(fn, action, d)));
       }
       actions.append(button("Log", () => showLog(d), "link"));
+      if (d.runtimeHealth) actions.append(" ", healthBadge(d.runtimeHealth));
       rows.append(element("tr", undefined, { "data-deployment": d.id }));
       rows.lastChild.append(element("td", `v${d.version}`), status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
     }
