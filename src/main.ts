@@ -1,11 +1,12 @@
-// Slipway's one entry point: `slipway <app|worker|gateway|all>`. It checks the settings,
-// applies migrations and starts the roles asked for; `all` runs the three in one process.
+// Slipway's one entry point: `slipway <app|worker|gateway|all>` checks the settings,
+// applies migrations and starts the roles asked for (`all` runs the three in one process);
+// every other `slipway …` is the command line (src/cli/run-cli.ts).
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { startApp } from "./app/start-app.js";
 import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
 import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
-import { cliCommands, runCli } from "./cli/run-cli.js";
+import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
@@ -20,14 +21,11 @@ import { runMigrations } from "./store/run-migrations.js";
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
 
 async function main(argv: string[]): Promise<void> {
-  if ((cliCommands as readonly string[]).includes(argv[0] ?? "")) {
+  // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
+  if (argv.length !== 1 || !roles.includes(argv[0] as Role)) {
     process.exit(await runCli(argv));
   }
-  const role = argv[0] as Role | undefined;
-  if (!role || !roles.includes(role)) {
-    process.stderr.write(`usage: slipway <${roles.join("|")}>   (run a role)\n       slipway help               (the command line)\n`);
-    process.exit(2);
-  }
+  const role = argv[0] as Role;
 
   let config;
   try {
