@@ -12,13 +12,19 @@ import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
 import { createLogger } from "./logging/create-logger.js";
 import { startMetricsServer } from "./metrics/metrics.js";
+import { ListenError } from "./app/listen-server.js";
+import { describeDatabaseFailure } from "./config/describe-database-failure.js";
 import { createBuildQueue } from "./queue/build-queue.js";
+import { createRedisWatcher, probeRedis } from "./queue/watch-redis.js";
 import { startBuildWorker } from "./queue/start-build-worker.js";
 import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
 import { createDatabase } from "./store/create-database.js";
 import { runMigrations } from "./store/run-migrations.js";
 
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
+
+/** A failure to start that is fully said in its message: one line, no stack. */
+class StartupError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
   // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
@@ -40,10 +46,16 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.LOG_LEVEL).child({ role });
   const db = createDatabase(config.DATABASE_URL);
-  const applied = await runMigrations(db);
+  const applied = await runMigrations(db).catch((error: unknown) => {
+    throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? `PostgreSQL migrations failed: ${error instanceof Error ? error.message : String(error)}`);
+  });
   if (applied.length > 0) log.info({ applied }, "database migrated");
+  await probeRedis(config.REDIS_URL).catch((error: Error) => {
+    throw new StartupError(error.message);
+  });
 
-  const redis = (name: string) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` });
+  const watchRedis = createRedisWatcher(config.REDIS_URL, log);
+  const redis = (name: string) => watchRedis(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` }));
   const docker = new Docker();
   const artifacts = createLocalArtifactStore(config.SLIPWAY_ARTIFACT_DIR);
   const runtimes = loadRuntimeCatalog();
@@ -100,6 +112,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error) => {
-  process.stderr.write(`slipway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (error instanceof StartupError || error instanceof ListenError) {
+    process.stderr.write(`slipway cannot start: ${error.message}\n`);
+  } else {
+    const database = describeDatabaseFailure(error, process.env.DATABASE_URL ?? "postgres://slipway:slipway@127.0.0.1:5432/slipway");
+    process.stderr.write(`slipway cannot start: ${database ?? (error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
+  }
   process.exit(1);
 });
