@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import { request } from "undici";
 import { CliError } from "./cli-error.js";
+import { slipwayVersion } from "../config/slipway-version.js";
 import type { CliSettings } from "./cli-settings.js";
 import { resolveFunction, type NamedFunction } from "./resolve-function.js";
 
@@ -13,7 +14,8 @@ export type ApiInfo = { name: string; version: string; apiUrl: string; dashboard
 
 type CallOptions = { body?: unknown; raw?: Readable; headers?: Record<string, string>; /** default: the app */ target?: "app" | "gateway"; needsToken?: boolean };
 
-const userAgent = "slipway-cli";
+// The upload route records a deployment as made `via: cli` by this prefix.
+const userAgent = `slipway-cli/${slipwayVersion()}`;
 
 function errorCode(error: unknown): string | undefined {
   const seen = error as { code?: string; cause?: { code?: string }; errors?: { code?: string }[] };
