@@ -1,17 +1,21 @@
-// Slipway's one entry point: `slipway <app|worker|gateway|all>`. It checks the settings,
-// applies migrations and starts the roles asked for; `all` runs the three in one process.
+// Slipway's one entry point: `slipway <app|worker|gateway|all>` checks the settings,
+// applies migrations and starts the roles asked for (`all` runs the three in one process);
+// every other `slipway …` is the command line (src/cli/run-cli.ts).
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { startApp } from "./app/start-app.js";
 import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
 import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
-import { cliCommands, runCli } from "./cli/run-cli.js";
+import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
 import { createLogger } from "./logging/create-logger.js";
 import { startMetricsServer } from "./metrics/metrics.js";
+import { ListenError } from "./app/listen-server.js";
+import { describeDatabaseFailure } from "./config/describe-database-failure.js";
 import { createBuildQueue } from "./queue/build-queue.js";
+import { createRedisWatcher, probeRedis } from "./queue/watch-redis.js";
 import { startBuildWorker } from "./queue/start-build-worker.js";
 import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
 import { prepareSandboxNetwork } from "./sandbox/prepare-sandbox-network.js";
@@ -21,15 +25,15 @@ import { runMigrations } from "./store/run-migrations.js";
 
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
 
+/** A failure to start that is fully said in its message: one line, no stack. */
+class StartupError extends Error {}
+
 async function main(argv: string[]): Promise<void> {
-  if ((cliCommands as readonly string[]).includes(argv[0] ?? "")) {
+  // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
+  if (argv.length !== 1 || !roles.includes(argv[0] as Role)) {
     process.exit(await runCli(argv));
   }
-  const role = argv[0] as Role | undefined;
-  if (!role || !roles.includes(role)) {
-    process.stderr.write(`usage: slipway <${roles.join("|")}>   (run a role)\n       slipway help               (the command line)\n`);
-    process.exit(2);
-  }
+  const role = argv[0] as Role;
 
   let config;
   try {
@@ -44,10 +48,16 @@ async function main(argv: string[]): Promise<void> {
 
   const log = createLogger(config.LOG_LEVEL).child({ role });
   const db = createDatabase(config.DATABASE_URL);
-  const applied = await runMigrations(db);
+  const applied = await runMigrations(db).catch((error: unknown) => {
+    throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? `PostgreSQL migrations failed: ${error instanceof Error ? error.message : String(error)}`);
+  });
   if (applied.length > 0) log.info({ applied }, "database migrated");
+  await probeRedis(config.REDIS_URL).catch((error: Error) => {
+    throw new StartupError(error.message);
+  });
 
-  const redis = (name: string) => new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` });
+  const watchRedis = createRedisWatcher(config.REDIS_URL, log);
+  const redis = (name: string) => watchRedis(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` }));
   const docker = new Docker();
   const artifacts = createLocalArtifactStore(config.SLIPWAY_ARTIFACT_DIR);
   const runtimes = loadRuntimeCatalog();
@@ -109,6 +119,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error) => {
-  process.stderr.write(`slipway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (error instanceof StartupError || error instanceof ListenError) {
+    process.stderr.write(`slipway cannot start: ${error.message}\n`);
+  } else {
+    const database = describeDatabaseFailure(error, process.env.DATABASE_URL ?? "postgres://slipway:slipway@127.0.0.1:5432/slipway");
+    process.stderr.write(`slipway cannot start: ${database ?? (error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
+  }
   process.exit(1);
 });

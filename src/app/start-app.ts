@@ -20,6 +20,7 @@ import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
 import { serveDashboard } from "../dashboard/serve-dashboard.js";
 import { gaugeFromSource, serveMetrics } from "../metrics/metrics.js";
+import { listenServer } from "./listen-server.js";
 import { createWebhookInbox } from "./webhook-inbox.js";
 import { createWebhookReceiver } from "./receive-webhook.js";
 import type { BuildJobData } from "../queue/build-queue.js";
@@ -139,7 +140,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
   });
   const stopConsumers = inbox.start(probot);
-  await new Promise<void>((resolve) => server.listen(deps.config.SLIPWAY_APP_PORT, deps.config.SLIPWAY_HOST, resolve));
+  await listenServer(server, { port: deps.config.SLIPWAY_APP_PORT, host: deps.config.SLIPWAY_HOST, setting: "SLIPWAY_APP_PORT" });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : deps.config.SLIPWAY_APP_PORT;
   return {

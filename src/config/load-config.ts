@@ -122,30 +122,74 @@ export class ConfigError extends Error {
   }
 }
 
-function describeIssues(error: z.ZodError): string[] {
+// What a setting is for, added to a problem with it so the reader knows where the value comes from.
+const settingHints: Record<string, string> = {
+  APP_ID: "the GitHub App's id, from its settings page",
+  PRIVATE_KEY: "the GitHub App's private key: PRIVATE_KEY_PATH=/path/to/key.pem, or the PEM itself in PRIVATE_KEY",
+  WEBHOOK_SECRET: "the webhook secret set on the GitHub App's settings page",
+  GITHUB_API_URL: "https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server",
+  SLIPWAY_GATEWAY_SECRET: "any random string, e.g. `openssl rand -hex 24`; scripts/start.sh makes one",
+  DATABASE_URL: "e.g. postgres://slipway:slipway@127.0.0.1:5432/slipway",
+  REDIS_URL: "e.g. redis://127.0.0.1:6379",
+  SLIPWAY_MASTER_KEY: "`openssl rand -hex 32` makes one",
+  SLIPWAY_MASTER_KEY_PREVIOUS: "the key used before the rotation",
+};
+
+type Issue = z.core.$ZodIssue & { input?: unknown; origin?: string; minimum?: unknown; maximum?: unknown; inclusive?: boolean; expected?: string; format?: string; values?: unknown[] };
+
+function ruleOf(issue: Issue, raw: string | undefined): string {
+  if (raw === undefined && issue.code === "invalid_type") return "is required but not set";
+  if (raw !== undefined && raw.trim() === "" && (issue.code === "invalid_type" || issue.code === "too_small" || issue.code === "invalid_format")) return "is empty";
+  switch (issue.code) {
+    case "too_small":
+      if (issue.origin === "number") return `must be a number ${issue.inclusive ? "of at least" : "greater than"} ${String(issue.minimum)}`;
+      if (issue.origin === "string") return `must be at least ${String(issue.minimum)} characters`;
+      break;
+    case "too_big":
+      if (issue.origin === "number") return `must be a number of at most ${String(issue.maximum)}`;
+      break;
+    case "invalid_type":
+      if (issue.expected === "number") return "must be a number";
+      if (issue.expected === "int") return "must be a whole number";
+      break;
+    case "invalid_format":
+      if (issue.format === "url") return "must be a URL";
+      break;
+    case "invalid_value":
+      if (issue.values) return `must be one of ${issue.values.map(String).join(", ")}`;
+      break;
+  }
+  // Slipway's own messages ("must be a range such as 29000-29999, or empty") already read as rules.
+  return issue.message.startsWith("must") || issue.message.startsWith("is ") ? issue.message : `is not valid (${issue.message})`;
+}
+
+function describeIssues(error: z.ZodError, env: NodeJS.ProcessEnv): string[] {
   // Only the variable name and the rule are reported, never the value: it may be a secret.
   return error.issues.map((issue) => {
     const name = issue.path.join(".");
-    if (issue.code === "invalid_type" && issue.input === undefined) return `${name} is required but not set`;
-    return `${name}: ${issue.message}`;
+    const hint = settingHints[name];
+    return `${name} ${ruleOf(issue as Issue, env[name])}${hint ? ` (${hint})` : ""}`;
   });
 }
 
-function readPrivateKey(env: NodeJS.ProcessEnv): string | undefined {
+function readPrivateKey(env: NodeJS.ProcessEnv): { key?: string; problem?: string } {
   if (env.PRIVATE_KEY) {
     const raw = env.PRIVATE_KEY.trim();
     // Like Probot, accept a base64-encoded key for platforms without multi-line variables.
-    if (raw.includes("-----BEGIN")) return raw.replace(/\\n/g, "\n");
-    return Buffer.from(raw, "base64").toString("utf8");
+    if (raw.includes("-----BEGIN")) return { key: raw.replace(/\\n/g, "\n") };
+    return { key: Buffer.from(raw, "base64").toString("utf8") };
   }
   if (env.PRIVATE_KEY_PATH) {
     try {
-      return readFileSync(env.PRIVATE_KEY_PATH, "utf8");
-    } catch {
-      throw new ConfigError([`PRIVATE_KEY_PATH points to a file that cannot be read`]);
+      return { key: readFileSync(env.PRIVATE_KEY_PATH, "utf8") };
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      const why = code === "ENOENT" ? "there is no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a folder" : "it cannot be read";
+      // The path is not a secret; the key is, and it is never read into a message.
+      return { problem: `PRIVATE_KEY_PATH=${env.PRIVATE_KEY_PATH}: ${why} (the private key downloaded from the GitHub App's settings page)` };
     }
   }
-  return undefined;
+  return {};
 }
 
 export function roleNeedsGithub(role: Role): boolean {
@@ -155,20 +199,24 @@ export function roleNeedsGithub(role: Role): boolean {
 export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const base = baseSchema.safeParse(env);
-  if (!base.success) problems.push(...describeIssues(base.error));
+  if (!base.success) problems.push(...describeIssues(base.error, env));
 
   let github: GithubConfig | undefined;
   if (roleNeedsGithub(role)) {
-    const parsed = githubSchema.safeParse({ ...env, PRIVATE_KEY: readPrivateKey(env) });
+    const privateKey = readPrivateKey(env);
+    // An unreadable key file is one problem among the others, not the only one reported.
+    const schema = privateKey.problem ? githubSchema.omit({ PRIVATE_KEY: true }) : githubSchema;
+    const parsed = schema.safeParse({ ...env, PRIVATE_KEY: privateKey.key });
+    if (privateKey.problem) problems.push(privateKey.problem);
     if (!parsed.success) {
       problems.push(
-        ...describeIssues(parsed.error).map((p) =>
+        ...describeIssues(parsed.error, env).map((p) =>
           p.startsWith("PRIVATE_KEY ") ? p.replace("PRIVATE_KEY ", "PRIVATE_KEY (or PRIVATE_KEY_PATH) ") : p,
         ),
       );
-    } else {
-      github = parsed.data;
-      if (!github.PRIVATE_KEY.includes("PRIVATE KEY-----")) problems.push("PRIVATE_KEY is not a PEM private key");
+    } else if (!privateKey.problem) {
+      github = parsed.data as GithubConfig;
+      if (!github.PRIVATE_KEY.includes("PRIVATE KEY-----")) problems.push("PRIVATE_KEY is not a PEM private key (it should begin with -----BEGIN RSA PRIVATE KEY-----)");
     }
   }
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);

@@ -34,6 +34,7 @@ import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
+import { listenServer } from "../app/listen-server.js";
 
 export type GatewayDependencies = {
   config: Config;
@@ -637,7 +638,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
 
   const nginx = config.SLIPWAY_DATA_PLANE === "nginx";
   // Behind nginx, this server takes only what nginx passes it, on loopback.
-  await new Promise<void>((resolve) => (nginx ? server.listen(0, "127.0.0.1", resolve) : server.listen(config.SLIPWAY_GATEWAY_PORT, config.SLIPWAY_HOST, resolve)));
+  await listenServer(server, nginx ? { port: 0, host: "127.0.0.1", setting: "the gateway's internal port" } : { port: config.SLIPWAY_GATEWAY_PORT, host: config.SLIPWAY_HOST, setting: "SLIPWAY_GATEWAY_PORT" });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.SLIPWAY_GATEWAY_PORT;
   if (nginx) {

@@ -8,7 +8,7 @@ import { scheduleBuilds, type ScheduleDependencies } from "../deployments/schedu
 import type { AuditVia } from "../store/audit-log.js";
 import { approvePullRequestHead, getPullRequest } from "../store/pull-requests.js";
 import { getRepositoryByName } from "../store/repositories.js";
-import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, describeMissingAccess } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
 
 export type ApproveRequest = {
@@ -31,7 +31,7 @@ export async function approveForkBuild(deps: ScheduleDependencies, request: Appr
   if (pr.state !== "open") throw new DeploymentActionError(`#${request.number} is closed`);
   const access = await collaboratorAccess(request.octokit, request.owner, request.repo, request.approver);
   if (!access.canDeploy) {
-    throw new DeploymentActionError(`@${request.approver} has ${access.role} permission on this repository; approving a fork build needs ${requiredPermission}`);
+    throw new DeploymentActionError(describeMissingAccess(request.approver, access, `${request.owner}/${request.repo}`, "approving a fork's build"));
   }
   const sha = request.sha ?? pr.headSha;
   if (sha !== pr.headSha) {

@@ -10,7 +10,7 @@ import { switchProduction } from "../deployments/switch-production.js";
 import { getRepositoryByName } from "../store/repositories.js";
 import { switchedMessage } from "./chatops/render-reply.js";
 import { approveForkBuild } from "./approve-fork-build.js";
-import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, describeMissingAccess } from "./chatops/can-run-command.js";
 import type { GitHubClient } from "./create-installation-client.js";
 import { reportProductionSwitchLater, switchedOf } from "./report-production-switch.js";
 
@@ -77,7 +77,7 @@ export async function handleCheckRunAction(event: CheckRunActionEvent, deps: Sch
   }
   try {
     const access = await collaboratorAccess(event.octokit, event.owner, event.repo, event.actor);
-    if (!access.canDeploy) throw new DeploymentActionError(`@${event.actor} has ${access.role} permission; the ${event.identifier} button needs ${requiredPermission}`);
+    if (!access.canDeploy) throw new DeploymentActionError(describeMissingAccess(event.actor, access, `${event.owner}/${event.repo}`, `the **${event.identifier}** button`));
     const outcome = await handler(event, deps);
     log.info({ outcome }, "check-run button handled");
     return outcome;

@@ -13,7 +13,7 @@ import { requestPrewarm } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
 import type { BuildJobData } from "../queue/build-queue.js";
 import type { Database } from "../store/create-database.js";
-import { collaboratorAccess, requiredPermission } from "./chatops/can-run-command.js";
+import { collaboratorAccess, describeMissingAccess } from "./chatops/can-run-command.js";
 import { parseCommand, type Command } from "./chatops/parse-command.js";
 import { helpText, replyBody, statusTable, switchedMessage } from "./chatops/render-reply.js";
 import type { GitHubClient, InstallationClients } from "./create-installation-client.js";
@@ -132,7 +132,7 @@ async function runCommand(deps: CommentDependencies, event: CommentEvent, comman
           };
         }),
       );
-      return statusTable(rows);
+      return statusTable(`${event.owner}/${event.repo}`, rows);
     }
     case "help":
       return command.unknown ? `\`${command.unknown}\` is not a Slipway command.\n\n${helpText}` : helpText;
@@ -162,7 +162,7 @@ export async function handleComment(event: CommentEvent, deps: CommentDependenci
   try {
     const access = await collaboratorAccess(event.octokit, event.owner, event.repo, event.author.login);
     if (!access.canDeploy && parsed.command.name !== "help") {
-      throw new DeploymentActionError(`@${event.author.login} has ${access.role} permission on this repository; \`${parsed.command.name}\` needs ${requiredPermission}.`);
+      throw new DeploymentActionError(`${describeMissingAccess(event.author.login, access, `${event.owner}/${event.repo}`, `\`/slipway ${parsed.command.name}\``)}.`);
     }
     message = await runCommand(deps, event, parsed.command, repositoryFunctions);
   } catch (error) {

@@ -5,6 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { listenServer } from "../app/listen-server.js";
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: "slipway_" });
@@ -130,10 +131,7 @@ export async function startMetricsServer(port: number, host: string, token: stri
     if (req.url !== "/metrics" || req.method !== "GET") return void res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
     void serveMetrics(req, res, token, host);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", (error: Error) => reject(new Error(`SLIPWAY_METRICS_PORT ${port}: ${error.message}`)));
-    server.listen(port, host, resolve);
-  });
+  await listenServer(server, { port, host, setting: "SLIPWAY_METRICS_PORT" });
   const address = server.address();
   return {
     url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : port}`,

@@ -152,7 +152,7 @@ describe("slipway deploy <dir>", { timeout: 10 * 60_000 }, () => {
     const dir = await directory({ "index.js": handler("while-pinned") });
     const result = await cli("deploy", dir, "--function", functionId, "--prod");
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /Production is pinned to v1 and still serves it; `slipway promote [0-9a-f-]+ v5` puts this version live/);
+    assert.match(result.stdout, /Production is pinned to v1 and still serves it; `slipway promote \S+ v5` puts this version live/);
     assert.equal(await production(), "from-git");
     assert.equal((await cli("promote", functionId, "v5")).code, 0);
     assert.equal(await production(), "while-pinned");

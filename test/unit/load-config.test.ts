@@ -43,8 +43,29 @@ test("a build proxy must be an http(s) URL, and a bad one is not echoed", () => 
   assert.equal(loadConfig("worker", { ...valid, SLIPWAY_BUILD_PROXY: "http://proxy.internal:3128" }).SLIPWAY_BUILD_PROXY, "http://proxy.internal:3128");
   assert.throws(() => loadConfig("worker", { ...valid, SLIPWAY_BUILD_PROXY: "socks5://user:hunter2@proxy:1080" }), (error: unknown) => {
     assert.ok(error instanceof ConfigError);
-    assert.match(error.message, /SLIPWAY_BUILD_PROXY: must be an http:\/\/ or https:\/\/ URL/);
+    assert.match(error.message, /SLIPWAY_BUILD_PROXY must be an http:\/\/ or https:\/\/ URL/);
     assert.doesNotMatch(error.message, /hunter2/);
     return true;
   });
+});
+
+test("a .env copied from .env.example gives every problem in plain words, with where each value comes from", () => {
+  assert.throws(
+    () => loadConfig("all", { APP_ID: "", PRIVATE_KEY_PATH: "/no/such/key.pem", WEBHOOK_SECRET: "", SLIPWAY_GATEWAY_SECRET: "", LOG_LEVEL: "loud", SLIPWAY_APP_PORT: "70000" } as unknown as NodeJS.ProcessEnv),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        "LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent",
+        "SLIPWAY_GATEWAY_SECRET is empty (any random string, e.g. `openssl rand -hex 24`; scripts/start.sh makes one)",
+        "SLIPWAY_APP_PORT must be a number of at most 65535",
+        "PRIVATE_KEY_PATH=/no/such/key.pem: there is no such file (the private key downloaded from the GitHub App's settings page)",
+        "APP_ID is empty (the GitHub App's id, from its settings page)",
+        "WEBHOOK_SECRET is empty (the webhook secret set on the GitHub App's settings page)",
+      ]);
+      assert.doesNotMatch(error.message, /Too small|Too big|Invalid|expected/, "no zod wording");
+      return true;
+    },
+  );
+  assert.throws(() => loadConfig("app", { ...valid, APP_ID: "0" }), /APP_ID must be a number greater than 0 \(the GitHub App's id, from its settings page\)/);
+  assert.throws(() => loadConfig("app", { ...valid, APP_ID: "twelve" }), /APP_ID must be a number \(/);
 });

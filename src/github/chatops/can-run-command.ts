@@ -8,7 +8,7 @@ import type { GitHubClient } from "../create-installation-client.js";
 
 const allowed = new Set(["admin", "write"]);
 
-export const requiredPermission = "write, maintain or admin (or a custom role built on them)";
+export const requiredPermission = "write access (write, maintain or admin, or a custom role built on them)";
 
 export type CollaboratorAccess = { canDeploy: boolean; role: string };
 
@@ -16,6 +16,15 @@ export type CollaboratorAccess = { canDeploy: boolean; role: string };
 export function accessFromPermission(data: { permission: string; role_name?: string | null } | null): CollaboratorAccess {
   if (!data) return { canDeploy: false, role: "no" };
   return { canDeploy: allowed.has(data.permission), role: data.role_name || data.permission };
+}
+
+/**
+ * A refusal as a person would say it: "@ana has read access to acme/app; `rollback` needs
+ * write access (…)". GitHub's "none" and a user it does not know read as "no access".
+ */
+export function describeMissingAccess(login: string, access: CollaboratorAccess, repository: string, action: string): string {
+  const has = access.role === "none" || access.role === "no" || access.role === "" ? "no" : access.role;
+  return `@${login} has ${has} access to ${repository}; ${action} needs ${requiredPermission}`;
 }
 
 export async function collaboratorAccess(octokit: GitHubClient, owner: string, repo: string, username: string): Promise<CollaboratorAccess> {

@@ -1,7 +1,6 @@
 // Owns the words of Slipway's replies to comment commands. Pure.
 import { unconfirmedNote } from "../../gateway/route-sync.js";
 import { formatDuration } from "../render-check-run.js";
-import { requiredPermission } from "./can-run-command.js";
 
 export function quote(text: string): string {
   return `> ${text.replace(/\n/g, "\n> ")}`;
@@ -20,11 +19,14 @@ export const helpText = [
   "| `/slipway approve` | on a pull request from a fork: build its current head commit (without secrets) |",
   "| `/slipway help` | this table |",
   "",
-  `Commands need ${requiredPermission} permission on the repository.`,
+  "Commands need write access to the repository (write, maintain or admin, or a custom role built on them).",
 ].join("\n");
 
 export function replyBody(commandText: string, outcome: "done" | "refused", message: string): string {
-  return `${quote(commandText)}\n\n${outcome === "done" ? "🚀" : "👎"} ${message}`;
+  const emoji = outcome === "done" ? "🚀" : "👎";
+  // A table's header row must begin its line: an emoji before it would be a cell of its own.
+  const body = message.startsWith("|") ? `${emoji}\n\n${message}` : `${emoji} ${message}`;
+  return `${quote(commandText)}\n\n${body}`;
 }
 
 export function switchedMessage(result: { functionName: string; fromVersion: number | null; toVersion: number; pinned: boolean; url: string; durationMs: number; unconfirmedGateways?: string[] }, action: "rollback" | "promote"): string {
@@ -37,11 +39,18 @@ export function switchedMessage(result: { functionName: string; fromVersion: num
   return `${verb} **${result.functionName}** production: ${change} in ${formatDuration(result.durationMs)}.\n\nServing at ${result.url}\n\n${pin}${unconfirmed ? `\n\n⚠️ ${unconfirmed}.` : ""}`;
 }
 
-export function statusTable(rows: { name: string; version: number | null; pinned: boolean; url: string; latest: string }[]): string {
-  if (rows.length === 0) return "This repository has no functions deployed by Slipway yet.";
+/** A table cell: no pipe or line break may end the cell or the row early. */
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+export function statusTable(repository: string, rows: { name: string; version: number | null; pinned: boolean; url: string; latest: string }[]): string {
+  if (rows.length === 0) return `${repository} has no functions deployed by Slipway yet.`;
   return [
+    `What each function of **${cell(repository)}** serves:`,
+    "",
     "| function | production | pinned | latest deployment | URL |",
     "| --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.name} | ${r.version === null ? "–" : `v${r.version}`} | ${r.pinned ? "yes" : "no"} | ${r.latest} | ${r.url} |`),
+    ...rows.map((r) => `| ${cell(r.name)} | ${r.version === null ? "–" : `v${r.version}`} | ${r.pinned ? "yes" : "no"} | ${cell(r.latest)} | ${cell(r.url)} |`),
   ].join("\n");
 }
