@@ -219,7 +219,7 @@ describe("moving from Appwrite", { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(Object.keys((await raw.json()) as object).sort(), ["code", "message", "type", "version"]);
   });
 
-  test("slipway.yml wins when a repository has both files", async () => {
+  test("slipway.yml wins when a repository has both files; its deployment's event runs the Appwrite function subscribed to it", async () => {
     const sha = await push("both", {
       "slipway.yml": "functions:\n  - id: from-yml\n    runtime: node-20\n    root: fn\n    commands: \"true\"\n",
       "appwrite.json": JSON.stringify({ projectId, functions: [{ $id: "from-json", runtime: "node-20.0", path: "fn", entrypoint: "index.js", commands: "true" }] }),
@@ -229,5 +229,15 @@ describe("moving from Appwrite", { timeout: 20 * 60_000 }, () => {
     const names = (await stack.db.query<{ name: string }>("select f.name from functions f join repositories r on r.id = f.repository_id where r.name = 'both'")).rows.map((r) => r.name);
     assert.deepEqual(names, ["from-yml"]);
     assert.equal(stack.emulator.checkRuns(owner, "both", { headSha: sha, name: "slipway / appwrite.json" }).length, 0);
+
+    // Greeter_API's `functions.*.deployments.*.update` heard from-yml's build end (same installation).
+    const heard = await stack.emulator.waitFor(
+      async () => {
+        const events = await functions.listExecutions({ functionId: appwriteId, queries: [Query.equal("trigger", "event")] });
+        return events.executions.find((e) => e.status === "completed" && JSON.parse(e.responseBody).trigger === "event");
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    assert.equal(heard.trigger, "event");
   });
 });
