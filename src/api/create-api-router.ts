@@ -37,6 +37,8 @@ export type RouteDefinition<B extends z.ZodType, Q extends z.ZodType> = {
   /** A body that is not JSON (an upload), read by the handler from `req`; documented only. */
   rawBody?: { contentTypes: string[]; description: string };
   query?: Q;
+  /** The body of an error answer, for an API that speaks another's error format (default: `{ error }`). */
+  formatError?: (status: number, message: string, error: unknown) => unknown;
   /** Returns a JSON-serialisable value (status 200), or handles `res` itself and returns undefined. */
   handler: (request: ApiRequest<z.infer<B>, z.infer<Q>>) => Promise<unknown>;
 };
@@ -101,7 +103,10 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
       })().catch((error: unknown) => {
         if (!(error instanceof ApiError)) options.onError?.(error, req);
         if (res.headersSent) return res.end();
-        if (error instanceof ApiError) sendJson(res, error.status, { error: error.message, ...(error.details ? { details: error.details } : {}) });
+        if (definition.formatError) {
+          if (error instanceof ApiError) sendJson(res, error.status, definition.formatError(error.status, error.message, error));
+          else sendJson(res, 500, definition.formatError(500, "internal error", error));
+        } else if (error instanceof ApiError) sendJson(res, error.status, { error: error.message, ...(error.details ? { details: error.details } : {}) });
         else sendJson(res, 500, { error: "internal error" });
       });
     });

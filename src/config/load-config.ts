@@ -100,6 +100,9 @@ const baseSchema = z.object({
   SLIPWAY_MASTER_KEY: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),
   SLIPWAY_MASTER_KEY_PREVIOUS: z.string().optional().refine((v) => v === undefined || decodeMasterKey(v) !== null, "must be 32 bytes, as 64 hex characters or base64"),
   SLIPWAY_EXECUTION_CONCURRENCY: positiveInt.default(20),
+  // The project id Appwrite SDKs send as X-Appwrite-Project to the Appwrite-compatible
+  // executions API (<gateway>/appwrite/v1); unset, that API is off.
+  SLIPWAY_APPWRITE_PROJECT_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/, "must be an Appwrite project id: up to 36 letters, digits, '.', '-' and '_'").optional(),
 });
 
 // GitHub App credentials keep Probot's variable names, so the .env written by Probot's

@@ -14,9 +14,19 @@ import { commitRunExternalId, reportAwaitingApproval, reportCommitOutcome } from
 import { compareCommits, type Comparison } from "../github/compare-commits.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";
 import { approvalInstructions, forkBuildGate } from "../github/fork-build-gate.js";
-import { configTooLarge, parseSlipwayConfig } from "../config/parse-slipway-config.js";
+import { parseRepositoryConfig } from "../config/parse-repository-config.js";
+import { configTooLarge } from "../config/parse-slipway-config.js";
 import { readSlipwayConfig } from "../github/read-slipway-config.js";
-import { awaitingApprovalOutput, checkRunName, configCheckRunName, invalidConfigOutput, notDeployableOutput, skippedOutput } from "../github/render-check-run.js";
+import {
+  appwriteConfigCheckRunName,
+  appwriteConfigOutput,
+  awaitingApprovalOutput,
+  checkRunName,
+  configCheckRunName,
+  invalidConfigOutput,
+  notDeployableOutput,
+  skippedOutput,
+} from "../github/render-check-run.js";
 import { decideByChangedPaths } from "../github/select-changed-functions.js";
 import { selectFunctionsForPush, type SelectedFunction } from "../github/select-functions-for-push.js";
 import { skipReasonForMessage } from "../github/skip-reason-for-message.js";
@@ -77,11 +87,19 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
 
   const file = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
   if (file === null) return null;
-  const parsed = "text" in file ? parseSlipwayConfig(file.text, [...deps.runtimes.keys()]) : { ok: false as const, problems: [configTooLarge(file.tooLarge)] };
+  const parsed =
+    "text" in file
+      ? parseRepositoryConfig(file, [...deps.runtimes.keys()])
+      : { ok: false as const, fileName: file.fileName, problems: [{ ...configTooLarge(file.tooLarge), message: configTooLarge(file.tooLarge).message.replace("slipway.yml", file.fileName) }] };
+  if (parsed === null) return null;
   if (!parsed.ok) {
-    log.info({ problems: parsed.problems.length }, "slipway.yml is invalid");
-    await reportCommitOutcome(deps.db, octokit, runTarget(configCheckRunName), "failure", invalidConfigOutput(parsed.problems));
+    log.info({ problems: parsed.problems.length, file: parsed.fileName }, "configuration file is invalid");
+    await reportCommitOutcome(deps.db, octokit, runTarget(configCheckRunName), "failure", invalidConfigOutput(parsed.problems, parsed.fileName));
     return [];
+  }
+  if (parsed.fileName !== "slipway.yml") {
+    // What appwrite.json said that Slipway maps, runs differently or cannot honour, said before anything builds.
+    await reportCommitOutcome(deps.db, octokit, runTarget(appwriteConfigCheckRunName), parsed.notes.length > 0 ? "neutral" : "success", appwriteConfigOutput(parsed.config.functions.map((fn) => fn.id), parsed.notes));
   }
 
   let selected = selectFunctionsForPush(parsed.config, deps.runtimes, { branch: request.branch, defaultBranch: repository.defaultBranch });

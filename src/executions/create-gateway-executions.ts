@@ -20,6 +20,8 @@ import { createMasterKeyring } from "../variables/master-keyring.js";
 import { resolveFunctionEnvironment, toEnvList } from "../variables/resolve-function-environment.js";
 import { createFunctionCallGuard, type HttpExecutionRow } from "./create-function-call-guard.js";
 import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.js";
+import { appwriteApiPrefix, appwriteApiVersion, registerAppwriteExecutionRoutes } from "./appwrite-execution-routes.js";
+import { appwriteFunctionEnvironment } from "./appwrite-function-environment.js";
 import { registerExecutionRoutes } from "./execution-routes.js";
 import { executionTimeoutSeconds, runtimeReportedTimeout, type ExecutionContext } from "./run-execution.js";
 import { startExecutionConsumers } from "./start-execution-consumers.js";
@@ -39,6 +41,8 @@ export type GatewayExecutionDependencies = {
   log: Logger;
   /** What serves the function (by id or slug) in production now, if anything. */
   findProduction(idOrSlug: string): ServedRoute | null;
+  /** What serves each function deployed from an appwrite.json with this `$id` in production now. */
+  findProductionByAppwriteId(appwriteId: string): ServedRoute[];
   /** Reads the function's routes from Postgres, for when another gateway's announcement has not arrived yet. */
   refreshRoutes(functionId: string): Promise<void>;
   ensureRuntime(deploymentId: string): Promise<RunningRuntime>;
@@ -99,6 +103,20 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     findFunction: async (idOrSlug) => {
       const route = deps.findProduction(idOrSlug);
       return route ? { functionId: route.functionId, deploymentId: route.deploymentId, settings: route.settings } : null;
+    },
+  });
+
+  registerAppwriteExecutionRoutes(deps.api, {
+    db,
+    queues,
+    context,
+    projectId: config.SLIPWAY_APPWRITE_PROJECT_ID,
+    findFunction: async (idOrSlug) => {
+      const byAppwriteId = deps.findProductionByAppwriteId(idOrSlug);
+      if (byAppwriteId.length > 1) return { ambiguous: byAppwriteId.map((route) => route.functionId) };
+      const route = byAppwriteId[0] ?? deps.findProduction(idOrSlug);
+      if (!route) return null;
+      return { found: { functionId: route.functionId, deploymentId: route.deploymentId, settings: route.settings, appwriteId: route.settings.appwrite?.functionId ?? idOrSlug } };
     },
   });
 
@@ -183,6 +201,8 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
         "x-slipway-function-id": route.functionId,
         "x-slipway-key": key,
         "x-slipway-api-url": config.publicUrl,
+        "x-appwrite-trigger": "http",
+        "x-appwrite-key": key,
         "x-open-runtimes-log-id": executionId,
         "x-open-runtimes-log-files": "lazy",
       },
@@ -225,7 +245,21 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     /** The environment a deployment's runtime container starts with: its variables and where Slipway's API is. */
     async runtimeEnvironment(deploymentId: string, functionId: string): Promise<string[]> {
       const variables = await resolveFunctionEnvironment(db, keyring, deploymentId);
-      return [...toEnvList(variables), `SLIPWAY_FUNCTION_ID=${functionId}`, `SLIPWAY_DEPLOYMENT_ID=${deploymentId}`, `SLIPWAY_API_URL=${config.publicUrl}`];
+      const own = [`SLIPWAY_FUNCTION_ID=${functionId}`, `SLIPWAY_DEPLOYMENT_ID=${deploymentId}`, `SLIPWAY_API_URL=${config.publicUrl}`];
+      const { appwrite } = await getDeploymentSettings(db, deploymentId);
+      if (!appwrite) return [...toEnvList(variables), ...own];
+      const runtime = await db.query<{ runtime: string }>("select runtime from deployments where id = $1", [deploymentId]);
+      const appwriteEnvironment = appwriteFunctionEnvironment({
+        identity: appwrite,
+        deploymentId,
+        runtime: runtime.rows[0]?.runtime ?? "",
+        projectId: config.SLIPWAY_APPWRITE_PROJECT_ID,
+        apiEndpoint: `${config.publicUrl}${appwriteApiPrefix}`,
+        apiVersion: appwriteApiVersion,
+        cpus: config.SLIPWAY_RUNTIME_CPUS,
+        memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB,
+      });
+      return [...toEnvList(variables), ...appwriteEnvironment, ...own];
     },
     async applySchedule(functionId: string, schedule: string | null): Promise<void> {
       await syncFunctionSchedule(queues.schedules, functionId, schedule);

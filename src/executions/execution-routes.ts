@@ -10,12 +10,13 @@ import type { Principal } from "../api/api-tokens.js";
 import { ApiError, sendJson, type ApiRouter } from "../api/create-api-router.js";
 import type { Queryable } from "../store/create-database.js";
 import type { DeploymentSettings } from "../store/deployment-settings.js";
-import { createExecution, finishExecution, getExecution, listExecutions, type ExecutionRecord } from "../store/executions.js";
-import { canExecute, type Caller } from "./can-execute.js";
-import { enqueueExecution, publishEvent, type ExecutionQueues } from "./execution-queues.js";
+import { getExecution, listExecutions, type ExecutionRecord } from "../store/executions.js";
+import type { Caller } from "./can-execute.js";
+import { publishEvent, type ExecutionQueues } from "./execution-queues.js";
 import { functionInstallation } from "./find-triggered-functions.js";
 import { eventNamePattern } from "./match-event-pattern.js";
-import { runExecution, type ExecutionContext } from "./run-execution.js";
+import type { ExecutionContext } from "./run-execution.js";
+import { startFunctionExecution } from "./start-function-execution.js";
 
 export type ExecutionRouteDependencies = {
   db: Queryable;
@@ -24,8 +25,6 @@ export type ExecutionRouteDependencies = {
   /** The function (by id or slug) and the settings of what serves it in production, from the gateway's cache. */
   findFunction(idOrSlug: string): Promise<{ functionId: string; deploymentId: string; settings: DeploymentSettings } | null>;
 };
-
-const maxDelayMs = 366 * 24 * 3600 * 1000;
 
 const executionBody = z.object({
   body: z.string().max(20 * 1024 * 1024).default(""),
@@ -41,7 +40,7 @@ export function callerOf(req: IncomingMessage, principal: Principal | null): Cal
   return req.headers.authorization ? { kind: "invalid" } : { kind: "anonymous" };
 }
 
-function mayRead(principal: Principal | null, execution: { functionId: string; deploymentId: string | null; createdBy: string | null }): boolean {
+export function mayRead(principal: Principal | null, execution: { functionId: string; deploymentId: string | null; createdBy: string | null }): boolean {
   if (!principal) return false;
   if (principal.kind === "server") return true;
   if (principal.kind === "execution" && principal.deploymentId) return principal.functionId === execution.functionId && principal.deploymentId === execution.deploymentId;
@@ -72,25 +71,10 @@ export function registerExecutionRoutes(api: ApiRouter, deps: ExecutionRouteDepe
     body: executionBody,
     handler: async ({ req, res, params, body, principal }) => {
       const target = await requireFunction(params.functionId!);
-      const decision = canExecute(target.settings.execute, callerOf(req, principal), target.functionId, target.deploymentId);
-      if (!decision.allowed) throw new ApiError(decision.status, decision.message);
       const request = { method: body.method, path: body.path, headers: body.headers, body: body.body };
-      const createdBy = principal?.tokenId ?? null;
-
-      if (body.scheduledAt !== undefined || body.async) {
-        const runAt = body.scheduledAt !== undefined ? new Date(body.scheduledAt) : null;
-        if (runAt && runAt.getTime() < Date.now() - 1000) throw new ApiError(400, `scheduledAt ${body.scheduledAt} is in the past`);
-        if (runAt && runAt.getTime() > Date.now() + maxDelayMs) throw new ApiError(400, "scheduledAt may be at most a year ahead");
-        const created = await createExecution(db, { functionId: target.functionId, trigger: "async", status: runAt ? "scheduled" : "waiting", request, createdBy, scheduledAt: runAt });
-        await enqueueExecution(queues.executions, created.id, runAt);
-        sendJson(res, 202, present((await getExecution(db, created.id))!));
-        return undefined;
-      }
-
-      const created = await createExecution(db, { functionId: target.functionId, trigger: "sync", status: "processing", request, createdBy });
-      const result = await runExecution(deps.context, { id: created.id, functionId: target.functionId, trigger: "sync", event: null, request, attempt: 1 });
-      await finishExecution(db, created.id, result);
-      sendJson(res, 201, present((await getExecution(db, created.id))!));
+      const started = await startFunctionExecution(deps, target, callerOf(req, principal), principal, { request, async: body.async, scheduledAt: body.scheduledAt });
+      if (!started.ok) throw new ApiError(started.status, started.message);
+      sendJson(res, started.queued ? 202 : 201, present(started.execution));
       return undefined;
     },
   });

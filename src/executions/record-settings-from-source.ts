@@ -1,9 +1,11 @@
-// Owns recording a deployment's execution settings from the slipway.yml of the very commit
-// it builds (the worker has that commit checked out), so what a deployment may do travels
-// with it: a rollback brings back its permissions, schedule and events too.
+// Owns recording a deployment's execution settings from the configuration file of the very
+// commit it builds (the worker has that commit checked out): slipway.yml, or appwrite.json
+// when there is no slipway.yml. What a deployment may do travels with it: a rollback brings
+// back its permissions, schedule and events too.
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { configFileName, maxConfigBytes, parseSlipwayConfig } from "../config/parse-slipway-config.js";
+import { parseRepositoryConfig, repositoryConfigFileNames } from "../config/parse-repository-config.js";
+import { maxConfigBytes } from "../config/parse-slipway-config.js";
 import type { Queryable } from "../store/create-database.js";
 import { recordDeploymentSettings } from "../store/deployment-settings.js";
 
@@ -13,22 +15,28 @@ export async function recordSettingsFromSource(
   checkoutDirectory: string,
   runtimeNames: readonly string[],
 ): Promise<void> {
-  const path = join(checkoutDirectory, configFileName);
-  // Only a regular file: a slipway.yml that is a link could point anywhere on the worker.
-  // One over the size limit is not read at all; the parser would refuse it anyway.
-  const info = await lstat(path).catch(() => null);
-  const readable = info !== null && info.isFile() && info.size <= maxConfigBytes;
-  const text = readable ? await readFile(path, "utf8").catch(() => null) : null;
-  const parsed = text === null ? null : parseSlipwayConfig(text, runtimeNames);
+  let parsed = null;
+  for (const fileName of repositoryConfigFileNames) {
+    const path = join(checkoutDirectory, fileName);
+    // Only a regular file: a configuration file that is a link could point anywhere on the
+    // worker. One over the size limit is not read at all; the parser would refuse it anyway.
+    const info = await lstat(path).catch(() => null);
+    if (info === null) continue;
+    const readable = info.isFile() && info.size <= maxConfigBytes;
+    const text = readable ? await readFile(path, "utf8").catch(() => null) : null;
+    parsed = text === null ? null : parseRepositoryConfig({ fileName, text }, runtimeNames);
+    break;
+  }
   const fn = parsed?.ok ? parsed.config.functions.find((f) => f.id === deployment.functionName) : undefined;
   // Without a readable entry (a redeploy of a commit whose file has gone) the deployment
   // keeps the settings of the version before it.
-  if (!fn) return;
+  if (!fn || !parsed?.ok) return;
   await recordDeploymentSettings(db, deployment.deploymentId, {
     execute: fn.execute ?? [],
     schedule: fn.schedule ?? null,
     events: fn.events ?? [],
     variables: fn.variables ?? {},
     timeoutSeconds: fn.timeout ?? null,
+    appwrite: parsed.appwrite[fn.id] ?? null,
   });
 }

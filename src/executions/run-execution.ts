@@ -67,7 +67,8 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(execution.request.headers)) {
     const lower = name.toLowerCase();
-    if (droppedRequestHeaders.has(lower) || lower.startsWith("x-open-runtimes-") || lower.startsWith("x-slipway-")) continue;
+    // x-appwrite-* are the platform's to set, as in Appwrite: a caller must not pose as a user.
+    if (droppedRequestHeaders.has(lower) || lower.startsWith("x-open-runtimes-") || lower.startsWith("x-slipway-") || lower.startsWith("x-appwrite-")) continue;
     headers[lower] = value;
   }
   headers["x-slipway-trigger"] = execution.trigger;
@@ -76,6 +77,10 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
   headers["x-slipway-key"] = key.token;
   headers["x-slipway-api-url"] = context.apiUrl;
   if (execution.event) headers["x-slipway-event"] = execution.event;
+  // What an Appwrite function reads (Appwrite 1.6): its trigger, the event, and its own API key.
+  headers["x-appwrite-trigger"] = execution.trigger === "schedule" || execution.trigger === "event" ? execution.trigger : "http";
+  headers["x-appwrite-key"] = key.token;
+  if (execution.event) headers["x-appwrite-event"] = execution.event;
   headers["x-open-runtimes-secret"] = target.runtime.secret;
   headers["x-open-runtimes-timeout"] = String(timeoutSeconds);
   headers["x-open-runtimes-logging"] = "enabled";

@@ -265,6 +265,15 @@ proxy_set_header x-slipway-api-url ${quoted(apiUrl, "the public URL")};
 # Set only for scheduled and event runs; a client's value is dropped (an empty value sends none).
 proxy_set_header x-slipway-event "";
 proxy_set_header x-slipway-schedule "";
+# What an Appwrite function reads (Appwrite 1.6); a client's x-appwrite-* values are never passed on.
+proxy_set_header x-appwrite-trigger "http";
+proxy_set_header x-appwrite-key $slipway_execution_key;
+proxy_set_header x-appwrite-event "";
+proxy_set_header x-appwrite-user-id "";
+proxy_set_header x-appwrite-user-jwt "";
+proxy_set_header x-appwrite-country-code "";
+proxy_set_header x-appwrite-continent-code "";
+proxy_set_header x-appwrite-continent-eu "";
 proxy_hide_header x-open-runtimes-log-id;
 add_header x-slipway-execution-id $slipway_execution_id always;
 error_page 504 = @slipway_timeout;

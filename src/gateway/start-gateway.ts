@@ -439,7 +439,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     if (call.refused) throw new HttpError(call.status, call.message);
     const headers: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-") || name.startsWith("x-slipway-")) continue;
+      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-") || name.startsWith("x-slipway-") || name.startsWith("x-appwrite-")) continue;
       headers[name] = value;
     }
     Object.assign(headers, call.headers);
@@ -582,6 +582,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
       return null;
     },
+    findProductionByAppwriteId: (appwriteId) => [...routes.values()].filter((route) => route.alias === "production" && route.settings.appwrite?.functionId === appwriteId),
     refreshRoutes: (functionId) => refreshFunction(functionId).catch(() => {}),
     ensureRuntime,
     forgetRuntime,

@@ -12,8 +12,9 @@ import { getRepositoryByName, type RepositoryRecord } from "../store/repositorie
 import { createCheckRun } from "./check-runs.js";
 import { aliasOfCommitRun } from "./commit-check-run.js";
 import type { GitHubClient } from "./create-installation-client.js";
+import { appwriteConfigFileName } from "../config/parse-appwrite-config.js";
 import { configFileName } from "../config/parse-slipway-config.js";
-import { checkRunName, configCheckRunName } from "./render-check-run.js";
+import { appwriteConfigCheckRunName, checkRunName, configCheckRunName } from "./render-check-run.js";
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -85,7 +86,8 @@ async function rerunCommitRun(deps: ScheduleDependencies, repository: Repository
   const pullRequest = number === null ? null : await getPullRequest(deps.db, repository.id, number);
   let whyNot: string | null = null;
   if (alias === null) whyNot = "Slipway cannot tell what this run was for; push again to deploy";
-  else if (event.name === configCheckRunName) whyNot = `a re-run reads the same \`${configFileName}\` at this commit, and it is invalid; fix it and push again`;
+  else if (event.name === configCheckRunName) whyNot = `a re-run reads the same \`${configFileName}\` (or \`${appwriteConfigFileName}\`) at this commit, and it is invalid; fix it and push again`;
+  else if (event.name === appwriteConfigCheckRunName) whyNot = `this run only tells how \`${appwriteConfigFileName}\` was read; re-run a function's own run to build it again`;
   else if (number !== null && (!pullRequest || pullRequest.state !== "open")) whyNot = `#${number} is closed, so it has no preview to build`;
   else if (pullRequest && pullRequest.headSha !== event.headSha) whyNot = `\`${event.headSha.slice(0, 7)}\` is no longer the head of #${number}`;
   if (whyNot !== null || alias === null) {

@@ -1,5 +1,6 @@
 // Owns the words Slipway puts on a check run. Pure functions: facts in, GitHub's
 // check-run `output` out, always within GitHub's limits.
+import type { ConfigNote } from "../config/parse-appwrite-config.js";
 import type { ConfigProblem } from "../config/parse-slipway-config.js";
 import { configFileName } from "../config/parse-slipway-config.js";
 
@@ -20,8 +21,11 @@ export type CheckRunOutput = {
   }[];
 };
 
-/** The run that reports an invalid slipway.yml. */
+/** The run that reports an invalid slipway.yml (or appwrite.json). */
 export const configCheckRunName = "slipway / config";
+
+/** The run that tells how a commit's appwrite.json was read: what maps, what runs differently, what is not honoured. */
+export const appwriteConfigCheckRunName = "slipway / appwrite.json";
 
 export function checkRunName(functionName: string): string {
   return `slipway / ${functionName}`;
@@ -139,18 +143,35 @@ export function awaitingApprovalOutput(reason: string, instructions: string): Ch
   return { title: "Waiting for approval to build fork code", summary: [`Not built yet: ${reason}.`, "", instructions].join("\n").slice(0, maxOutputText) };
 }
 
-export function invalidConfigOutput(problems: ConfigProblem[]): CheckRunOutput {
-  const list = problems.map((p) => `- \`${configFileName}\` line ${p.line}, column ${p.column}: ${p.message}`);
+export function invalidConfigOutput(problems: ConfigProblem[], fileName: string = configFileName): CheckRunOutput {
+  const list = problems.map((p) => `- \`${fileName}\` line ${p.line}, column ${p.column}: ${p.message}`);
   return {
-    title: `${configFileName} is invalid: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
-    summary: [`Nothing was deployed. Fix \`${configFileName}\` and push again.`, "", ...list].join("\n").slice(0, maxOutputText),
+    title: `${fileName} is invalid: ${problems.length} problem${problems.length === 1 ? "" : "s"}`,
+    summary: [`Nothing was deployed. Fix \`${fileName}\` and push again.`, "", ...list].join("\n").slice(0, maxOutputText),
     annotations: problems.slice(0, 50).map((p) => ({
-      path: configFileName,
+      path: fileName,
       start_line: p.line,
       end_line: p.line,
       annotation_level: "failure",
-      title: "Invalid slipway.yml",
+      title: `Invalid ${fileName}`,
       message: p.message,
     })),
+  };
+}
+
+/** How appwrite.json was read: the functions it deploys, and every note, grouped by function. */
+export function appwriteConfigOutput(functions: string[], notes: ConfigNote[]): CheckRunOutput {
+  const general = notes.filter((n) => n.function === null).map((n) => `- ${n.message}`);
+  const byFunction = new Map<string, string[]>();
+  for (const note of notes) if (note.function !== null) byFunction.set(note.function, [...(byFunction.get(note.function) ?? []), `- ${note.message}`]);
+  const sections = [...byFunction].flatMap(([fn, lines]) => ["", `**${fn}**`, ...lines]);
+  const deploys = functions.length === 0 ? "No function is deployed from it." : `Deploys ${functions.map((f) => `\`${f}\``).join(", ")}.`;
+  return {
+    title: notes.length === 0 ? "appwrite.json read as Slipway configuration" : `appwrite.json read as Slipway configuration: ${notes.length} note${notes.length === 1 ? "" : "s"}`,
+    summary: [
+      `This commit has no \`${configFileName}\`, so its functions come from \`appwrite.json\`. ${deploys}`,
+      ...(general.length > 0 ? ["", ...general] : []),
+      ...sections,
+    ].join("\n").slice(0, maxOutputText),
   };
 }

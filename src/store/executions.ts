@@ -102,17 +102,31 @@ export async function getExecution(db: Queryable, executionId: string): Promise<
   return result.rows[0] ?? null;
 }
 
-export async function listExecutions(
-  db: Queryable,
-  filter: { functionId: string; status?: ExecutionStatus | undefined; trigger?: ExecutionTrigger | undefined; createdBy?: string | undefined; limit: number },
-): Promise<ExecutionRecord[]> {
+export type ExecutionFilter = {
+  functionId: string;
+  status?: ExecutionStatus | ExecutionStatus[] | undefined;
+  trigger?: ExecutionTrigger | ExecutionTrigger[] | undefined;
+  createdBy?: string | undefined;
+};
+
+function filterParameters(filter: ExecutionFilter): unknown[] {
+  const list = <T>(value: T | T[] | undefined) => (value === undefined ? null : Array.isArray(value) ? value : [value]);
+  return [filter.functionId, list(filter.status), list(filter.trigger), filter.createdBy ?? null];
+}
+
+const filterCondition = `e.function_id = $1 and ($2::text[] is null or e.status = any($2)) and ($3::text[] is null or e.trigger = any($3)) and ($4::uuid is null or e.created_by = $4)`;
+
+export async function listExecutions(db: Queryable, filter: ExecutionFilter & { limit: number; offset?: number }): Promise<ExecutionRecord[]> {
   const result = await db.query<ExecutionRecord>(
-    `select ${executionColumns} from executions e
-      where e.function_id = $1 and ($2::text is null or e.status = $2) and ($3::text is null or e.trigger = $3) and ($4::uuid is null or e.created_by = $4)
-      order by e.created_at desc limit $5`,
-    [filter.functionId, filter.status ?? null, filter.trigger ?? null, filter.createdBy ?? null, filter.limit],
+    `select ${executionColumns} from executions e where ${filterCondition} order by e.created_at desc, e.id limit $5 offset $6`,
+    [...filterParameters(filter), filter.limit, filter.offset ?? 0],
   );
   return result.rows;
+}
+
+export async function countExecutions(db: Queryable, filter: ExecutionFilter): Promise<number> {
+  const result = await db.query<{ count: string }>(`select count(*) from executions e where ${filterCondition}`, filterParameters(filter));
+  return Number(result.rows[0]!.count);
 }
 
 /** Executions still waiting (or due) after `seconds`: the sweeper makes sure each has its job. */

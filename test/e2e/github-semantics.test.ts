@@ -99,7 +99,7 @@ describe("GitHub as it really behaves", { timeout: 10 * 60_000 }, () => {
     await stack.deliver("check_run", rerequested(repo, config));
     const answer = await completed("skipped", invalid.sha, "slipway / config", config.id);
     assert.equal(answer.conclusion, "neutral");
-    assert.match(answer.output.summary!, /a re-run reads the same `slipway.yml` at this commit, and it is invalid/);
+    assert.match(answer.output.summary!, /a re-run reads the same `slipway.yml` \(or `appwrite.json`\) at this commit, and it is invalid/);
   });
 
   function rerequested(repo: RepoRecord, run: { id: number; head_sha: string; external_id: string | null; name: string }): JsonObject {
