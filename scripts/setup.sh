@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Brings a Debian host to the point where Slipway can run: Docker Engine, PostgreSQL,
-# Redis and nginx (with its njs module) installed (the first three started), the debian:trixie-slim base image present, the runtime
+# Redis and nginx (with its njs module) installed (the first three started), Versity's S3
+# gateway (versitygw, which the tests start as their S3-compatible artifact store) built
+# with Go, the debian:trixie-slim base image present, the runtime
 # images built, node_modules installed and the sandbox firewall rules of
 # scripts/sandbox-firewall.sh in place. Every step checks first, so running it twice
 # is cheap.
@@ -69,6 +71,23 @@ if ! redis-cli ping >/dev/null 2>&1; then
   log "starting redis"
   redis-server --daemonize yes --save '' --appendonly no >/dev/null
   for _ in $(seq 1 20); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+# --- versitygw (S3-compatible server for the tests) -----------------------------------
+# Tests start their own instance on a free port (test/support/start-s3-server.ts); nothing
+# runs here. Built from source with Go; GOTOOLCHAIN=auto fetches a newer Go if it needs one.
+versitygw_version=v1.8.0
+# `versitygw --version` says "git" when built with go install; the binary's module record has the version.
+versitygw_installed() { local bin; bin=$(command -v versitygw) && go version -m "$bin" 2>/dev/null | awk '$1 == "mod" { print $3 }'; }
+if [ "$(versitygw_installed)" != "$versitygw_version" ]; then
+  command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || {
+    log "installing golang-go"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  }
+  go_bin=$(command -v go || echo /usr/local/go/bin/go)
+  log "building versitygw $versitygw_version (about 2 minutes)"
+  as_root env GOBIN=/usr/local/bin GOTOOLCHAIN=auto "$go_bin" install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version"
 fi
 
 # --- base image -----------------------------------------------------------------------

@@ -4,7 +4,7 @@
 import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { startApp } from "./app/start-app.js";
-import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
+import { createArtifactStore } from "./artifacts/create-artifact-store.js";
 import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
 import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
@@ -59,7 +59,10 @@ async function main(argv: string[]): Promise<void> {
   const watchRedis = createRedisWatcher(config.REDIS_URL, log);
   const redis = (name: string) => watchRedis(new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, connectionName: `slipway-${role}-${name}` }));
   const docker = new Docker();
-  const artifacts = createLocalArtifactStore(config.SLIPWAY_ARTIFACT_DIR);
+  const artifacts = createArtifactStore(config);
+  await artifacts.check().catch((error: Error) => {
+    throw new StartupError(`the artifact store cannot be used: ${error.message}`);
+  });
   const runtimes = loadRuntimeCatalog();
   const closers: (() => Promise<unknown>)[] = [];
 

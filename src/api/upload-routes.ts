@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { AppDependencies } from "../app/start-app.js";
-import { ArtifactTooLargeError } from "../artifacts/local-artifact-store.js";
+import { ArtifactTooLargeError } from "../artifacts/artifact-store.js";
 import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
 import { configFileName, parseSlipwayConfig } from "../config/parse-slipway-config.js";
 import { selectFunctionsForPush } from "../github/select-functions-for-push.js";

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { Probot } from "probot";
 import { createApiRouter } from "../api/create-api-router.js";
-import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
 import type { Config, GithubConfig } from "../config/load-config.js";
 import type { GitHubClient, InstallationClients } from "../github/create-installation-client.js";

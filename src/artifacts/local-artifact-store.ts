@@ -1,64 +1,41 @@
-// Owns build artifacts: immutable blobs addressed by their sha256. This implementation
-// keeps them in a local directory; the ArtifactStore type is what an S3-compatible store
-// would implement too.
-import { createHash, randomUUID } from "node:crypto";
+// Owns the local-directory artifact store (SLIPWAY_ARTIFACT_DIR), the default: blobs under
+// sha256/<2>/<hex>.tar.gz, each written to tmp/ first and renamed into place, so a blob is
+// either whole or absent. Several machines can share it only through a shared filesystem;
+// s3-artifact-store.ts is the store for that.
+import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { access, mkdir, rename, rm, stat } from "node:fs/promises";
+import { access, constants, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { ArtifactStoreError, digestHex, measureArtifact, type ArtifactStore } from "./artifact-store.js";
 
-export type StoredArtifact = { digest: string; size: number };
-
-export type ArtifactStore = {
-  put(content: Readable, maxBytes: number): Promise<StoredArtifact>;
-  open(digest: string): Readable;
-  has(digest: string): Promise<boolean>;
-  /** Deletes a blob nothing refers to (a refused upload, a pruned build); the caller checks that. */
-  remove(digest: string): Promise<void>;
-  /** Milliseconds since the blob was last written (a put of the same content writes it again), or null when there is none. */
-  age(digest: string): Promise<number | null>;
-};
-
-export class ArtifactTooLargeError extends Error {
-  constructor(readonly maxBytes: number) {
-    super(`the build output is larger than the ${Math.round(maxBytes / 1024 / 1024)} MB limit`);
-    this.name = "ArtifactTooLargeError";
-  }
-}
-
-const digestPattern = /^sha256:[0-9a-f]{64}$/;
+// Kept for the modules that imported the type from here before the S3 store existed.
+export type { ArtifactStore, StoredArtifact } from "./artifact-store.js";
+export { ArtifactTooLargeError } from "./artifact-store.js";
 
 export function createLocalArtifactStore(directory: string): ArtifactStore {
   const root = resolve(directory);
+  const temporaryDir = join(root, "tmp");
   const pathOf = (digest: string) => {
-    if (!digestPattern.test(digest)) throw new Error(`not an artifact digest: ${digest}`);
-    const hex = digest.slice("sha256:".length);
+    const hex = digestHex(digest);
     return join(root, "sha256", hex.slice(0, 2), `${hex}.tar.gz`);
   };
 
   return {
-    async put(content, maxBytes) {
-      await mkdir(join(root, "tmp"), { recursive: true });
-      const temporary = join(root, "tmp", randomUUID());
-      const hash = createHash("sha256");
-      let size = 0;
-      const measure = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          size += chunk.length;
-          if (size > maxBytes) return done(new ArtifactTooLargeError(maxBytes));
-          hash.update(chunk);
-          done(null, chunk);
-        },
-      });
+    location: root,
+    async put(content: Readable, maxBytes: number) {
+      await mkdir(temporaryDir, { recursive: true });
+      const temporary = join(temporaryDir, randomUUID());
+      const measure = measureArtifact(maxBytes);
       try {
-        await pipeline(content, measure, createWriteStream(temporary));
-        const digest = `sha256:${hash.digest("hex")}`;
-        const finalPath = pathOf(digest);
+        await pipeline(content, measure.stream, createWriteStream(temporary));
+        const stored = measure.result();
+        const finalPath = pathOf(stored.digest);
         await mkdir(dirname(finalPath), { recursive: true });
         // Same content, same name: a rename over an existing blob changes nothing.
         await rename(temporary, finalPath);
-        return { digest, size };
+        return stored;
       } finally {
         await rm(temporary, { force: true });
       }
@@ -78,11 +55,30 @@ export function createLocalArtifactStore(directory: string): ArtifactStore {
     },
     async has(digest) {
       try {
-        await access(pathOf(digest));
         return (await stat(pathOf(digest))).isFile();
       } catch {
         return false;
       }
+    },
+    async check() {
+      try {
+        await mkdir(temporaryDir, { recursive: true });
+        await access(temporaryDir, constants.W_OK);
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "an error";
+        throw new ArtifactStoreError(`the artifact directory ${root} cannot be written (${code}); fix SLIPWAY_ARTIFACT_DIR or its permissions`, "refused");
+      }
+    },
+    async sweepTemporary(olderThanMs) {
+      let removed = 0;
+      for (const name of await readdir(temporaryDir).catch(() => [] as string[])) {
+        const path = join(temporaryDir, name);
+        const modified = await stat(path).then((s) => s.mtimeMs, () => null);
+        if (modified === null || Date.now() - modified < olderThanMs) continue;
+        await rm(path, { force: true });
+        removed++;
+      }
+      return removed;
     },
   };
 }

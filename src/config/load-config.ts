@@ -16,6 +16,29 @@ const baseSchema = z.object({
   SLIPWAY_QUEUE_PREFIX: z.string().min(1).default("slipway"),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   SLIPWAY_ARTIFACT_DIR: z.string().min(1).default(".slipway/artifacts"),
+  // Where build outputs and uploads are kept: local (SLIPWAY_ARTIFACT_DIR, one machine or a
+  // shared filesystem) or s3 (any S3-compatible object storage, shared by every node).
+  SLIPWAY_ARTIFACT_STORE: z.enum(["local", "s3"]).default("local"),
+  // Unset: AWS S3 at SLIPWAY_S3_REGION. Self-hosted servers (MinIO, Ceph, versitygw): their URL.
+  SLIPWAY_S3_ENDPOINT: url.regex(/^https?:\/\/[^@/]+(\/.*)?$/, "must be an http:// or https:// URL without a user or password in it").optional(),
+  SLIPWAY_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-'").optional(),
+  // Keys go under this path in the bucket, so one bucket can hold several installations.
+  SLIPWAY_S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*[A-Za-z0-9._-]*$/, "must be a path such as slipway/ or teams/slipway: letters, digits, '.', '-', '_' and '/' between them")
+    .refine((value) => !value.split("/").some((part) => part === "." || part === ".."), "must not contain '.' or '..' as a path segment")
+    .default("")
+    .transform((value) => (value === "" || value.endsWith("/") ? value : `${value}/`)),
+  SLIPWAY_S3_REGION: z.string().regex(/^[a-z0-9-]+$/, "must be a region such as us-east-1").default("us-east-1"),
+  // Both or neither; neither: the AWS SDK's own chain (AWS_* variables, a profile, an instance role).
+  SLIPWAY_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  SLIPWAY_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  // auto: path-style (http://host/bucket/key) when SLIPWAY_S3_ENDPOINT is set, as self-hosted servers need.
+  SLIPWAY_S3_FORCE_PATH_STYLE: z.enum(["auto", "true", "false"]).default("auto"),
+  // Each node's read-through cache of the store's blobs (only with SLIPWAY_ARTIFACT_STORE=s3;
+  // 0 MB: none, every start downloads). Least recently used blobs go first.
+  SLIPWAY_ARTIFACT_CACHE_DIR: z.string().min(1).default(".slipway/artifact-cache"),
+  SLIPWAY_ARTIFACT_CACHE_MB: z.coerce.number().int().min(0).default(2048),
   SLIPWAY_GATEWAY_SECRET: z.string().min(16, "must be at least 16 characters"),
   SLIPWAY_GATEWAY_URL: url.default("http://127.0.0.1:3002"),
   SLIPWAY_PUBLIC_URL: url.optional(),
@@ -195,6 +218,26 @@ function readPrivateKey(env: NodeJS.ProcessEnv): { key?: string; problem?: strin
   return {};
 }
 
+// S3's CopyObject, which commits an upload, takes at most 5 GiB.
+const s3LargestCopyMb = 5 * 1024;
+
+/** Settings of the artifact store that only make sense together. */
+function artifactStoreProblems(config: BaseConfig): string[] {
+  const problems: string[] = [];
+  const keyId = config.SLIPWAY_S3_ACCESS_KEY_ID !== undefined;
+  const secret = config.SLIPWAY_S3_SECRET_ACCESS_KEY !== undefined;
+  if (config.SLIPWAY_ARTIFACT_STORE === "s3") {
+    if (!config.SLIPWAY_S3_BUCKET) problems.push("SLIPWAY_S3_BUCKET is required when SLIPWAY_ARTIFACT_STORE=s3 (the bucket that holds the artifacts; create it first)");
+    if (keyId !== secret) problems.push(`${keyId ? "SLIPWAY_S3_SECRET_ACCESS_KEY" : "SLIPWAY_S3_ACCESS_KEY_ID"} is required when ${keyId ? "SLIPWAY_S3_ACCESS_KEY_ID" : "SLIPWAY_S3_SECRET_ACCESS_KEY"} is set (set both, or neither to use the AWS SDK's default credentials)`);
+    for (const name of ["SLIPWAY_MAX_ARTIFACT_MB", "SLIPWAY_MAX_UPLOAD_MB"] as const) {
+      if (config[name] > s3LargestCopyMb) problems.push(`${name} must be at most ${s3LargestCopyMb} with SLIPWAY_ARTIFACT_STORE=s3 (S3 copies at most 5 GiB at once)`);
+    }
+  } else if (config.SLIPWAY_S3_BUCKET || config.SLIPWAY_S3_ENDPOINT) {
+    problems.push("SLIPWAY_S3_BUCKET and SLIPWAY_S3_ENDPOINT are only read when SLIPWAY_ARTIFACT_STORE=s3; set it, or remove them");
+  }
+  return problems;
+}
+
 export function roleNeedsGithub(role: Role): boolean {
   return role !== "gateway";
 }
@@ -222,6 +265,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
       if (!github.PRIVATE_KEY.includes("PRIVATE KEY-----")) problems.push("PRIVATE_KEY is not a PEM private key (it should begin with -----BEGIN RSA PRIVATE KEY-----)");
     }
   }
+  if (base.success) problems.push(...artifactStoreProblems(base.data));
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);
 
   const publicUrl = (base.data.SLIPWAY_PUBLIC_URL ?? base.data.SLIPWAY_GATEWAY_URL).replace(/\/+$/, "");

@@ -12,7 +12,7 @@
 // point at meanwhile is unmarked instead. A blob is deleted only when no unpruned deployment
 // shares it (identical builds share one) and it was not written within the grace period.
 import type { Logger } from "pino";
-import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Database } from "../store/create-database.js";
 
 export type PruneResult = { marked: number; restored: number; removedBlobs: number };

@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { Agent } from "undici";
 import { z } from "zod";
-import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";

@@ -17,7 +17,7 @@ import { recordSettingsFromSource } from "../executions/record-settings-from-sou
 import { createMasterKeyring } from "../variables/master-keyring.js";
 import { createSecretMasker } from "../variables/mask-secrets.js";
 import { resolveFunctionVariables, toEnvList } from "../variables/resolve-function-environment.js";
-import type { ArtifactStore } from "../artifacts/local-artifact-store.js";
+import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import { claimBuild, isTerminal, transitionDeployment } from "../deployments/deployment-state.js";
 import { parseBuildAnnotations } from "./parse-build-annotations.js";

@@ -9,7 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { ArchiveRuleError, ArchiveTree } from "../artifacts/archive-tree.js";
-import { ArtifactTooLargeError, type ArtifactStore, type StoredArtifact } from "../artifacts/local-artifact-store.js";
+import { ArtifactTooLargeError, type ArtifactStore, type StoredArtifact } from "../artifacts/artifact-store.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
 
 export const artifactPathInContainer = "/mnt/code/code.tar.gz";
