@@ -41,6 +41,9 @@ const megabyte = 1024 * 1024;
 
 export function createS3ArtifactStore(settings: S3ArtifactStoreSettings, cache: ArtifactCache): ArtifactStore {
   const { bucket, prefix } = settings;
+  // The SDK warns on Node 20 that its releases after January 2027 need Node 22; the locked
+  // version runs on Node 20, and the warning would break start-up errors' one line.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const client = new S3Client({
     endpoint: settings.endpoint,
     region: settings.region,

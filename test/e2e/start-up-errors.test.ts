@@ -4,6 +4,9 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:net";
+import { rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
@@ -70,6 +73,25 @@ describe("start-up errors", { timeout: 5 * 60_000 }, () => {
     const result = await start("gateway", { REDIS_URL: `redis://:s3cret@127.0.0.1:${port}` });
     assert.equal(result.code, 1);
     assert.equal(result.stderr, `slipway cannot start: Redis at REDIS_URL=redis://:***@127.0.0.1:${port} refused the connection; is Redis running there? (scripts/setup.sh starts a local one)\n`);
+  });
+
+  test("an S3 artifact store that cannot be reached names SLIPWAY_S3_ENDPOINT, never the secret", async () => {
+    const port = await freePort();
+    const secret = "s3-secret-do-not-print-0123456789";
+    const cacheDir = join(tmpdir(), `slipway-start-up-cache-${process.pid}`);
+    const result = await start("gateway", {
+      SLIPWAY_ARTIFACT_STORE: "s3",
+      SLIPWAY_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+      SLIPWAY_S3_BUCKET: "artifacts",
+      SLIPWAY_S3_ACCESS_KEY_ID: "slipway-key-id",
+      SLIPWAY_S3_SECRET_ACCESS_KEY: secret,
+      SLIPWAY_ARTIFACT_CACHE_DIR: cacheDir,
+    }).finally(() => rm(cacheDir, { recursive: true, force: true }));
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stderr,
+      `slipway cannot start: the artifact store cannot be used: HeadBucket s3://artifacts/ failed: cannot reach http://127.0.0.1:${port} (ECONNREFUSED); check SLIPWAY_S3_ENDPOINT and that the server is up\n`,
+    );
   });
 
   test("a .env copied from .env.example lists every problem in plain words and exits 2", async () => {
