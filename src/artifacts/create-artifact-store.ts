@@ -17,6 +17,7 @@ export function createArtifactStore(config: BaseConfig): ArtifactStore {
       prefix: config.SLIPWAY_S3_PREFIX,
       region: config.SLIPWAY_S3_REGION,
       credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+      createBucket: config.SLIPWAY_S3_CREATE_BUCKET === "true",
       forcePathStyle: config.SLIPWAY_S3_FORCE_PATH_STYLE === "auto" ? config.SLIPWAY_S3_ENDPOINT !== undefined : config.SLIPWAY_S3_FORCE_PATH_STYLE === "true",
     },
     createArtifactCache(config.SLIPWAY_ARTIFACT_CACHE_DIR, config.SLIPWAY_ARTIFACT_CACHE_MB * 1024 * 1024),

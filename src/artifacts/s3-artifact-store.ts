@@ -10,6 +10,7 @@ import { pipeline, PassThrough, type Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CopyObjectCommand,
+  CreateBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
@@ -33,6 +34,8 @@ export type S3ArtifactStoreSettings = {
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   /** bucket in the path (http://host/bucket/key), as most self-hosted servers need. */
   forcePathStyle: boolean;
+  /** check() creates the bucket when it is missing. */
+  createBucket?: boolean;
   /** Bytes per part of a multipart upload (at least 5 MiB, S3's minimum). */
   partSize?: number;
 };
@@ -178,7 +181,12 @@ export function createS3ArtifactStore(settings: S3ArtifactStoreSettings, cache: 
       return modified === null ? null : Date.now() - modified.getTime();
     },
     async check() {
-      await send("HeadBucket", prefix, () => client.send(new HeadBucketCommand({ Bucket: bucket })));
+      try {
+        await send("HeadBucket", prefix, () => client.send(new HeadBucketCommand({ Bucket: bucket })));
+      } catch (error) {
+        if (!(settings.createBucket && error instanceof ArtifactStoreError && /does not exist/.test(error.message))) throw error;
+        await send("CreateBucket", "", () => client.send(new CreateBucketCommand({ Bucket: bucket })));
+      }
     },
     async sweepTemporary(olderThanMs) {
       const cutoff = Date.now() - olderThanMs;

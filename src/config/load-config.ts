@@ -33,6 +33,8 @@ const baseSchema = z.object({
   // Both or neither; neither: the AWS SDK's own chain (AWS_* variables, a profile, an instance role).
   SLIPWAY_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   SLIPWAY_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  // Creates the bucket at start when it is missing (handy for a self-hosted server; on AWS, create it yourself).
+  SLIPWAY_S3_CREATE_BUCKET: z.enum(["true", "false"]).default("false"),
   // auto: path-style (http://host/bucket/key) when SLIPWAY_S3_ENDPOINT is set, as self-hosted servers need.
   SLIPWAY_S3_FORCE_PATH_STYLE: z.enum(["auto", "true", "false"]).default("auto"),
   // Each node's read-through cache of the store's blobs (only with SLIPWAY_ARTIFACT_STORE=s3;
@@ -232,8 +234,9 @@ function artifactStoreProblems(config: BaseConfig): string[] {
     for (const name of ["SLIPWAY_MAX_ARTIFACT_MB", "SLIPWAY_MAX_UPLOAD_MB"] as const) {
       if (config[name] > s3LargestCopyMb) problems.push(`${name} must be at most ${s3LargestCopyMb} with SLIPWAY_ARTIFACT_STORE=s3 (S3 copies at most 5 GiB at once)`);
     }
-  } else if (config.SLIPWAY_S3_BUCKET || config.SLIPWAY_S3_ENDPOINT) {
-    problems.push("SLIPWAY_S3_BUCKET and SLIPWAY_S3_ENDPOINT are only read when SLIPWAY_ARTIFACT_STORE=s3; set it, or remove them");
+  } else if (config.SLIPWAY_S3_BUCKET) {
+    // A bucket says S3 was meant; artifacts silently kept on one machine's disk would not be.
+    problems.push("SLIPWAY_S3_BUCKET is only read when SLIPWAY_ARTIFACT_STORE=s3; set SLIPWAY_ARTIFACT_STORE=s3, or remove SLIPWAY_S3_BUCKET to keep artifacts in SLIPWAY_ARTIFACT_DIR");
   }
   return problems;
 }

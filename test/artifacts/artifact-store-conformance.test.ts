@@ -263,6 +263,10 @@ describe("S3 store: errors say what to fix and carry no credential", () => {
   test("a missing bucket and an unreachable server", async () => {
     const missing = (await s3Harness(megabyte, s3Settings({ bucket: "no-such-bucket-here" }))).store;
     await assert.rejects(missing.check(), /the bucket no-such-bucket-here does not exist .*SLIPWAY_S3_BUCKET/);
+    const created = (await s3Harness(megabyte, s3Settings({ bucket: "made-at-start", createBucket: true }))).store;
+    await created.check();
+    const stored = await created.put(Readable.from([Buffer.from("in a bucket made at start")]), megabyte);
+    assert.equal(await created.has(stored.digest), true, "SLIPWAY_S3_CREATE_BUCKET=true makes the missing bucket");
     const closed = await freePort(); // free, so nothing answers there
     const unreachable = (await s3Harness(megabyte, s3Settings({ endpoint: `http://127.0.0.1:${closed}` }))).store;
     const error = await unreachable.check().then(() => assert.fail("an unreachable server answered"), (e: Error) => e);
@@ -288,7 +292,7 @@ describe("S3 store: errors say what to fix and carry no credential", () => {
     assert.equal(error.message.includes("pw@"), false);
 
     assert.throws(() => loadConfig("gateway", base), /SLIPWAY_S3_BUCKET is required when SLIPWAY_ARTIFACT_STORE=s3[\s\S]*SLIPWAY_S3_ACCESS_KEY_ID is required when SLIPWAY_S3_SECRET_ACCESS_KEY is set/);
-    assert.throws(() => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "a".repeat(24), SLIPWAY_S3_BUCKET: "artifacts" }), /only read when SLIPWAY_ARTIFACT_STORE=s3/);
+    assert.throws(() => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "a".repeat(24), SLIPWAY_S3_BUCKET: "artifacts" }), /SLIPWAY_S3_BUCKET is only read when SLIPWAY_ARTIFACT_STORE=s3/);
     const config = loadConfig("gateway", { ...base, SLIPWAY_S3_BUCKET: "artifacts", SLIPWAY_S3_ACCESS_KEY_ID: "id", SLIPWAY_S3_PREFIX: "teams/slipway" });
     assert.equal(config.SLIPWAY_S3_PREFIX, "teams/slipway/");
   });
