@@ -2,11 +2,11 @@
 // at most SLIPWAY_ARTIFACT_CACHE_MB). Blobs never change, so a cached copy never goes stale;
 // the least recently used ones go when the cache is over its size. A download is checked
 // against its digest before it is kept, and concurrent reads of one blob share one download.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { Readable } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ArtifactStoreError, digestHex, measureArtifact } from "./artifact-store.js";
 
@@ -112,12 +112,30 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
     return handle.createReadStream();
   }
 
+  /** A download read straight through, not kept: it fails at its end if its bytes are not the digest's. */
+  async function readThrough(digest: string, download: () => Promise<ArtifactDownload>): Promise<Readable> {
+    const { body } = await download();
+    const hash = createHash("sha256");
+    const checked = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        const got = `sha256:${hash.digest("hex")}`;
+        done(got === digest ? null : new ArtifactStoreError(`the stored artifact ${digest} does not match its digest (its bytes hash to ${got}); it was changed or damaged in the store`, "corrupt"));
+      },
+    });
+    pipeline(body, checked).catch(() => {}); // a failure reaches the reader through `checked`
+    return checked;
+  }
+
   return {
     maxBytes,
     async read(digest, download) {
       pathOf(digest);
       await loaded;
-      if (maxBytes === 0) return (await download()).body;
+      if (maxBytes === 0) return readThrough(digest, download);
       const cached = await openCached(digest);
       if (cached) return cached;
       let pending = downloads.get(digest);
@@ -126,8 +144,8 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
         downloads.set(digest, pending);
       }
       const path = await pending;
-      if (path === null) return (await download()).body;
-      return (await openCached(digest)) ?? (await download()).body;
+      if (path === null) return readThrough(digest, download);
+      return (await openCached(digest)) ?? readThrough(digest, download);
     },
     async drop(digest) {
       await loaded;

@@ -225,9 +225,11 @@ describe("S3 store: each node's read-through cache", () => {
     const restarted = createS3ArtifactStore(settings, createArtifactCache(cacheDir, 8 * megabyte));
     assert.deepEqual(await readAll(restarted.open(stored.digest)), content);
 
-    // A node without that cache downloads the changed object and refuses it.
-    const otherNode = (await s3Harness(8 * megabyte, settings)).store;
-    await assert.rejects(readAll(otherNode.open(stored.digest)), (error: Error) => error instanceof ArtifactStoreError && /does not match its digest/.test(error.message));
+    // A node without that cache downloads the changed object and refuses it, cached or not.
+    for (const cacheBytes of [8 * megabyte, 0]) {
+      const otherNode = (await s3Harness(cacheBytes, settings)).store;
+      await assert.rejects(readAll(otherNode.open(stored.digest)), (error: Error) => error instanceof ArtifactStoreError && /does not match its digest/.test(error.message));
+    }
   });
 
   test("concurrent reads of one blob share one download", async () => {
