@@ -17,6 +17,12 @@ export const redactedPaths = [
   "headers.authorization",
   "req.headers.authorization",
   "req.headers['x-hub-signature-256']",
+  // The S3 artifact store's key, as a setting and as the SDK's credentials object.
+  "secretAccessKey",
+  "*.secretAccessKey",
+  "*.SLIPWAY_S3_SECRET_ACCESS_KEY",
+  "credentials",
+  "*.credentials",
 ];
 
 export function createLogger(level: string, name = "slipway"): Logger {
