@@ -4,7 +4,7 @@
 // against its digest before it is kept, and concurrent reads of one blob share one download.
 import { createHash, randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -16,8 +16,6 @@ export type ArtifactCache = {
   /** The blob's bytes: from the cached copy, or downloaded (and kept when it fits). */
   read(digest: string, download: () => Promise<ArtifactDownload>): Promise<Readable>;
   drop(digest: string): Promise<void>;
-  /** What the cache holds now, least recently used first. */
-  entries(): Promise<{ digest: string; size: number }[]>;
   readonly maxBytes: number;
 };
 
@@ -25,51 +23,40 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
   const root = resolve(directory);
   const blobDir = join(root, "sha256");
   const temporaryDir = join(root, "tmp");
-  // digest → size, in order of use (a Map keeps insertion order; a use re-inserts).
-  const index = new Map<string, number>();
-  let usedBytes = 0;
   const downloads = new Map<string, Promise<string | null>>();
   const pathOf = (digest: string) => join(blobDir, digestHex(digest));
 
-  // The index starts from what is on disk, oldest use first (a hit touches the file's mtime).
+  // The directory is the index, so processes that share it (an app and a worker on one
+  // machine) stay within one bound; a read touches a blob's mtime, which orders eviction.
   const loaded = (async () => {
-    await rm(temporaryDir, { recursive: true, force: true });
     await mkdir(temporaryDir, { recursive: true });
     await mkdir(blobDir, { recursive: true });
+    // Downloads a killed process left; a live one's are younger than this.
+    for (const name of await readdir(temporaryDir)) {
+      const info = await stat(join(temporaryDir, name)).catch(() => null);
+      if (info && Date.now() - info.mtimeMs > 60 * 60_000) await rm(join(temporaryDir, name), { force: true });
+    }
+  })();
+  loaded.catch(() => {}); // awaited by every read, which reports it
+
+  async function cachedBlobs(): Promise<{ digest: string; size: number; used: number }[]> {
     const found: { digest: string; size: number; used: number }[] = [];
     for (const name of await readdir(blobDir)) {
       const info = await stat(join(blobDir, name)).catch(() => null);
       if (info?.isFile() && /^[0-9a-f]{64}$/.test(name)) found.push({ digest: `sha256:${name}`, size: info.size, used: info.mtimeMs });
     }
-    for (const entry of found.sort((a, b) => a.used - b.used)) remember(entry.digest, entry.size);
-    await evict();
-  })();
-  loaded.catch(() => {}); // awaited by every read, which reports it
-
-  function remember(digest: string, size: number) {
-    const known = index.get(digest);
-    if (known !== undefined) {
-      index.delete(digest);
-      usedBytes -= known;
-    }
-    index.set(digest, size);
-    usedBytes += size;
+    return found.sort((a, b) => a.used - b.used);
   }
 
-  async function forget(digest: string) {
-    const size = index.get(digest);
-    if (size !== undefined) {
-      index.delete(digest);
-      usedBytes -= size;
-    }
-    // A reader that has the file open keeps reading it; unlinking only drops the name.
-    await rm(pathOf(digest), { force: true });
-  }
-
-  async function evict(keep?: string) {
-    for (const digest of [...index.keys()]) {
+  async function evict(keep: string) {
+    const blobs = await cachedBlobs();
+    let usedBytes = blobs.reduce((sum, blob) => sum + blob.size, 0);
+    for (const blob of blobs) {
       if (usedBytes <= maxBytes) return;
-      if (digest !== keep) await forget(digest);
+      if (blob.digest === keep) continue;
+      // A reader that has the file open keeps reading it; unlinking only drops the name.
+      await rm(pathOf(blob.digest), { force: true });
+      usedBytes -= blob.size;
     }
   }
 
@@ -87,7 +74,6 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
       const got = measure.result();
       if (got.digest !== digest) throw new ArtifactStoreError(`the stored artifact ${digest} does not match its digest (its bytes hash to ${got.digest}); it was changed or damaged in the store`, "corrupt");
       await rename(temporary, pathOf(digest));
-      remember(digest, got.size);
       await evict(digest);
       return pathOf(digest);
     } catch (error) {
@@ -99,16 +85,11 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
   }
 
   async function openCached(digest: string): Promise<Readable | null> {
-    if (!index.has(digest)) return null;
     // Opened before it is read, so an eviction after this point cannot take it away.
     const handle = await open(pathOf(digest), "r").catch(() => null);
-    if (!handle) {
-      index.delete(digest);
-      return null;
-    }
-    remember(digest, index.get(digest)!);
+    if (!handle) return null;
     const now = new Date();
-    await utimes(pathOf(digest), now, now).catch(() => {});
+    await handle.utimes(now, now).catch(() => {});
     return handle.createReadStream();
   }
 
@@ -149,11 +130,7 @@ export function createArtifactCache(directory: string, maxBytes: number): Artifa
     },
     async drop(digest) {
       await loaded;
-      await forget(digest);
-    },
-    async entries() {
-      await loaded;
-      return [...index].map(([digest, size]) => ({ digest, size }));
+      await rm(pathOf(digest), { force: true });
     },
   };
 }

@@ -211,6 +211,18 @@ describe("S3 store: each node's read-through cache", () => {
     assert.ok((await cacheBytes()) <= 3 * megabyte);
   });
 
+  test("processes that share one cache directory share its bound", async () => {
+    const settings = s3Settings();
+    const first = await s3Harness(3 * megabyte, settings);
+    const second = createS3ArtifactStore(settings, createArtifactCache(first.cacheDir, 3 * megabyte));
+    const blobs = await Promise.all([1, 2, 3].map(() => first.store.put(Readable.from([randomBytes(1.2 * megabyte)]), 4 * megabyte)));
+    await readAll(first.store.open(blobs[0]!.digest));
+    await readAll(second.open(blobs[1]!.digest));
+    await readAll(first.store.open(blobs[2]!.digest));
+    const cached = (await filesUnder(join(first.cacheDir, "sha256"))).map((f) => `sha256:${f.split("/").pop()}`).sort();
+    assert.deepEqual(cached, [blobs[1]!.digest, blobs[2]!.digest].sort(), "the other process's read counts, and the oldest went");
+  });
+
   test("serves a cached blob without the store, and a restarted node finds its cache again", async () => {
     const settings = s3Settings();
     const { store, cacheDir } = await s3Harness(8 * megabyte, settings);
