@@ -3,9 +3,14 @@
 // every other `slipway …` is the command line (src/cli/run-cli.ts).
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { startApp } from "./app/start-app.js";
+import { startApp, webhookPath } from "./app/start-app.js";
+import { relayWebhooks } from "./app/relay-webhooks.js";
 import { createLocalArtifactStore } from "./artifacts/local-artifact-store.js";
-import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
+import { ConfigError, loadConfig, type Config, type Role } from "./config/load-config.js";
+import { envFilePath } from "./setup/env-file-path.js";
+import { githubUrls } from "./setup/github-urls.js";
+import { needsSetup } from "./setup/needs-setup.js";
+import { startSetupServer } from "./setup/start-setup-server.js";
 import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startReportOutbox } from "./github/report-outbox.js";
@@ -28,16 +33,9 @@ const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
 /** A failure to start that is fully said in its message: one line, no stack. */
 class StartupError extends Error {}
 
-async function main(argv: string[]): Promise<void> {
-  // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
-  if (argv.length !== 1 || !roles.includes(argv[0] as Role)) {
-    process.exit(await runCli(argv));
-  }
-  const role = argv[0] as Role;
-
-  let config;
+function loadConfigOrExit(role: Role): Config {
   try {
-    config = loadConfig(role);
+    return loadConfig(role);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -45,6 +43,40 @@ async function main(argv: string[]): Promise<void> {
     }
     throw error;
   }
+}
+
+async function runSetupMode(role: Role): Promise<void> {
+  // Every setting but the app's credentials is checked first (as for a gateway, which needs none).
+  const base = loadConfigOrExit("gateway");
+  const log = createLogger(base.LOG_LEVEL).child({ role });
+  const setup = await startSetupServer({
+    port: base.SLIPWAY_APP_PORT,
+    host: base.SLIPWAY_HOST,
+    appUrl: base.appUrl,
+    github: githubUrls(process.env),
+    organization: process.env.GITHUB_ORG?.trim() || undefined,
+    webhookProxyUrl: base.WEBHOOK_PROXY_URL,
+    appName: process.env.SLIPWAY_APP_NAME,
+    envFile: envFilePath(process.env),
+    log,
+  });
+  log.info({ url: setup.url }, "set-up mode: no GitHub App yet");
+  process.stdout.write(`\n  Slipway is in set-up mode: open ${setup.url} and press "Register GitHub App".\n\n`);
+  const values = await setup.registered;
+  await setup.close();
+  Object.assign(process.env, values);
+}
+
+async function main(argv: string[]): Promise<void> {
+  // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
+  if (argv.length !== 1 || !roles.includes(argv[0] as Role)) {
+    process.exit(await runCli(argv));
+  }
+  const role = argv[0] as Role;
+
+  // With no GitHub App at all, the app's port first serves the page that registers one.
+  if ((role === "app" || role === "all") && needsSetup(process.env)) await runSetupMode(role);
+  const config = loadConfigOrExit(role);
 
   const log = createLogger(config.LOG_LEVEL).child({ role });
   const db = createDatabase(config.DATABASE_URL);
@@ -101,6 +133,15 @@ async function main(argv: string[]): Promise<void> {
     // Closed in reverse: the app stops taking webhooks before their pool goes.
     closers.push(() => intake.end(), () => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
+    if (config.WEBHOOK_PROXY_URL) {
+      const relayLog = log.child({ component: "relay" });
+      // A channel that cannot be reached does not stop the app: webhooks can still arrive directly.
+      const relay = await relayWebhooks(config.WEBHOOK_PROXY_URL, `${app.url}${webhookPath}`, relayLog).catch((error: Error) => {
+        relayLog.warn({ reason: error.message }, "cannot reach WEBHOOK_PROXY_URL; webhooks sent to that channel will not arrive until Slipway restarts");
+        return null;
+      });
+      if (relay) closers.push(() => relay.close());
+    }
   }
 
   let stopping = false;

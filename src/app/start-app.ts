@@ -115,6 +115,8 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
     app.on("issue_comment.created", async (context) => {
       const { comment, issue, repository } = context.payload;
+      // Commands live in pull requests; the app may only read plain issues (app.yml: issues: read).
+      if (!issue.pull_request) return;
       await handleComment(toCommentEvent(clientForDelivery(deps.installations, context), repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
     });
     app.on("commit_comment.created", async (context) => {
