@@ -15,7 +15,10 @@ import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
-import { createLogger } from "./logging/create-logger.js";
+import { createLogger, type Logger } from "./logging/create-logger.js";
+import { renderStartBanner } from "./logging/render-start-banner.js";
+import { slipwayVersion } from "./config/slipway-version.js";
+import { getFirstHourProgress } from "./store/first-hour-progress.js";
 import { startMetricsServer } from "./metrics/metrics.js";
 import { ListenError } from "./app/listen-server.js";
 import { describeDatabaseFailure } from "./config/describe-database-failure.js";
@@ -45,10 +48,10 @@ function loadConfigOrExit(role: Role): Config {
   }
 }
 
-async function runSetupMode(role: Role): Promise<void> {
+async function runSetupMode(role: Role): Promise<Logger> {
   // Every setting but the app's credentials is checked first (as for a gateway, which needs none).
   const base = loadConfigOrExit("gateway");
-  const log = createLogger(base.LOG_LEVEL).child({ role });
+  const log = createLogger(base.LOG_LEVEL, "slipway", base.SLIPWAY_LOG_FORMAT).child({ role });
   const setup = await startSetupServer({
     port: base.SLIPWAY_APP_PORT,
     host: base.SLIPWAY_HOST,
@@ -65,6 +68,7 @@ async function runSetupMode(role: Role): Promise<void> {
   const values = await setup.registered;
   await setup.close();
   Object.assign(process.env, values);
+  return log;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -75,10 +79,10 @@ async function main(argv: string[]): Promise<void> {
   const role = argv[0] as Role;
 
   // With no GitHub App at all, the app's port first serves the page that registers one.
-  if ((role === "app" || role === "all") && needsSetup(process.env)) await runSetupMode(role);
+  const setupLog = (role === "app" || role === "all") && needsSetup(process.env) ? await runSetupMode(role) : null;
   const config = loadConfigOrExit(role);
 
-  const log = createLogger(config.LOG_LEVEL).child({ role });
+  const log = setupLog ?? createLogger(config.LOG_LEVEL, "slipway", config.SLIPWAY_LOG_FORMAT).child({ role });
   const db = createDatabase(config.DATABASE_URL);
   const applied = await runMigrations(db).catch((error: unknown) => {
     throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? `PostgreSQL migrations failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -143,6 +147,27 @@ async function main(argv: string[]): Promise<void> {
       if (relay) closers.push(() => relay.close());
     }
   }
+
+  const servesApp = (role === "app" || role === "all") && Boolean(config.github);
+  const servesGateway = role === "gateway" || role === "all";
+  const progress = servesApp ? await getFirstHourProgress(db).catch(() => undefined) : undefined;
+  process.stderr.write(
+    renderStartBanner({
+      version: slipwayVersion(),
+      role,
+      appUrl: servesApp ? config.appUrl : undefined,
+      webhookProxyUrl: config.WEBHOOK_PROXY_URL,
+      publicUrl: servesGateway ? config.publicUrl : undefined,
+      progress,
+    }),
+  );
+  log.info(
+    {
+      ...(servesApp ? { dashboard: `${config.appUrl}/dashboard`, webhook: config.WEBHOOK_PROXY_URL ?? `${config.appUrl}${webhookPath}`, api: `${config.appUrl}/v1` } : {}),
+      ...(servesGateway ? { functions: `${config.publicUrl}/fn/` } : {}),
+    },
+    "slipway started",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

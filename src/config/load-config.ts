@@ -16,6 +16,8 @@ const baseSchema = z.object({
   REDIS_URL: url.default("redis://127.0.0.1:6379"),
   SLIPWAY_QUEUE_PREFIX: z.string().min(1).default("slipway"),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  // auto: readable lines on a terminal, JSON (one object a line) anywhere else.
+  SLIPWAY_LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   SLIPWAY_ARTIFACT_DIR: z.string().min(1).default(".slipway/artifacts"),
   SLIPWAY_GATEWAY_SECRET: z.string().min(16, "must be at least 16 characters"),
   SLIPWAY_GATEWAY_URL: url.default("http://127.0.0.1:3002"),
