@@ -29,6 +29,7 @@ import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
 import { prepareSandboxNetwork } from "./sandbox/prepare-sandbox-network.js";
 import { buildNetwork, runtimeNetwork } from "./sandbox/sandbox-networks.js";
 import { createDatabase } from "./store/create-database.js";
+import { createMissingDatabase } from "./store/create-missing-database.js";
 import { runMigrations } from "./store/run-migrations.js";
 
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
@@ -83,6 +84,10 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfigOrExit(role);
 
   const log = setupLog ?? createLogger(config.LOG_LEVEL, "slipway", config.SLIPWAY_LOG_FORMAT).child({ role });
+  const created = await createMissingDatabase(config.DATABASE_URL).catch((error: unknown) => {
+    throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? (error instanceof Error ? error.message : String(error)));
+  });
+  if (created) log.info({ database: created }, "created the database named in DATABASE_URL");
   const db = createDatabase(config.DATABASE_URL);
   const applied = await runMigrations(db).catch((error: unknown) => {
     throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? `PostgreSQL migrations failed: ${error instanceof Error ? error.message : String(error)}`);

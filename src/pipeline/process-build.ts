@@ -6,6 +6,7 @@
 // itself knows nothing of GitHub (src/github/report-outbox.ts tells it).
 import type Docker from "dockerode";
 import { deploymentLogger } from "../logging/deployment-logger.js";
+import { describeMissingRuntimeImage } from "./describe-missing-runtime-image.js";
 import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,6 +120,9 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   try {
     const runtime = deps.runtimes.get(deployment.runtime);
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
+    // Said here, in words, rather than as Docker's "No such image" from the build container.
+    const missingImage = await describeMissingRuntimeImage(docker, runtime);
+    if (missingImage) throw new BuildFailure(missingImage);
 
     await step("fetch", async () => {
       if (deployment.sourceDigest) {
