@@ -64,8 +64,9 @@ async function runSetupMode(role: Role): Promise<Logger> {
     envFile: envFilePath(process.env),
     log,
   });
-  log.info({ url: setup.url }, "set-up mode: no GitHub App yet");
-  process.stdout.write(`\n  Slipway is in set-up mode: open ${setup.url} and press "Register GitHub App".\n\n`);
+  // The link carries the one-time key, so it goes to the terminal, not into the log stream.
+  log.info({ url: `${base.appUrl}/setup` }, "set-up mode: no GitHub App yet; open the set-up link printed on stderr");
+  process.stderr.write(`\n  Slipway is in set-up mode: open ${setup.url}\n  and press "Register GitHub App".\n\n`);
   const values = await setup.registered;
   await setup.close();
   Object.assign(process.env, values);

@@ -90,13 +90,15 @@ async function main() {
   slipway.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const started = performance.now();
   try {
-    await timed("start Slipway (set-up mode)", "you", () => until("the set-up page", async () => (await fetch(`${appUrl}/setup`)).ok));
+    const link = await timed("start Slipway (set-up mode)", "you", () => until("the set-up link", async () => /open (http:\S+\/setup\?key=[0-9a-f]+)/.exec(output)?.[1]));
     const secret = await timed("register the GitHub App from the page", "you", async () => {
-      const document = new JSDOM(await (await fetch(`${appUrl}/setup`)).text()).window.document;
+      const opened = await fetch(link);
+      const cookie = opened.headers.get("set-cookie")!.split(";")[0]!;
+      const document = new JSDOM(await opened.text()).window.document;
       const form = document.querySelector("form")!;
       const manifest = (form.querySelector("input[name=manifest]") as unknown as { value: string }).value;
       const posted = await fetch(form.getAttribute("action")!, { method: "POST", body: new URLSearchParams({ manifest }), redirect: "manual" });
-      const back = await fetch(posted.headers.get("location")!);
+      const back = await fetch(posted.headers.get("location")!, { headers: { cookie } });
       if (!back.ok) throw new Error(`registration failed: ${await back.text()}`);
       return /^WEBHOOK_SECRET=(.+)$/m.exec(await readFile(envFile, "utf8"))![1]!;
     });

@@ -5,6 +5,11 @@
 // credentials, which are written to .env and a private key file (both mode 0600). The
 // returned `registered` promise then gives the credentials, so Slipway goes on into normal
 // mode in the same process.
+//
+// Until then anyone who reaches the port could bind this Slipway to a GitHub App of their
+// own, so the page asks for a one-time key that only the operator sees (printed in
+// Slipway's output, like a first-run admin password). The key becomes an HttpOnly cookie,
+// which the callback needs too, along with the `state` it sent GitHub.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -33,6 +38,7 @@ export type SetupOptions = {
 };
 
 export type SetupServer = {
+  /** The page with its one-time key: the link to show the operator. */
   url: string;
   manifest: AppManifest;
   /** The settings written to .env, once the app is registered. */
@@ -60,6 +66,17 @@ function isLocalAddress(url: string): boolean {
 export async function startSetupServer(options: SetupOptions): Promise<SetupServer> {
   const manifest = buildAppManifest({ appUrl: options.appUrl, webhookProxyUrl: options.webhookProxyUrl, name: options.appName });
   const state = randomBytes(16).toString("hex");
+  const key = randomBytes(16).toString("hex");
+  const cookieName = "slipway_setup_key";
+  const sameSecret = (given: string | null | undefined, expected: string) => {
+    const bytes = Buffer.from(given ?? "");
+    return bytes.length === expected.length && timingSafeEqual(bytes, Buffer.from(expected));
+  };
+  const cookieKey = (req: IncomingMessage) =>
+    (req.headers.cookie ?? "")
+      .split(";")
+      .map((part) => part.trim().split("="))
+      .find(([name]) => name === cookieName)?.[1];
   const formAction = `${options.github.webUrl}${options.organization ? `/organizations/${encodeURIComponent(options.organization)}` : ""}/settings/apps/new?state=${state}`;
   let settle!: (values: Record<string, string>) => void;
   const registered = new Promise<Record<string, string>>((resolve) => (settle = resolve));
@@ -89,11 +106,10 @@ the channel's webhooks to itself. On a server, set <code>SLIPWAY_APP_URL</code> 
     );
   };
 
-  const callback = async (url: URL, res: ServerResponse) => {
+  const callback = async (req: IncomingMessage, url: URL, res: ServerResponse) => {
     const code = url.searchParams.get("code") ?? "";
-    const given = Buffer.from(url.searchParams.get("state") ?? "");
-    if (!code || given.length !== state.length || !timingSafeEqual(given, Buffer.from(state))) {
-      res.writeHead(400, { "content-type": "text/html; charset=utf-8" }).end(page("Set up Slipway", `<h1>That link is not from this set-up</h1><p><a href="/setup">Start again</a>.</p>`));
+    if (!code || !sameSecret(url.searchParams.get("state"), state) || !sameSecret(cookieKey(req), key)) {
+      res.writeHead(400, { "content-type": "text/html; charset=utf-8" }).end(page("Set up Slipway", `<h1>That link is not from this set-up</h1><p>Start again from the set-up link in Slipway's output, in this browser.</p>`));
       return;
     }
     if (converting || done) {
@@ -143,9 +159,26 @@ The <a href="/dashboard">dashboard</a> shows the builds.</p>`,
     const url = new URL(req.url ?? "/", "http://setup.invalid");
     if (url.pathname === "/healthz") return void res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
     if (url.pathname === "/readyz") return void res.writeHead(503, { "content-type": "application/json" }).end('{"ready":false,"setup":true,"reason":"the GitHub App is not registered yet"}');
-    if (req.method === "GET" && url.pathname === "/setup/callback") return void callback(url, res);
+    if (req.method === "GET" && url.pathname === "/setup/callback") return void callback(req, url, res);
     if (req.method === "GET" && url.pathname === "/setup/manifest.json") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(manifest));
-    if (req.method === "GET" && url.pathname === "/setup") return void res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(registerPage());
+    if (req.method === "GET" && url.pathname === "/setup") {
+      const given = url.searchParams.get("key");
+      if (!sameSecret(given, key) && !sameSecret(cookieKey(req), key)) {
+        res.writeHead(403, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(
+          page("Set up Slipway", `<h1>Open the set-up link from Slipway's output</h1><p>Slipway printed a link with a one-time key when it started in set-up mode (<code>open …/setup?key=…</code>); only that link registers the GitHub App.</p>`),
+        );
+        return;
+      }
+      // Lax: the cookie comes back on GitHub's redirect to the callback, a top-level GET.
+      res.writeHead(200, {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-store",
+        "referrer-policy": "no-referrer",
+        "set-cookie": `${cookieName}=${key}; Path=/setup; HttpOnly; SameSite=Lax; Max-Age=3600`,
+      });
+      res.end(registerPage());
+      return;
+    }
     if (req.method === "GET" || req.method === "HEAD") return void res.writeHead(302, { location: "/setup" }).end();
     res.writeHead(503, { "content-type": "application/json" }).end('{"error":"Slipway is in set-up mode: register the GitHub App at /setup first"}');
   };
@@ -159,7 +192,7 @@ The <a href="/dashboard">dashboard</a> shows the builds.</p>`,
   });
   await listenServer(server, { port: options.port, host: options.host, setting: "SLIPWAY_APP_PORT" });
   return {
-    url: `${options.appUrl}/setup`,
+    url: `${options.appUrl}/setup?key=${key}`,
     manifest,
     registered,
     close: () =>

@@ -125,10 +125,17 @@ describe("guided set-up", { timeout: 5 * 60_000 }, () => {
       return response.status === 302 ? response : undefined;
     });
     assert.equal(first.headers.get("location"), "/setup");
-    assert.match(output, /set-up mode: open http:\/\/127\.0\.0\.1:\d+\/setup/);
     assert.equal((await fetch(`${appUrl}/readyz`)).status, 503);
+    // Only the link printed for the operator, with its one-time key, registers an app.
+    assert.equal((await fetch(`${appUrl}/setup`)).status, 403);
+    assert.equal((await fetch(`${appUrl}/setup?key=${"0".repeat(32)}`)).status, 403);
+    const link = await waitFor("the set-up link", async () => /open (http:\/\/127\.0\.0\.1:\d+\/setup\?key=[0-9a-f]{32})/.exec(output)?.[1]);
+    assert.ok(!output.split("\n").some((line) => line.startsWith("{") && line.includes("key=")), "the key is not in the JSON log");
 
-    const html = await (await fetch(`${appUrl}/setup`)).text();
+    const opened = await fetch(link);
+    assert.equal(opened.status, 200);
+    const cookie = opened.headers.get("set-cookie")!.split(";")[0]!;
+    const html = await opened.text();
     const form = new JSDOM(html).window.document.querySelector("form")!;
     assert.equal(form.querySelector("button")?.textContent, "Register GitHub App");
     const action = new URL(form.getAttribute("action")!);
@@ -148,12 +155,13 @@ describe("guided set-up", { timeout: 5 * 60_000 }, () => {
     const back = new URL(posted.headers.get("location")!);
     assert.equal(`${back.origin}${back.pathname}`, `${appUrl}/setup/callback`);
 
-    // A callback with another state is refused, and spends no code.
+    // A callback with another state, or from a browser without the key's cookie, is refused and spends no code.
     const forged = new URL(back);
     forged.searchParams.set("state", "0".repeat(32));
-    assert.equal((await fetch(forged)).status, 400);
+    assert.equal((await fetch(forged, { headers: { cookie } })).status, 400);
+    assert.equal((await fetch(back)).status, 400);
 
-    const done = await fetch(back);
+    const done = await fetch(back, { headers: { cookie } });
     const donePage = await done.text();
     assert.equal(done.status, 200, donePage);
     const registered = emulator.registeredApps.at(-1)!;
