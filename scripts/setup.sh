@@ -12,6 +12,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# The local database's role, password and name (created below when missing). DATABASE_URL
+# should name the same; Slipway also creates the database in DATABASE_URL when its role may.
 SLIPWAY_DB_USER=${SLIPWAY_DB_USER:-slipway}
 SLIPWAY_DB_PASSWORD=${SLIPWAY_DB_PASSWORD:-slipway}
 SLIPWAY_DB_NAME=${SLIPWAY_DB_NAME:-slipway}
@@ -32,6 +34,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# --- Node.js --------------------------------------------------------------------------
+bash "$here/scripts/check-node.sh"
 
 # --- Docker Engine --------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then

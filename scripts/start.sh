@@ -2,6 +2,8 @@
 # Sets up whatever is missing, then runs Slipway with every role in one process (`all`),
 # with local defaults for everything but the GitHub App's credentials, which come from
 # the environment or a .env file (APP_ID, PRIVATE_KEY or PRIVATE_KEY_PATH, WEBHOOK_SECRET).
+# With none of them, Slipway starts in set-up mode: its page registers the GitHub App through
+# GitHub's manifest flow, writes the credentials to .env and goes on without a restart.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"

@@ -3,14 +3,22 @@
 // every other `slipway …` is the command line (src/cli/run-cli.ts).
 import Docker from "dockerode";
 import { Redis } from "ioredis";
-import { startApp } from "./app/start-app.js";
+import { startApp, webhookPath } from "./app/start-app.js";
+import { relayWebhooks } from "./app/relay-webhooks.js";
 import { createArtifactStore } from "./artifacts/create-artifact-store.js";
-import { ConfigError, loadConfig, type Role } from "./config/load-config.js";
+import { ConfigError, loadConfig, type Config, type Role } from "./config/load-config.js";
+import { envFilePath } from "./setup/env-file-path.js";
+import { githubUrls } from "./setup/github-urls.js";
+import { needsSetup } from "./setup/needs-setup.js";
+import { startSetupServer } from "./setup/start-setup-server.js";
 import { runCli } from "./cli/run-cli.js";
 import { createInstallationClients } from "./github/create-installation-client.js";
 import { startReportOutbox } from "./github/report-outbox.js";
 import { startGateway } from "./gateway/start-gateway.js";
-import { createLogger } from "./logging/create-logger.js";
+import { createLogger, type Logger } from "./logging/create-logger.js";
+import { renderStartBanner } from "./logging/render-start-banner.js";
+import { slipwayVersion } from "./config/slipway-version.js";
+import { getFirstHourProgress } from "./store/first-hour-progress.js";
 import { startMetricsServer } from "./metrics/metrics.js";
 import { ListenError } from "./app/listen-server.js";
 import { describeDatabaseFailure } from "./config/describe-database-failure.js";
@@ -21,12 +29,49 @@ import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
 import { prepareSandboxNetwork } from "./sandbox/prepare-sandbox-network.js";
 import { buildNetwork, runtimeNetwork } from "./sandbox/sandbox-networks.js";
 import { createDatabase } from "./store/create-database.js";
+import { createMissingDatabase } from "./store/create-missing-database.js";
 import { runMigrations } from "./store/run-migrations.js";
 
 const roles: readonly Role[] = ["app", "worker", "gateway", "all"];
 
 /** A failure to start that is fully said in its message: one line, no stack. */
 class StartupError extends Error {}
+
+function loadConfigOrExit(role: Role): Config {
+  try {
+    return loadConfig(role);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+async function runSetupMode(role: Role): Promise<Logger> {
+  // Every setting but the app's credentials is checked first (as for a gateway, which needs none).
+  const base = loadConfigOrExit("gateway");
+  const log = createLogger(base.LOG_LEVEL, "slipway", base.SLIPWAY_LOG_FORMAT).child({ role });
+  const setup = await startSetupServer({
+    port: base.SLIPWAY_APP_PORT,
+    host: base.SLIPWAY_HOST,
+    appUrl: base.appUrl,
+    github: githubUrls(process.env),
+    organization: process.env.GITHUB_ORG?.trim() || undefined,
+    webhookProxyUrl: base.WEBHOOK_PROXY_URL,
+    appName: process.env.SLIPWAY_APP_NAME,
+    envFile: envFilePath(process.env),
+    log,
+  });
+  // The link carries the one-time key, so it goes to the terminal, not into the log stream.
+  log.info({ url: `${base.appUrl}/setup` }, "set-up mode: no GitHub App yet; open the set-up link printed on stderr");
+  process.stderr.write(`\n  Slipway is in set-up mode: open ${setup.url}\n  and press "Register GitHub App".\n\n`);
+  const values = await setup.registered;
+  await setup.close();
+  Object.assign(process.env, values);
+  return log;
+}
 
 async function main(argv: string[]): Promise<void> {
   // `slipway <role>` starts a server; anything else (`slipway app --help` too) is the command line.
@@ -35,18 +80,15 @@ async function main(argv: string[]): Promise<void> {
   }
   const role = argv[0] as Role;
 
-  let config;
-  try {
-    config = loadConfig(role);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
+  // With no GitHub App at all, the app's port first serves the page that registers one.
+  const setupLog = (role === "app" || role === "all") && needsSetup(process.env) ? await runSetupMode(role) : null;
+  const config = loadConfigOrExit(role);
 
-  const log = createLogger(config.LOG_LEVEL).child({ role });
+  const log = setupLog ?? createLogger(config.LOG_LEVEL, "slipway", config.SLIPWAY_LOG_FORMAT).child({ role });
+  const created = await createMissingDatabase(config.DATABASE_URL).catch((error: unknown) => {
+    throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? (error instanceof Error ? error.message : String(error)));
+  });
+  if (created) log.info({ database: created }, "created the database named in DATABASE_URL");
   const db = createDatabase(config.DATABASE_URL);
   const applied = await runMigrations(db).catch((error: unknown) => {
     throw new StartupError(describeDatabaseFailure(error, config.DATABASE_URL) ?? `PostgreSQL migrations failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -104,7 +146,37 @@ async function main(argv: string[]): Promise<void> {
     // Closed in reverse: the app stops taking webhooks before their pool goes.
     closers.push(() => intake.end(), () => app.close(), () => queue.close());
     log.info({ url: app.url }, "app listening for webhooks");
+    if (config.WEBHOOK_PROXY_URL) {
+      const relayLog = log.child({ component: "relay" });
+      // A channel that cannot be reached does not stop the app: webhooks can still arrive directly.
+      const relay = await relayWebhooks(config.WEBHOOK_PROXY_URL, `${app.url}${webhookPath}`, relayLog).catch((error: Error) => {
+        relayLog.warn({ reason: error.message }, "cannot reach WEBHOOK_PROXY_URL; webhooks sent to that channel will not arrive until Slipway restarts");
+        return null;
+      });
+      if (relay) closers.push(() => relay.close());
+    }
   }
+
+  const servesApp = (role === "app" || role === "all") && Boolean(config.github);
+  const servesGateway = role === "gateway" || role === "all";
+  const progress = servesApp ? await getFirstHourProgress(db).catch(() => undefined) : undefined;
+  process.stderr.write(
+    renderStartBanner({
+      version: slipwayVersion(),
+      role,
+      appUrl: servesApp ? config.appUrl : undefined,
+      webhookProxyUrl: config.WEBHOOK_PROXY_URL,
+      publicUrl: servesGateway ? config.publicUrl : undefined,
+      progress,
+    }),
+  );
+  log.info(
+    {
+      ...(servesApp ? { dashboard: `${config.appUrl}/dashboard`, webhook: config.WEBHOOK_PROXY_URL ?? `${config.appUrl}${webhookPath}`, api: `${config.appUrl}/v1` } : {}),
+      ...(servesGateway ? { functions: `${config.publicUrl}/fn/` } : {}),
+    },
+    "slipway started",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -58,7 +58,7 @@ export function registerDeploymentActionRoutes(api: ApiRouter, deps: AppDependen
     summary: "Let pushes go live again after a rollback",
     tags: ["deployments"],
     auth: ["server"],
-    handler: ({ params, principal }) => asApiError(() => unpinProduction(deps.db, { functionId: functionIdFrom(params), actor: principal!.name, via: "api" })),
+    handler: ({ params, principal }) => asApiError(() => unpinProduction(deps.db, { functionId: functionIdFrom(params), actor: principal!.name, via: "api" }, deps.log)),
   });
 
   api.route({

@@ -67,7 +67,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | Refu
 
 export function createWebhookReceiver(deps: WebhookReceiverDependencies) {
   const maxBytes = deps.maxBytes ?? maxWebhookBytes;
-  const log = deps.log.child({ component: "webhook-receiver" });
+  const log = deps.log.child({ module: "webhook-receiver" });
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const event = req.headers["x-github-event"];

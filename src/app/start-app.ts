@@ -7,6 +7,8 @@ import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
 import type { Logger } from "pino";
 import { Probot } from "probot";
+import { checkReadiness } from "../health/check-readiness.js";
+import { gatewayCheck, postgresCheck, redisCheck } from "../health/readiness-checks.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import { registerApiRoutes } from "../api/register-api-routes.js";
@@ -87,7 +89,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     privateKey: deps.github.PRIVATE_KEY,
     secret: deps.github.WEBHOOK_SECRET,
     baseUrl: deps.github.GITHUB_API_URL,
-    log: deps.log.child({ role: "app" }),
+    log: deps.log.child({ module: "probot" }),
   });
 
   const scheduleDeps = { ...deps, github: deps.installations };
@@ -115,6 +117,8 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     const pullRequestCommentDeps = { ...commentDeps, extraCommands: { approve: approveFromComment(scheduleDeps) } };
     app.on("issue_comment.created", async (context) => {
       const { comment, issue, repository } = context.payload;
+      // Commands live in pull requests; the app may only read plain issues (app.yml: issues: read).
+      if (!issue.pull_request) return;
       await handleComment(toCommentEvent(clientForDelivery(deps.installations, context), repository, comment, { kind: "issue", number: issue.number }), pullRequestCommentDeps);
     });
     app.on("commit_comment.created", async (context) => {
@@ -132,6 +136,9 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     if (req.url === "/healthz") {
       res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
       return;
+    }
+    if (req.url === "/readyz") {
+      return void checkReadiness([postgresCheck(deps.db), ...(deps.redis ? [redisCheck(deps.redis)] : []), gatewayCheck(deps.config.SLIPWAY_GATEWAY_URL)], res);
     }
     if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN, deps.config.SLIPWAY_HOST);
     if (api.handle(req, res)) return;

@@ -51,7 +51,7 @@ export type GivenUp = (delivery: DueDelivery & { permanent: boolean }, reason: s
 
 export function createWebhookInbox(deps: { db: Database; log: Logger; settings: InboxSettings; onGivenUp?: GivenUp }): WebhookInbox {
   const { db, settings } = deps;
-  const log = deps.log.child({ component: "webhook-inbox" });
+  const log = deps.log.child({ module: "webhook-inbox" });
   const backoffSeconds = (attempts: number) => Math.min(settings.retrySeconds * 2 ** (attempts - 1), 3600);
   const isRetried = (delivery: DueDelivery) => {
     const action = (delivery.payload as { action?: unknown } | null)?.action;

@@ -2,6 +2,7 @@
 // here, once, so a bad value stops start-up with a message that names the variable.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { githubUrls } from "../setup/github-urls.js";
 import { decodeMasterKey } from "../variables/master-keyring.js";
 
 export type Role = "app" | "worker" | "gateway" | "all";
@@ -15,6 +16,8 @@ const baseSchema = z.object({
   REDIS_URL: url.default("redis://127.0.0.1:6379"),
   SLIPWAY_QUEUE_PREFIX: z.string().min(1).default("slipway"),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  // auto: readable lines on a terminal, JSON (one object a line) anywhere else.
+  SLIPWAY_LOG_FORMAT: z.enum(["auto", "json", "pretty"]).default("auto"),
   SLIPWAY_ARTIFACT_DIR: z.string().min(1).default(".slipway/artifacts"),
   // Where build outputs and uploads are kept: local (SLIPWAY_ARTIFACT_DIR, one machine or a
   // shared filesystem) or s3 (any S3-compatible object storage, shared by every node).
@@ -46,6 +49,11 @@ const baseSchema = z.object({
   SLIPWAY_PUBLIC_URL: url.optional(),
   // Where users reach the app's REST API (check-run details links, PR comment log links).
   SLIPWAY_APP_URL: url.optional(),
+  // A webhook relay channel (smee.io or a self-hosted smee): GitHub posts webhooks there, and
+  // the app role forwards them to itself, for a machine GitHub cannot reach.
+  WEBHOOK_PROXY_URL: url.optional(),
+  // GitHub's web address, where set-up mode registers the app (GitHub Enterprise Server: https://<host>).
+  GITHUB_URL: url.optional(),
   SLIPWAY_APP_PORT: port.default(3000),
   SLIPWAY_GATEWAY_PORT: port.default(3002),
   // GET /metrics (Prometheus): the app and the gateway serve it on their ports, a worker
@@ -156,6 +164,8 @@ const settingHints: Record<string, string> = {
   PRIVATE_KEY: "the GitHub App's private key: PRIVATE_KEY_PATH=/path/to/key.pem, or the PEM itself in PRIVATE_KEY",
   WEBHOOK_SECRET: "the webhook secret set on the GitHub App's settings page",
   GITHUB_API_URL: "https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server",
+  GITHUB_URL: "https://github.com, or https://<host> for GitHub Enterprise Server",
+  WEBHOOK_PROXY_URL: "a channel URL such as https://smee.io/<channel>",
   SLIPWAY_GATEWAY_SECRET: "any random string, e.g. `openssl rand -hex 24`; scripts/start.sh makes one",
   DATABASE_URL: "e.g. postgres://slipway:slipway@127.0.0.1:5432/slipway",
   REDIS_URL: "e.g. redis://127.0.0.1:6379",
@@ -241,6 +251,16 @@ function artifactStoreProblems(config: BaseConfig): string[] {
   return problems;
 }
 
+// GitHub Enterprise Server's API lives under /api/v3 of GITHUB_URL, so that alone is enough.
+function defaultApiUrl(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.GITHUB_API_URL?.trim() || !env.GITHUB_URL?.trim()) return env.GITHUB_API_URL;
+  try {
+    return githubUrls(env).apiUrl;
+  } catch {
+    return env.GITHUB_API_URL;
+  }
+}
+
 export function roleNeedsGithub(role: Role): boolean {
   return role !== "gateway";
 }
@@ -255,7 +275,7 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
     const privateKey = readPrivateKey(env);
     // An unreadable key file is one problem among the others, not the only one reported.
     const schema = privateKey.problem ? githubSchema.omit({ PRIVATE_KEY: true }) : githubSchema;
-    const parsed = schema.safeParse({ ...env, PRIVATE_KEY: privateKey.key });
+    const parsed = schema.safeParse({ ...env, PRIVATE_KEY: privateKey.key, GITHUB_API_URL: defaultApiUrl(env) });
     if (privateKey.problem) problems.push(privateKey.problem);
     if (!parsed.success) {
       problems.push(

@@ -4,6 +4,7 @@
 // superseded it; GitHub Deployments and the PR comment say so: see report-deployment.ts);
 // the audit log records who and why. The worker running it notices within a second and
 // kills its build container (labelled slipway.deployment=<id>).
+import { deploymentLogger } from "../logging/deployment-logger.js";
 import type { Logger } from "pino";
 import type { Config } from "../config/load-config.js";
 import { recordAudit, type AuditVia } from "../store/audit-log.js";
@@ -46,7 +47,7 @@ export async function cancelDeployment(deps: CancelDependencies, request: Cancel
     toDeploymentId: request.supersededBy ?? null,
     detail: { reason: request.reason, version: deployment.version, commitSha: deployment.commitSha },
   });
-  deps.log.info({ deploymentId: request.deploymentId, reason: request.reason, actor: request.actor }, "build cancelled");
+  deploymentLogger(deps.log, { ...deployment, deploymentId: request.deploymentId }).info({ reason: request.reason, actor: request.actor, via: request.via }, "build cancelled");
 
   return { cancelled: true, functionName: deployment.functionName, version: deployment.version, status: "cancelled" };
 }

@@ -82,7 +82,7 @@ export type ScheduledFunction = { id: string; outcome: "queued" | "reused" | "sk
 export async function scheduleBuilds(deps: ScheduleDependencies, request: ScheduleRequest): Promise<ScheduledFunction[] | null> {
   const { octokit, repository, sha } = request;
   const repo = { owner: repository.owner, repo: repository.name };
-  const log = deps.log.child({ repo: repository.name, sha, alias: request.alias });
+  const log = deps.log.child({ repository: `${repository.owner}/${repository.name}`, sha, alias: request.alias });
   const runTarget = (name: string, detailsUrl = `${deps.config.appUrl}/`) => ({ ...repo, repositoryId: repository.id, sha, name, detailsUrl, externalId: commitRunExternalId(request.alias) });
 
   const file = await readSlipwayConfig(octokit, repo.owner, repo.repo, sha);
@@ -187,7 +187,7 @@ export async function scheduleBuilds(deps: ScheduleDependencies, request: Schedu
     }
     if (fresh) await enqueueBuild(deps.queue, build.id);
     else if (build.targetAdded && build.status === "ready") await enqueueActivation(deps.queue, build.id, request.alias);
-    log.info({ function: fn.id, deploymentId: build.id, version: build.version, reused: !fresh }, fresh ? "build queued" : "build reused for another alias");
+    log.info({ function: fn.id, version: `v${build.version}`, deploymentId: build.id, reused: !fresh }, fresh ? "build queued" : "build reused for another alias");
     return { id: fn.id, outcome: fresh ? "queued" : "reused", deploymentId: build.id };
   }));
   if (request.pullRequest && results.length > 0) {

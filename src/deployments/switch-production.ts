@@ -2,6 +2,8 @@
 // production at an existing ready deployment (no rebuild) through the gateway, which
 // warm-starts it if needed and switches only once it is healthy. A rollback pins
 // production so pushes stop going live; a promote unpins it.
+import type { Logger } from "pino";
+import { deploymentLogger } from "../logging/deployment-logger.js";
 import type { Config } from "../config/load-config.js";
 import { requestActivation } from "../gateway/request-activation.js";
 import { functionUrl } from "../gateway/route-key.js";
@@ -48,7 +50,7 @@ export async function resolveSwitchTarget(db: Queryable, request: SwitchRequest)
 const interactiveRetryMs = 20_000;
 
 export async function switchProduction(
-  deps: { config: Config; db: Queryable },
+  deps: { config: Config; db: Queryable; log: Logger },
   request: SwitchRequest & { actor: string; via: AuditVia },
 ): Promise<SwitchResult> {
   const started = performance.now();
@@ -63,6 +65,10 @@ export async function switchProduction(
     via: request.via,
   }, { retryForMs: interactiveRetryMs });
   if (!activation.activated) throw new DeploymentActionError(activation.reason ?? "the gateway did not switch");
+  deploymentLogger(deps.log, { deploymentId: deployment.id, functionName: state.name, version: deployment.version, owner: state.owner, repo: state.repo }).info(
+    { action: request.action, actor: request.actor, via: request.via, fromVersion: state.production ? `v${state.production.version}` : null, pinned },
+    request.action === "rollback" ? "production rolled back" : "production promoted",
+  );
   return {
     functionName: state.name,
     fromVersion: state.production?.version ?? null,

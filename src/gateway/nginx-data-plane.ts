@@ -97,6 +97,8 @@ export type DataPlane = {
   setRoute(route: FastRoute): void;
   /** From the next request on, calls to this route go to the gateway's own server. */
   deleteRoute(key: string): void;
+  /** Rejects with the reason when nginx has exited or does not answer. */
+  checkServing(): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -552,6 +554,10 @@ export async function startNginxDataPlane(options: DataPlaneOptions): Promise<Da
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
       }
+    },
+    async checkServing() {
+      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${lastError || "no error reported"}`);
+      if (!(await probeReady(probeHost, options.port))) throw new Error(`nginx does not answer on SLIPWAY_GATEWAY_PORT ${options.port}`);
     },
     async close() {
       closing = true;

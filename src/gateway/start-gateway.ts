@@ -3,6 +3,9 @@
 // that serves those URLs. Routes live in Postgres; this process holds a copy, rebuilt at
 // start, refreshed when another gateway announces a change (route-sync.ts) and re-read
 // every SLIPWAY_ROUTE_RECONCILE_SECONDS.
+import { checkReadiness } from "../health/check-readiness.js";
+import { dockerCheck, postgresCheck, redisCheck } from "../health/readiness-checks.js";
+import { deploymentLogger } from "../logging/deployment-logger.js";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
 import { timingSafeEqual } from "node:crypto";
@@ -345,7 +348,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     // Outside the lock: another gateway switching this function at the same moment waits
     // for this one's confirmation in turn.
     const { unconfirmed } = await routeSync.announce(deployment.functionId);
-    log.info({ deploymentId: deployment.deploymentId, alias: input.alias, previousDeploymentId: result.previousDeploymentId, unconfirmed }, "activated");
+    deploymentLogger(log, deployment).info(
+      { alias: input.alias, previousDeploymentId: result.previousDeploymentId, ...(input.action ? { action: input.action, actor: input.actor, via: input.via } : {}), unconfirmed },
+      "activated",
+    );
     return { ...result, durationMs: performance.now() - started, ...(unconfirmed.length ? { unconfirmedGateways: unconfirmed } : {}) };
   }
 
@@ -517,6 +523,17 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     if (url === "/healthz") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
       return;
+    }
+    if (url === "/readyz") {
+      return checkReadiness(
+        [
+          postgresCheck(db),
+          redisCheck(deps.publisher),
+          dockerCheck(docker),
+          { name: "data plane", check: async () => dataPlane?.checkServing() },
+        ],
+        res,
+      );
     }
     if (url === "/metrics" && req.method === "GET") return serveMetrics(req, res, config.SLIPWAY_METRICS_TOKEN, config.SLIPWAY_HOST);
     // nginx asking whether a call may run a function that needs a token (see FastRoute).

@@ -109,7 +109,7 @@ async function runCommand(deps: CommentDependencies, event: CommentEvent, comman
     }
     case "unpin": {
       const functionId = pickFunction(await repositoryFunctions, command.functionName);
-      const result = await unpinProduction(deps.db, { functionId, actor, via: "comment" });
+      const result = await unpinProduction(deps.db, { functionId, actor, via: "comment" }, deps.log);
       return `Unpinned **${result.functionName}**: v${result.version} keeps serving, and the next push goes live.`;
     }
     case "redeploy": {

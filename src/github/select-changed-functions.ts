@@ -2,7 +2,7 @@
 // `watch:` globs; by default its root and slipway.yml). Pure. `changedPaths` null means
 // "unknown" (no earlier deployment, an unreachable base, or a diff too large for the
 // compare API), and then everything builds.
-import { matchesGlob } from "node:path";
+import picomatch from "picomatch";
 
 export type WatchedFunction = { id: string; watch: string[] };
 export type ChangeDecision = { build: true } | { build: false; reason: string };
@@ -11,7 +11,8 @@ function matches(path: string, glob: string): boolean {
   if (glob === path || glob === "**") return true;
   // `dir/**` means everything under dir, dotfiles included (a plain glob skips those).
   if (glob.endsWith("/**") && !/[*?[{]/.test(glob.slice(0, -3))) return path.startsWith(glob.slice(0, -2));
-  return matchesGlob(path, glob);
+  // picomatch, not node:path matchesGlob: that one is experimental and warns on stderr.
+  return picomatch.isMatch(path, glob);
 }
 
 export function watchesAny(watch: readonly string[], paths: readonly string[]): boolean {

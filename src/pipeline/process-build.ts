@@ -5,6 +5,8 @@
 // recorded in the reporting outbox (github_reports) by the same statement; the pipeline
 // itself knows nothing of GitHub (src/github/report-outbox.ts tells it).
 import type Docker from "dockerode";
+import { deploymentLogger } from "../logging/deployment-logger.js";
+import { describeMissingRuntimeImage } from "./describe-missing-runtime-image.js";
 import { mkdtemp, readFile, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,7 +75,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   if (!initial || isTerminal(initial.status)) return;
   const attempt = await claimBuild(db, deploymentId);
   if (attempt === null) return;
-  const log = deps.log.child({ deploymentId, attempt });
+  const log = deploymentLogger(deps.log, initial).child({ attempt });
   const claimedAt = performance.now();
   // A previous attempt's worker died; its build container may still be running.
   const leftovers = await removeBuildContainers(docker, deploymentId);
@@ -118,6 +120,9 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   try {
     const runtime = deps.runtimes.get(deployment.runtime);
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
+    // Said here, in words, rather than as Docker's "No such image" from the build container.
+    const missingImage = await describeMissingRuntimeImage(docker, runtime);
+    if (missingImage) throw new BuildFailure(missingImage);
 
     await step("fetch", async () => {
       if (deployment.sourceDigest) {
@@ -232,10 +237,10 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     const activations = await step("activate", () => activateTargets(deps, deployment));
     await markSettled(db, deploymentId, timings);
     await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
-    log.info({ version: deployment.version, activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
+    log.info({ activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
   } catch (error) {
     clearInterval(liveLogTimer);
-    await failBuild(deps, deployment, attempt, error, output, timings);
+    await failBuild({ ...deps, log }, deployment, attempt, error, output, timings);
   } finally {
     clearInterval(cancelWatch);
     const final = (await getBuildContext(db, deploymentId).catch(() => null))?.status ?? "ended";
@@ -264,7 +269,7 @@ async function failBuild(
 ): Promise<void> {
   const failure = error instanceof BuildFailure ? error : null;
   const reason = failure ? failure.message : describeInfrastructureError(error);
-  if (!failure) deps.log.error({ err: error, deploymentId: deployment.deploymentId }, "build failed unexpectedly");
+  if (!failure) deps.log.error({ err: error }, "build failed unexpectedly");
   const report = (afterReady: boolean): DeploymentFacts => ({
     kind: "deployment",
     deploymentId: deployment.deploymentId,
@@ -286,7 +291,10 @@ async function failBuild(
     fields: { error: reason, failed_command: failure?.failedCommand ?? null, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
     report: report(false),
   });
-  if (changed) await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
+  if (changed) {
+    deps.log.warn({ reason, conclusion: failure?.conclusion ?? "failure", ...(failure?.failedCommand ? { failedCommand: failure.failedCommand } : {}) }, "build failed");
+    await emitDeploymentEvent(deps.events, deployment, "failed", reason).catch(() => {});
+  }
 }
 
 async function activateReadyBuild(deps: BuildDependencies, deployment: BuildContext): Promise<void> {

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { createPublicKey, randomBytes, randomUUID, type KeyObject } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -27,6 +27,7 @@ import type {
   RepoRecord,
   RepositoryRole,
 } from "./emulator-types.js";
+import { manifestProblems, type ManifestInput } from "./manifest-problems.js";
 import { serveGitHttpBackend } from "./serve-git-http-backend.js";
 import { emulatorCommitLog } from "./emulator-commit-log.js";
 import { userIdFor } from "./user-id-for.js";
@@ -57,6 +58,15 @@ export interface GitHubEmulatorOptions {
   validateResponses?: boolean;
   /** Primary rate limit per installation, per app JWT and for anonymous callers (default 5000 an hour, like GitHub). */
   rateLimit?: { limit?: number; windowSeconds?: number };
+}
+
+export interface RegisteredApp {
+  id: number;
+  slug: string;
+  manifest: ManifestInput;
+  webhookSecret: string;
+  pem: string;
+  owner: string;
 }
 
 export interface CreateRepoInput {
@@ -305,6 +315,10 @@ export interface GitHubEmulator {
   readonly validationErrors: ValidationErrorRecord[];
   readonly responseValidationErrors: ResponseValidationRecord[];
   readonly unknownRoutes: UnknownRouteRecord[];
+  /** Apps registered through the manifest flow (/settings/apps/new, then the conversion), the newest last. */
+  readonly registeredApps: RegisteredApp[];
+  /** Why manifests posted to /settings/apps/new were refused. */
+  readonly manifestFormErrors: string[];
   readonly tokensIssued: IssuedToken[];
   checkRuns(owner: string, repo: string, filter?: { headSha?: string; name?: string }): CheckRunView[];
   checkRun(id: number): CheckRunView | undefined;
@@ -507,7 +521,8 @@ interface RouteResult {
 }
 
 interface Route {
-  auth: "jwt" | "installation";
+  /** none: no credentials needed (the manifest conversion, which trusts its one-time code). */
+  auth: "jwt" | "installation" | "none";
   /** Any one of these [permission, level] pairs suffices. */
   permission?: Array<[string, PermissionLevel]>;
   handler(ctx: RouteContext): Promise<RouteResult> | RouteResult;
@@ -606,7 +621,8 @@ function firstQuery(query: Record<string, string | string[]>, name: string): str
 export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promise<GitHubEmulator> {
   sharedValidator ??= createOpenApiValidator();
   const validator: OpenApiValidator = await sharedValidator;
-  const publicKey = typeof options.publicKey === "string" ? createPublicKey(options.publicKey) : options.publicKey;
+  // Replaced when an app is registered through the manifest flow (see registerFromManifest).
+  let publicKey = typeof options.publicKey === "string" ? createPublicKey(options.publicKey) : options.publicKey;
   const baseClock = options.now ?? (() => new Date());
   let clockOffset = 0;
   const now = () => new Date(baseClock().getTime() + clockOffset);
@@ -631,6 +647,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
   };
 
   const installations = new Map<number, InstallationState>();
+  const manifestCodes = new Map<string, { manifest: ManifestInput; owner: string; expiresAt: number }>();
+  const registeredApps: RegisteredApp[] = [];
+  const manifestFormErrors: string[] = [];
   const repos = new Map<string, RepoState>();
   const reposById = new Map<number, RepoState>();
   const tokens = new Map<string, TokenState>();
@@ -1285,6 +1304,34 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
   // ---- routes ----------------------------------------------------------------------------
 
   const routes: Record<string, Route> = {
+    "apps/create-from-manifest": {
+      auth: "none",
+      handler: (ctx) => {
+        const pending = manifestCodes.get(ctx.params.code ?? "");
+        if (!pending || pending.expiresAt < now().getTime()) throw notFound();
+        manifestCodes.delete(ctx.params.code ?? "");
+        const { privateKey: pem, publicKey: registeredKey } = generateKeyPairSync("rsa", {
+          modulusLength: 2048,
+          privateKeyEncoding: { type: "pkcs1", format: "pem" },
+          publicKeyEncoding: { type: "spki", format: "pem" },
+        });
+        // The registered app becomes the emulator's app: its JWTs, permissions and events.
+        publicKey = createPublicKey(registeredKey);
+        app.id = 200_000 + Math.floor(Math.random() * 100_000);
+        app.name = pending.manifest.name ?? "app";
+        app.slug = app.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+        app.externalUrl = pending.manifest.url ?? app.externalUrl;
+        app.permissions = { ...(pending.manifest.default_permissions as Record<string, PermissionLevel>) };
+        app.events = [...(pending.manifest.default_events ?? [])];
+        const webhookSecret = randomBytes(20).toString("hex");
+        const clientSecret = randomBytes(20).toString("hex");
+        registeredApps.push({ id: app.id, slug: app.slug, manifest: pending.manifest, webhookSecret, pem, owner: pending.owner });
+        return {
+          status: 201,
+          body: { ...shapes.integration(app, installations.size), client_id: `Iv1.${app.id.toString(16).padStart(16, "0")}`, client_secret: clientSecret, webhook_secret: webhookSecret, pem },
+        };
+      },
+    },
     "apps/get-authenticated": {
       auth: "jwt",
       handler: () => ({ status: 200, body: shapes.integration(app, installations.size) }),
@@ -2040,7 +2087,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
 
       const ctx: RouteContext = { op, params: op.params, query, body: undefined, headers: req.headers, path, auth, repo: null };
 
-      if (route.auth === "jwt") {
+      if (route.auth === "none") {
+        // Credentials are neither needed nor checked.
+      } else if (route.auth === "jwt") {
         if (auth.kind === "invalid") throw new HttpError(401, errorBody(401, auth.message));
         if (auth.kind !== "jwt") throw new HttpError(401, errorBody(401, "A JSON web token could not be decoded"));
       } else {
@@ -2213,10 +2262,42 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
 
   // ---- server ------------------------------------------------------------------------------
 
+  // ---- HTTP: the manifest flow's web form ----------------------------------------------------
+
+  // What github.com does when the "Create GitHub App" button of /settings/apps/new is pressed
+  // (the emulator presses it at once): the posted manifest is checked, a one-time code made,
+  // and the browser sent to the manifest's redirect_url with the code and the caller's state.
+  async function handleManifestForm(req: IncomingMessage, res: ServerResponse, url: URL, organization: string | undefined): Promise<void> {
+    const reject = (message: string) => {
+      manifestFormErrors.push(message);
+      res.writeHead(422, { "content-type": "text/plain; charset=utf-8" }).end(message);
+    };
+    if ((req.method ?? "GET").toUpperCase() !== "POST") return void reject("the manifest must be POSTed as a form field named manifest");
+    const form = new URLSearchParams(decodeBody(await readRequestBody(req), req.headers["content-encoding"]).toString("utf8"));
+    let manifest: ManifestInput;
+    try {
+      manifest = JSON.parse(form.get("manifest") ?? "") as ManifestInput;
+    } catch {
+      return void reject("the manifest field is not JSON");
+    }
+    const problems = manifestProblems(manifest);
+    if (problems.length > 0) return void reject(`invalid manifest: ${problems.join("; ")}`);
+    const code = randomBytes(10).toString("hex");
+    manifestCodes.set(code, { manifest, owner: organization ?? app.ownerLogin, expiresAt: now().getTime() + 60 * 60 * 1000 });
+    const target = new URL(manifest.redirect_url!);
+    target.searchParams.set("code", code);
+    const state = url.searchParams.get("state");
+    if (state !== null) target.searchParams.set("state", state);
+    res.writeHead(302, { location: target.toString() }).end();
+  }
+
+  const MANIFEST_FORM_PATH = /^(?:\/organizations\/([^/]+))?\/settings\/apps\/new$/;
+
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const gitMatch = GIT_PATH.exec(url.pathname);
-    const work = gitMatch ? handleGit(req, res, url, gitMatch) : handleRest(req, res, url);
+    const formMatch = MANIFEST_FORM_PATH.exec(url.pathname);
+    const work = gitMatch ? handleGit(req, res, url, gitMatch) : formMatch ? handleManifestForm(req, res, url, formMatch[1]) : handleRest(req, res, url);
     work.catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end(String(error instanceof Error ? error.stack : error));
@@ -2460,6 +2541,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     validationErrors,
     responseValidationErrors,
     unknownRoutes,
+    registeredApps,
+    manifestFormErrors,
     tokensIssued,
 
     checkRuns(owner, repo, filter = {}) {
