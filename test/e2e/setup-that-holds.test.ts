@@ -134,7 +134,7 @@ exit 1
       project = join(folder, "compose");
       await (await import("node:fs/promises")).mkdir(project, { recursive: true });
       await copyFile(join(root, "docker-compose.yml"), join(project, "docker-compose.yml"));
-      for (const entry of ["Dockerfile", "runtimes"]) await symlink(join(root, entry), join(project, entry));
+      for (const entry of ["Dockerfile", "runtimes", "docker"]) await symlink(join(root, entry), join(project, entry));
       await writeFile(join(project, "github-app.pem"), "not a real key\n");
     });
 
