@@ -1,13 +1,14 @@
 // Slipway's dashboard: a page over the REST API, with no code of its own on the server. It
-// lists functions and what each alias serves, a function's deployments with their build logs,
-// and rolls back or promotes with a click. A served version whose runtime keeps going down is
-// flagged "crash loop", with its exit code and what to do. The API token stays in this tab's
-// sessionStorage.
-// Text from the API is only ever set as textContent, never as HTML.
+// lists functions and what each alias serves, a function's deployments with their build logs
+// and a link to each one's page, and rolls back or promotes with a click for those who may
+// (a server token, or a GitHub user with write access). A served version whose runtime keeps
+// going down is flagged "crash loop", with its exit code and what to do. Who is calling and
+// how is console.js's business. Text from the API is only ever set as textContent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const tokenKey = "slipway.token";
+  const { api, element, button } = window.slipwayConsole;
+  const session = window.slipwayConsole;
   let selected = null; // { id, name }
 
   function show(text, isError = false) {
@@ -15,41 +16,18 @@
     $("message").className = isError ? "error" : "";
   }
 
-  function element(tag, text, attributes = {}) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-    return node;
+  async function signOut() {
+    await session.signOut();
+    showSignIn();
   }
 
-  function button(text, onClick, className = "action") {
-    const node = element("button", text, { type: "button", class: className });
-    node.addEventListener("click", onClick);
-    return node;
-  }
-
-  async function api(method, path, body) {
-    const token = sessionStorage.getItem(tokenKey);
-    const response = await fetch(path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (response.status === 401) {
-      signOut();
-      throw new Error("The token was refused. Paste a server token.");
-    }
-    const type = response.headers.get("content-type") || "";
-    const payload = type.includes("application/json") ? await response.json() : await response.text();
-    if (!response.ok) throw new Error((payload && payload.error) || `${method} ${path} answered ${response.status}`);
-    return payload;
-  }
-
-  function signOut() {
-    sessionStorage.removeItem(tokenKey);
+  function showSignIn() {
     selected = null;
     for (const id of ["functions", "deployments", "alerts", "refresh", "sign-out"]) $(id).hidden = true;
+    $("who").textContent = "";
     $("sign-in").hidden = false;
+    $("github-sign-in").hidden = !session.state.signInWithGithub;
+    $("github-sign-in").setAttribute("href", session.signInUrl());
   }
 
   const aliasText = (alias) => `v${alias.version}${alias.pinned ? " (pinned)" : ""}`;
@@ -123,6 +101,12 @@
   }
 
   async function selectFunction(fn) {
+    // Another function's log must not stay under this one's deployments.
+    if (!selected || selected.id !== fn.id) {
+      $("log-title").hidden = true;
+      $("log").hidden = true;
+      $("log").textContent = "";
+    }
     selected = { id: fn.id, name: fn.name };
     for (const row of $("function-rows").children) row.className = row.getAttribute("data-function") === fn.id ? "selected" : "";
     await loadDeployments(fn);
@@ -143,16 +127,18 @@
       const actions = element("td");
       if (serving) {
         actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"), " ");
-        if (production.pinned) actions.append(button("Unpin", () => unpin(fn)));
+        if (production.pinned && fn.canDeploy) actions.append(button("Unpin", () => unpin(fn)));
       }
-      else if (d.status === "ready" && !d.prunedAt && production) {
+      else if (d.status === "ready" && !d.prunedAt && production && fn.canDeploy) {
         const action = d.version < production.version ? "rollback" : "promote";
         actions.append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => switchTo(fn, action, d)));
       }
       actions.append(button("Log", () => showLog(d), "link"));
       if (d.runtimeHealth) actions.append(" ", healthBadge(d.runtimeHealth));
       rows.append(element("tr", undefined, { "data-deployment": d.id }));
-      rows.lastChild.append(element("td", `v${d.version}`), status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
+      const version = element("td");
+      version.append(element("a", `v${d.version}`, { href: `/deployments/${encodeURIComponent(d.id)}` }));
+      rows.lastChild.append(version, status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
     }
     $("deployments").hidden = false;
   }
@@ -189,7 +175,7 @@
     $("log").textContent = "loading…";
     try {
       const text = await api("GET", `/v1/deployments/${encodeURIComponent(deployment.id)}/logs`);
-      $("log").textContent = text || "(no output)";
+      $("log").textContent = text || (deployment.error ? `(no output) ${deployment.error}` : "(no output)");
     } catch (error) {
       $("log").textContent = error.message;
     }
@@ -203,26 +189,32 @@
       $("refresh").hidden = false;
       $("sign-out").hidden = false;
       $("sign-in").hidden = true;
+      $("who").textContent = session.whoText();
     } catch (error) {
+      if (error instanceof session.UnauthorizedError) {
+        await session.signOut();
+        showSignIn();
+      }
       show(error.message, true);
     }
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("DOMContentLoaded", async () => {
     $("sign-in").addEventListener("submit", (event) => {
       event.preventDefault();
-      sessionStorage.setItem(tokenKey, $("token").value.trim());
+      session.setToken($("token").value.trim());
       $("token").value = "";
       show("");
       void refresh();
     });
     $("refresh").addEventListener("click", () => void refresh());
-    $("sign-out").addEventListener("click", signOut);
-    if (sessionStorage.getItem(tokenKey)) void refresh();
-    else signOut();
+    $("sign-out").addEventListener("click", () => void signOut());
+    await session.loadSession();
+    if (session.signedIn()) void refresh();
+    else showSignIn();
     // Builds finish and aliases move while the page is open.
     setInterval(() => {
-      if (sessionStorage.getItem(tokenKey) && !document.hidden) void refresh();
+      if (session.signedIn() && !document.hidden) void refresh();
     }, 10000);
   });
 })();
