@@ -115,7 +115,6 @@
   function logEnded(status) {
     following = null;
     $("log-state").textContent = "";
-    if (!$("log").textContent) $("log").textContent = "(no output)";
     show(`Build ${status}.`);
     void load();
   }
@@ -160,7 +159,8 @@
       $("sign-out").hidden = false;
       const building = d.status === "queued" || d.status === "building" || (d.status === "ready" && !d.settledAt);
       if (building && !following) followLog();
-      else if (!building && !following) $("log").textContent = d.logTail || "(no output)";
+      // A cancelled build stores no log; what was streamed stays.
+      else if (!building && !following && (d.logTail || !$("log").textContent)) $("log").textContent = d.logTail || "(no output)";
     } catch (error) {
       if (error instanceof session.UnauthorizedError) {
         $("sign-in-prompt").hidden = !session.state.signInWithGithub;
