@@ -4,6 +4,7 @@
 // GitHub (repository-access.ts), and `canDeploy` says whether they may act on a function.
 import { z } from "zod";
 import type { AppDependencies } from "../app/start-app.js";
+import { githubWebUrl } from "../console/github-web-url.js";
 import type { RepositoryAccessChecker } from "../console/repository-access.js";
 import { deploymentUrl, functionUrl } from "../gateway/route-key.js";
 import { parseBuildAnnotations } from "../pipeline/parse-build-annotations.js";
@@ -17,7 +18,7 @@ async function withRuntimeHealth<T extends { id: string }>(db: AppDependencies["
   return deployments.map((d) => ({ ...d, runtimeHealth: byDeployment.get(d.id) ?? null }));
 }
 
-const deploymentColumns = `d.id, d.version, d.status, d.commit_sha as "commitSha", d.ref, d.trigger, d.runtime,
+const deploymentColumns = `d.id, d.version, d.created_by as "createdBy", d.status, d.commit_sha as "commitSha", d.ref, d.trigger, d.runtime,
   d.artifact_digest as "artifactDigest", d.artifact_size::float8 as "artifactSize", d.error, d.failed_command as "failedCommand",
   d.timings, d.created_at as "createdAt", d.build_started_at as "buildStartedAt", d.build_finished_at as "buildFinishedAt", d.pruned_at as "prunedAt",
   f.id as "functionId", f.name as "functionName", r.owner, r.name as repo`;
@@ -60,7 +61,13 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies, 
       const visible = functions.rows.flatMap((f, i) => (allowed[i]!.canRead ? [{ ...f, canDeploy: allowed[i]!.canDeploy }] : []));
       const health = visible.length ? await listRuntimeHealth(db, { functionIds: visible.map((f) => f.id), servedOnly: true }) : [];
       return {
-        functions: visible.map((f) => ({ ...f, url: functionUrl(deps.config.publicUrl, f.slug), runtimeHealth: health.filter((h) => h.functionId === f.id) })),
+        functions: visible.map((f) => ({
+          ...f,
+          url: functionUrl(deps.config.publicUrl, f.slug),
+          aliases: (f.aliases as { alias: string }[]).map((a) => ({ ...a, url: functionUrl(deps.config.publicUrl, f.slug, a.alias) })),
+          repositoryUrl: `${githubWebUrl(deps.github.GITHUB_API_URL)}/${f.owner}/${f.repo}`,
+          runtimeHealth: health.filter((h) => h.functionId === f.id),
+        })),
       };
     },
   });
@@ -98,7 +105,7 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies, 
     handler: async ({ params, principal }) => {
       if (!z.uuid().safeParse(params.deploymentId).success) throw new ApiError(400, "deploymentId must be a UUID");
       const row = await db.query<{ id: string; owner: string; repo: string; commitSha: string; installationId: string; slug: string; functionId: string; status: string; logTail: string | null; root: string; runtime: string }>(
-        `select ${deploymentColumns}, d.log_tail as "logTail", d.settled_at as "settledAt", d.created_by as "createdBy", d.created_via as "createdVia",
+        `select ${deploymentColumns}, d.log_tail as "logTail", d.settled_at as "settledAt", d.created_via as "createdVia",
                 d.root, f.slug, r.installation_id::text as "installationId"
            from deployments d join functions f on f.id = d.function_id join repositories r on r.id = f.repository_id where d.id = $1`,
         [params.deploymentId],

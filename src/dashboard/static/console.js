@@ -26,12 +26,13 @@ window.slipwayConsole = (() => {
 
   async function api(method, path, body) {
     const headers = body ? { "content-type": "application/json" } : {};
-    if (token()) headers.authorization = `Bearer ${token()}`;
+    const sentToken = token();
+    if (sentToken) headers.authorization = `Bearer ${sentToken}`;
     else if (method !== "GET" && state.csrfToken) headers["x-slipway-csrf"] = state.csrfToken;
     const response = await fetch(path, { method, headers, credentials: "same-origin", body: body ? JSON.stringify(body) : undefined });
     const type = response.headers.get("content-type") || "";
     const payload = type.includes("application/json") ? await response.json() : await response.text();
-    if (response.status === 401) throw new UnauthorizedError(token() ? "The token was refused. Paste a server token." : "Sign in to see this.");
+    if (response.status === 401) throw new UnauthorizedError(sentToken ? "The token was refused. Paste a server token." : "Sign in to see this.");
     if (!response.ok) throw new Error((payload && payload.error) || `${method} ${path} answered ${response.status}`);
     return payload;
   }

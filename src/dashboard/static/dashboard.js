@@ -74,7 +74,9 @@
     rows.replaceChildren();
     for (const fn of functions) {
       const production = fn.aliases.find((a) => a.alias === "production");
-      const previews = fn.aliases.filter((a) => a.alias !== "production").map((a) => `${a.alias}: v${a.version}`);
+      const previews = element("td");
+      fn.aliases.filter((a) => a.alias !== "production").forEach((a, i) => previews.append(i ? ", " : "", element("a", `${a.alias}: v${a.version}`, { href: a.url, rel: "noopener noreferrer" })));
+      if (!previews.childNodes.length) previews.textContent = "–";
       const row = element("tr", undefined, { "data-function": fn.id });
       if (selected && selected.id === fn.id) row.className = "selected";
       const name = element("td");
@@ -84,7 +86,7 @@
       const health = element("td");
       const worst = crashLoops(fn)[0] || (fn.runtimeHealth || [])[0];
       health.append(worst ? healthBadge(worst) : "–");
-      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), element("td", previews.join(", ") || "–"), link, health);
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health);
       rows.append(row);
     }
     $("functions").hidden = false;
@@ -112,9 +114,43 @@
     await loadDeployments(fn);
   }
 
+  const duration = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 90_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+
+  function refCell(fn, d) {
+    const cell = element("td");
+    const pull = /^refs\/pull\/(\d+)\//.exec(d.ref || "");
+    if (d.trigger === "upload") cell.textContent = d.createdBy ? `by ${d.createdBy}` : "–";
+    else if (pull) cell.append(element("a", `PR #${pull[1]}`, { href: `${fn.repositoryUrl}/pull/${pull[1]}`, rel: "noopener noreferrer" }));
+    else cell.textContent = String(d.ref || "").replace(/^refs\/heads\//, "");
+    return cell;
+  }
+
+  function commitCell(fn, d) {
+    const cell = element("td");
+    if (d.commitSha && /^[0-9a-f]{40}$/.test(d.commitSha)) cell.append(element("a", d.commitSha.slice(0, 7), { href: `${fn.repositoryUrl}/commit/${d.commitSha}`, rel: "noopener noreferrer" }));
+    else cell.textContent = d.trigger === "upload" ? "upload" : String(d.commitSha || "–").slice(0, 12);
+    return cell;
+  }
+
+  // Filters of the deployments table: by status on the server, by alias and trigger here.
+  const filters = () => ({ status: $("filter-status").value, alias: $("filter-alias").value, trigger: $("filter-trigger").value });
+
+  function fillFilter(id, values) {
+    const select = $(id);
+    const current = select.value;
+    select.replaceChildren(element("option", "any", { value: "" }), ...[...new Set(values)].sort().map((v) => element("option", v, { value: v })));
+    select.value = [...select.options].some((o) => o.value === current) ? current : "";
+  }
+
   // `fn` as /v1/functions lists it: with what each alias serves now.
   async function loadDeployments(fn) {
-    const { deployments } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50`);
+    const chosen = filters();
+    const statusQuery = chosen.status ? `&status=${encodeURIComponent(chosen.status)}` : "";
+    const { deployments: all } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50${statusQuery}`);
+    const aliasesOf = (d) => fn.aliases.filter((a) => a.deploymentId === d.id).map((a) => a.alias);
+    fillFilter("filter-alias", fn.aliases.map((a) => a.alias));
+    fillFilter("filter-trigger", all.map((d) => d.trigger));
+    const deployments = all.filter((d) => (!chosen.alias || aliasesOf(d).includes(chosen.alias)) && (!chosen.trigger || d.trigger === chosen.trigger));
     const production = fn.aliases.find((a) => a.alias === "production");
     $("deployments-title").textContent = `${fn.name}: deployments`;
     $("runtime-banner").replaceChildren(...crashLoops(fn).map((health) => crashLoopBanner(fn, health)));
@@ -123,7 +159,7 @@
     rows.replaceChildren();
     for (const d of deployments) {
       const serving = production && production.deploymentId === d.id;
-      const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}` });
+      const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}`, ...(d.error ? { title: d.error } : {}) });
       const actions = element("td");
       if (serving) {
         actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"), " ");
@@ -138,7 +174,9 @@
       rows.append(element("tr", undefined, { "data-deployment": d.id }));
       const version = element("td");
       version.append(element("a", `v${d.version}`, { href: `/deployments/${encodeURIComponent(d.id)}` }));
-      rows.lastChild.append(version, status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
+      const took = d.buildStartedAt && d.buildFinishedAt ? duration(new Date(d.buildFinishedAt) - new Date(d.buildStartedAt)) : "–";
+      const reason = element("td", d.error || "", { class: "reason" });
+      rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
   }
@@ -208,7 +246,10 @@
       void refresh();
     });
     $("refresh").addEventListener("click", () => void refresh());
+    for (const id of ["filter-status", "filter-alias", "filter-trigger"]) $(id).addEventListener("change", () => void refresh());
     $("sign-out").addEventListener("click", () => void signOut());
+    // The token form shows at once; whether GitHub sign-in is on (and who is signed in) follows.
+    if (!session.signedIn()) showSignIn();
     await session.loadSession();
     if (session.signedIn()) void refresh();
     else showSignIn();
