@@ -5,6 +5,7 @@
 // land in test-artifacts/console/ (git-ignored), for a person to look at.
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
@@ -14,6 +15,7 @@ const owner = "studio";
 const repoName = "web";
 const screenshots = new URL("../../test-artifacts/console/", import.meta.url);
 const yml = (commands: string) => `functions:\n  - id: hello\n    runtime: node-20\n    root: hello\n    commands: ${JSON.stringify(commands)}\n    execute: any\n`;
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 
 describe("console in a browser", { timeout: 15 * 60_000 }, () => {
@@ -187,5 +189,33 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "the dashboard fits 390 px");
     await shoot(page, "dashboard-390px");
     await page.close();
+  });
+
+  test("with a keyboard alone a person signs in, and axe-core finds no serious or critical violation on the dashboard or a deployment's page", async () => {
+    const deploymentId = (await stack.db.query<{ id: string }>("select id from deployments where version = 1")).rows[0]!.id;
+    // axe is injected as a script, which the console's CSP rightly refuses; this profile bypasses it.
+    const context = await browser.newContext({ bypassCSP: true });
+    const page = await context.newPage();
+    stack.emulator.signInAs("ana");
+    await page.goto(`${stack.appUrl}/deployments/${deploymentId}`);
+    const signIn = page.getByRole("link", { name: "Sign in with GitHub" });
+    await signIn.waitFor();
+    for (let presses = 0; presses < 10 && !(await signIn.evaluate((link) => link === document.activeElement)); presses++) await page.keyboard.press("Tab");
+    assert.ok(await signIn.evaluate((link) => link === document.activeElement), "Tab reaches Sign in with GitHub");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(`${stack.appUrl}/deployments/${deploymentId}`);
+    await page.locator("#title").filter({ hasText: "hello v1" }).waitFor();
+
+    const seriousViolations = async () => {
+      await page.addScriptTag({ path: axePath });
+      const results = await page.evaluate(async () => (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; help: string; nodes: unknown[] }[] }> } }).axe.run());
+      return results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} element(s)`);
+    };
+    assert.deepEqual(await seriousViolations(), [], "the deployment page");
+    await page.goto(`${stack.appUrl}/dashboard`);
+    await page.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    await page.locator("#deployment-rows tr").first().waitFor();
+    assert.deepEqual(await seriousViolations(), [], "the dashboard with a function's deployments");
+    await context.close();
   });
 });
