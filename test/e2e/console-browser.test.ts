@@ -191,6 +191,22 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     await page.close();
   });
 
+  test("a writer redeploys production from its page and lands on the new build's page, which follows it to the end", async () => {
+    const production = (await stack.db.query<{ deployment_id: string }>("select a.deployment_id from aliases a join functions f on f.id = a.function_id where f.name = 'hello' and a.name = 'production'")).rows[0]!;
+    const page = await (await signedInAs("ana")).newPage();
+    await page.goto(`${stack.appUrl}/deployments/${production.deployment_id}`);
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Redeploy" }).click();
+    await page.waitForURL((url) => url.pathname.startsWith("/deployments/") && !url.pathname.endsWith(production.deployment_id));
+    const newId = new URL(page.url()).pathname.split("/")[2]!;
+    const created = (await stack.db.query<{ trigger: string; created_by: string | null }>("select trigger, created_by from deployments where id = $1", [newId])).rows[0]!;
+    assert.equal(created.trigger, "redeploy");
+    await page.locator("#status").filter({ hasText: "ready" }).waitFor({ timeout: 240_000 });
+    await page.locator("#log").filter({ hasText: "console-build-marker" }).waitFor();
+    await shoot(page, "deployment-redeployed");
+    await page.close();
+  });
+
   test("with a keyboard alone a person signs in, and axe-core finds no serious or critical violation on the dashboard or a deployment's page", async () => {
     const deploymentId = (await stack.db.query<{ id: string }>("select id from deployments where version = 1")).rows[0]!.id;
     // axe is injected as a script, which the console's CSP rightly refuses; this profile bypasses it.

@@ -82,7 +82,10 @@
     $("actions").replaceChildren();
     const production = d.production;
     if (d.canDeploy && production) {
-      if (production.deploymentId === d.id && production.pinned) $("actions").append(button("Unpin production", () => act("unpin", d)));
+      if (production.deploymentId === d.id) {
+        if (production.pinned) $("actions").append(button("Unpin production", () => act("unpin", d)));
+        $("actions").append(button("Redeploy", () => act("redeploy", d)));
+      }
       else if (production.deploymentId !== d.id && d.status === "ready" && !d.prunedAt) {
         const action = d.version < production.version ? "rollback" : "promote";
         $("actions").append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => act(action, d)));
@@ -94,10 +97,16 @@
     const question =
       action === "rollback" ? `Roll back ${d.functionName} to v${d.version}? Production is pinned until a promote.`
       : action === "promote" ? `Promote v${d.version} of ${d.functionName} to production?`
+      : action === "redeploy" ? `Build v${d.version}'s commit of ${d.functionName} again, as a new version?`
       : `Unpin ${d.functionName}? Pushes to its branch go live again.`;
     if (!window.confirm(question)) return;
     try {
-      const result = await api("POST", `/v1/functions/${encodeURIComponent(d.functionId)}/${action}`, action === "unpin" ? undefined : { target: `v${d.version}` });
+      const body = action === "unpin" ? undefined : action === "redeploy" ? { noCache: false } : { target: `v${d.version}` };
+      const result = await api("POST", `/v1/functions/${encodeURIComponent(d.functionId)}/${action}`, body);
+      if (action === "redeploy") {
+        location.assign(`/deployments/${encodeURIComponent(result.deploymentId)}`);
+        return;
+      }
       show(action === "unpin" ? `${result.functionName}: unpinned at v${result.version}.` : `${result.functionName}: ${result.fromVersion ? `v${result.fromVersion} → ` : ""}v${result.toVersion}${result.pinned ? ", production pinned" : ""}`);
     } catch (error) {
       show(error.message, true);
@@ -126,6 +135,8 @@
     if (!session.token()) {
       const events = new EventSource(`${path}/log-events`);
       following = events;
+      // Each connection (a reconnect too) streams the log from its start, after `status`.
+      events.addEventListener("status", () => ($("log").textContent = ""));
       events.addEventListener("log", (event) => appendLog(JSON.parse(event.data)));
       events.addEventListener("end", (event) => {
         events.close();
@@ -163,7 +174,8 @@
       else if (!building && !following && (d.logTail || !$("log").textContent)) $("log").textContent = d.logTail || "(no output)";
     } catch (error) {
       if (error instanceof session.UnauthorizedError) {
-        $("sign-in-prompt").hidden = !session.state.signInWithGithub;
+        $("sign-in-prompt").hidden = false;
+        $("github-sign-in").hidden = !session.state.signInWithGithub;
         $("github-sign-in").setAttribute("href", session.signInUrl());
         $("deployment").hidden = true;
       }
