@@ -96,10 +96,11 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
           }
           if (definition.auth !== "custom") {
             if (!principal) {
-              throw new ApiError(401, definition.auth.includes("user") ? "sign in to the console with GitHub, or send an API token: `Authorization: Bearer slw_…`" : "this endpoint needs an API token: send `Authorization: Bearer slw_…`");
+              throw new ApiError(401, definition.auth.includes("user") ? "this endpoint needs an API token (`Authorization: Bearer slw_…`) or a console session (sign in with GitHub at /dashboard)" : "this endpoint needs an API token: send `Authorization: Bearer slw_…`");
             }
             if (!definition.auth.includes(principal.kind)) {
-              throw new ApiError(403, `this endpoint needs a ${definition.auth.join(" or ")} token; this token is a ${principal.kind} token`);
+              const tokenKinds = definition.auth.filter((kind) => kind !== "user");
+              throw new ApiError(403, `this endpoint needs a ${tokenKinds.join(" or ")} token; this token is a ${principal.kind} token`);
             }
           }
         }
