@@ -13,6 +13,6 @@ export function registerApiRoutes(api: ApiRouter, deps: AppDependencies): void {
   const access = createRepositoryAccess(deps);
   registerDeploymentRoutes(api, deps, access);
   registerDeploymentActionRoutes(api, deps, access);
-  registerVariableRoutes(api, deps);
+  registerVariableRoutes(api, deps, access);
   registerUploadRoutes(api, deps);
 }

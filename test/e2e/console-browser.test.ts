@@ -4,6 +4,7 @@
 // failed, arrive from a check run's Details link, and roll back from the page. Screenshots
 // land in test-artifacts/console/ (git-ignored), for a person to look at.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
@@ -60,7 +61,7 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
 
   before(async () => {
     await mkdir(screenshots, { recursive: true });
-    stack = await startSlipwayStack();
+    stack = await startSlipwayStack({ env: { SLIPWAY_MASTER_KEY: randomBytes(32).toString("hex") } });
     // Private: on a public repository everyone can read, as on GitHub.
     repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 7801, private: true });
     stack.emulator.setPermission(owner, repoName, "ana", "write");
@@ -189,6 +190,47 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "the dashboard fits 390 px");
     await shoot(page, "dashboard-390px");
     await page.close();
+  });
+
+  test("the dashboard shows who did what and how; a writer sets and deletes a variable, whose value never comes back; a reader sees no variables", async () => {
+    const page = await (await signedInAs("ana")).newPage();
+    await page.goto(`${stack.appUrl}/dashboard`);
+    await page.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    const rollback = page.locator("#audit-rows tr", { hasText: "rollback" });
+    await rollback.waitFor();
+    const from = (await stack.db.query<{ version: number }>("select d.version from audit_log a join deployments d on d.id = a.from_deployment_id where a.action = 'rollback'")).rows[0]!.version;
+    assert.deepEqual((await rollback.locator("td").allTextContents()).slice(1), ["rollback", "ana", "console", `v${from} → v1`]);
+
+    const secret = `value-${randomBytes(6).toString("hex")}`;
+    await page.locator("#variable-name").fill("GREETING");
+    await page.locator("#variable-value").fill(secret);
+    await page.getByRole("button", { name: "Set" }).click();
+    await page.locator("#variable-names li[data-variable=GREETING]").waitFor();
+    await page.locator("#message").filter({ hasText: "GREETING set" }).waitFor();
+    assert.ok(!(await page.content()).includes(secret), "the value is not on the page");
+    await shoot(page, "dashboard-history-and-variables");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.locator("#variable-names li[data-variable=GREETING]").getByRole("button", { name: "Delete" }).click();
+    await page.locator("#message").filter({ hasText: "GREETING deleted" }).waitFor();
+    await page.locator("#variable-names li[data-variable=GREETING]").waitFor({ state: "detached" });
+    await page.close();
+
+    const reader = await (await signedInAs("rex")).newPage();
+    await reader.goto(`${stack.appUrl}/dashboard`);
+    await reader.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    await reader.locator("#audit-rows tr", { hasText: "rollback" }).waitFor();
+    assert.equal(await reader.locator("#variables").isVisible(), false, "no variables for a reader");
+    const functionId = (await stack.db.query("select id from functions where name = 'hello'")).rows[0].id;
+    const [cookie] = (await (await signedInAs("rex")).cookies()).filter((c) => c.name === "slipway_session");
+    const csrfToken = ((await (await fetch(`${stack.appUrl}/auth/session`, { headers: { cookie: `slipway_session=${cookie!.value}` } })).json()) as { csrfToken: string }).csrfToken;
+    const refused = await fetch(`${stack.appUrl}/v1/functions/${functionId}/variables/GREETING`, {
+      method: "PUT",
+      headers: { cookie: `slipway_session=${cookie!.value}`, "x-slipway-csrf": csrfToken, "content-type": "application/json" },
+      body: JSON.stringify({ value: "x" }),
+    });
+    assert.equal(refused.status, 403, "the API refuses a reader too");
+    assert.match(((await refused.json()) as { error: string }).error, /@rex has read access to studio\/web/);
+    await reader.close();
   });
 
   test("a writer redeploys production from its page and lands on the new build's page, which follows it to the end", async () => {

@@ -179,6 +179,60 @@
       rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
+    await Promise.all([loadAudit(fn, all), loadVariables(fn)]);
+  }
+
+  // Who changed what this function serves: the audit log, with versions for deployment ids.
+  async function loadAudit(fn, deployments) {
+    const { entries } = await api("GET", `/v1/functions/${encodeURIComponent(fn.id)}/audit?limit=20`);
+    const versionOf = (id) => {
+      const d = deployments.find((x) => x.id === id);
+      return id ? (d ? `v${d.version}` : id.slice(0, 8)) : "–";
+    };
+    $("audit-rows").replaceChildren(...entries.map((entry) => {
+      const row = element("tr");
+      row.append(element("td", new Date(entry.createdAt).toLocaleString()), element("td", entry.action), element("td", entry.actor), element("td", entry.via), element("td", `${versionOf(entry.fromDeploymentId)} → ${versionOf(entry.toDeploymentId)}`));
+      return row;
+    }));
+  }
+
+  // A writer's view of the function's own variables: names, Delete, and a form to set one.
+  async function loadVariables(fn) {
+    $("variables").hidden = !fn.canDeploy;
+    if (!fn.canDeploy) return;
+    const { variables } = await api("GET", `/v1/functions/${encodeURIComponent(fn.id)}/variables`);
+    $("variable-names").replaceChildren(...variables.map((variable) => {
+      const item = element("li", undefined, { "data-variable": variable.name });
+      item.append(element("code", variable.name), " ", button("Delete", () => void deleteVariable(fn, variable.name)));
+      return item;
+    }));
+    if (variables.length === 0) $("variable-names").replaceChildren(element("li", "none set"));
+  }
+
+  async function deleteVariable(fn, name) {
+    if (!window.confirm(`Delete ${name} from ${fn.name}? Its next deployment runs without it.`)) return;
+    try {
+      await api("DELETE", `/v1/functions/${encodeURIComponent(fn.id)}/variables/${encodeURIComponent(name)}`);
+      show(`${name} deleted; it applies from ${fn.name}'s next deployment.`);
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
+  }
+
+  async function setVariable(event) {
+    event.preventDefault();
+    if (!selected) return;
+    const name = $("variable-name").value.trim();
+    try {
+      const result = await api("PUT", `/v1/functions/${encodeURIComponent(selected.id)}/variables/${encodeURIComponent(name)}`, { value: $("variable-value").value });
+      show(`${name} ${result.created ? "set" : "changed"}; it ${result.note}.`);
+      $("variable-name").value = "";
+      $("variable-value").value = "";
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
   }
 
   async function switchTo(fn, action, deployment) {
@@ -246,6 +300,7 @@
       void refresh();
     });
     $("refresh").addEventListener("click", () => void refresh());
+    $("variable-form").addEventListener("submit", (event) => void setVariable(event));
     for (const id of ["filter-status", "filter-alias", "filter-trigger"]) $(id).addEventListener("change", () => void refresh());
     $("sign-out").addEventListener("click", () => void signOut());
     // The token form shows at once; whether GitHub sign-in is on (and who is signed in) follows.
