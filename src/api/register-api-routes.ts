@@ -1,5 +1,6 @@
 // The one place where the app's REST API is assembled: each feature adds its routes here.
 import type { ApiRouter } from "./create-api-router.js";
+import { registerConsoleExecutionRoutes } from "./console-execution-routes.js";
 import { registerDeploymentActionRoutes } from "./deployment-action-routes.js";
 import { registerDeploymentRoutes } from "./deployment-routes.js";
 import type { AppDependencies } from "../app/start-app.js";
@@ -14,5 +15,6 @@ export function registerApiRoutes(api: ApiRouter, deps: AppDependencies): void {
   registerDeploymentRoutes(api, deps, access);
   registerDeploymentActionRoutes(api, deps, access);
   registerVariableRoutes(api, deps, access);
+  registerConsoleExecutionRoutes(api, deps, access);
   registerUploadRoutes(api, deps);
 }

@@ -233,6 +233,27 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     await reader.close();
   });
 
+  test("a function's executions appear in the open dashboard as they happen, filtered by status, with their details", async () => {
+    const page = await (await signedInAs("rex")).newPage();
+    await page.goto(`${stack.appUrl}/dashboard`);
+    await page.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    await page.locator("#execution-rows tr").first().waitFor();
+    const before = await page.locator("#execution-rows tr[data-execution]").count();
+    const called = await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/from-the-test`);
+    assert.equal(called.status, 200);
+    // No reload: the live list shows the new call.
+    const row = page.locator("#execution-rows tr[data-execution]", { hasText: "GET /from-the-test" }).first();
+    await row.waitFor({ timeout: 60_000 });
+    assert.ok((await page.locator("#execution-rows tr[data-execution]").count()) > before);
+    assert.deepEqual((await row.locator("td").allTextContents()).slice(1, 5), ["http", "completed", "GET /from-the-test", "200"]);
+    await row.getByRole("button", { name: "Details" }).click();
+    await page.locator("#execution-detail").filter({ hasText: "GET /from-the-test → 200" }).waitFor();
+    await page.locator("#execution-status").selectOption("failed");
+    await page.locator("#execution-rows tr[data-execution]", { hasText: "GET /from-the-test" }).waitFor({ state: "detached" });
+    await shoot(page, "dashboard-executions");
+    await page.close();
+  });
+
   test("a writer redeploys production from its page and lands on the new build's page, which follows it to the end", async () => {
     const production = (await stack.db.query<{ deployment_id: string }>("select a.deployment_id from aliases a join functions f on f.id = a.function_id where f.name = 'hello' and a.name = 'production'")).rows[0]!;
     const page = await (await signedInAs("ana")).newPage();

@@ -105,6 +105,8 @@
   async function selectFunction(fn) {
     // Another function's log must not stay under this one's deployments.
     if (!selected || selected.id !== fn.id) {
+      $("execution-detail").hidden = true;
+      $("execution-rows").replaceChildren();
       $("log-title").hidden = true;
       $("log").hidden = true;
       $("log").textContent = "";
@@ -179,7 +181,36 @@
       rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
-    await Promise.all([loadAudit(fn, all), loadVariables(fn)]);
+    await Promise.all([loadAudit(fn, all), loadVariables(fn), loadExecutions(fn)]);
+  }
+
+  // The function's executions, newest first; with "live" on they are read again every 3 s.
+  async function loadExecutions(fn) {
+    const query = new URLSearchParams({ limit: "30" });
+    if ($("execution-status").value) query.set("status", $("execution-status").value);
+    if ($("execution-trigger").value) query.set("trigger", $("execution-trigger").value);
+    const { executions } = await api("GET", `/v1/console/functions/${encodeURIComponent(fn.id)}/executions?${query}`);
+    if (!selected || selected.id !== fn.id) return;
+    $("execution-rows").replaceChildren(...executions.map((e) => {
+      const row = element("tr", undefined, { "data-execution": e.id });
+      const status = element("td", e.status, { class: e.status === "completed" ? "status-ready" : e.status === "failed" || e.status === "timed_out" ? "status-failed" : "status-building" });
+      const details = element("td");
+      details.append(button("Details", () => showExecution(e), "link"));
+      row.append(element("td", new Date(e.createdAt).toLocaleString()), element("td", e.event ? `${e.trigger} (${e.event})` : e.trigger), status, element("td", `${e.requestMethod} ${e.requestPath}`), element("td", e.responseStatusCode ?? "–"), element("td", e.durationMs === null ? "–" : duration(e.durationMs)), details);
+      return row;
+    }));
+    if (executions.length === 0) {
+      const empty = element("tr");
+      empty.append(element("td", "No executions yet.", { colspan: "7" }));
+      $("execution-rows").replaceChildren(empty);
+    }
+  }
+
+  function showExecution(e) {
+    const lines = [`${e.requestMethod} ${e.requestPath} → ${e.responseStatusCode ?? e.status}${e.durationMs === null ? "" : ` in ${duration(e.durationMs)}`}`, `trigger: ${e.trigger}${e.event ? ` (${e.event})` : ""}, status: ${e.status}`];
+    lines.push("", "logs:", e.logs || "(none)", "", "errors:", e.errors || "(none)");
+    $("execution-detail").textContent = lines.join("\n");
+    $("execution-detail").hidden = false;
   }
 
   // Who changed what this function serves: the audit log, with versions for deployment ids.
@@ -301,6 +332,11 @@
     });
     $("refresh").addEventListener("click", () => void refresh());
     $("variable-form").addEventListener("submit", (event) => void setVariable(event));
+    for (const id of ["execution-status", "execution-trigger"]) $(id).addEventListener("change", () => selected && void loadExecutions(selected).catch((error) => show(error.message, true)));
+    // The live tail of executions: the open function's list, read again every 3 s.
+    setInterval(() => {
+      if (selected && session.signedIn() && $("execution-live").checked && !document.hidden) void loadExecutions(selected).catch(() => undefined);
+    }, 3000);
     for (const id of ["filter-status", "filter-alias", "filter-trigger"]) $(id).addEventListener("change", () => void refresh());
     $("sign-out").addEventListener("click", () => void signOut());
     // The token form shows at once; whether GitHub sign-in is on (and who is signed in) follows.
