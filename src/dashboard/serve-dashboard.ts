@@ -3,9 +3,14 @@
 // sign-in routes (src/console/); `/` leads to the dashboard, and `/deployments/<id>` is a
 // deployment's page, where check runs and pull-request comments link.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 const folder = new URL("./static/", import.meta.url);
+// Chart.js, the console's charting library, served from its package as it is published.
+const chartJs = new URL("chart.umd.min.js", pathToFileURL(createRequire(import.meta.url).resolve("chart.js")));
+
 const files = new Map(
   [
     ["/dashboard", "index.html", "text/html; charset=utf-8"],
@@ -14,6 +19,7 @@ const files = new Map(
     ["/dashboard/console.js", "console.js", "text/javascript; charset=utf-8"],
     ["/dashboard/deployment.js", "deployment.js", "text/javascript; charset=utf-8"],
     ["/deployments/:id", "deployment.html", "text/html; charset=utf-8"],
+    ["/dashboard/vendor/chart.umd.min.js", chartJs.href, "text/javascript; charset=utf-8"],
   ].map(([path, file, type]) => [path!, { body: readFileSync(new URL(file!, folder)), type: type! }]),
 );
 

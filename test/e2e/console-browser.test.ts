@@ -248,6 +248,15 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     assert.deepEqual((await row.locator("td").allTextContents()).slice(1, 5), ["http", "completed", "GET /from-the-test", "200"]);
     await row.getByRole("button", { name: "Details" }).click();
     await page.locator("#execution-detail").filter({ hasText: "GET /from-the-test → 200" }).waitFor();
+    // Metrics at a glance: Chart.js charts of the builds and of the executions per minute.
+    await page.locator("#metrics-totals").filter({ hasText: /\d+ executions?, error rate [\d.]+ %, p95/ }).waitFor();
+    // (No named functions inside evaluate: tsx would wrap them in a helper the page lacks.)
+    const [builds, minutes] = await page.evaluate(() =>
+      ["build-chart", "execution-chart"].map(
+        (id) => (window as unknown as { Chart: { getChart(c: HTMLCanvasElement): { data: { datasets: { data: unknown[] }[] } } | undefined } }).Chart.getChart(document.getElementById(id) as HTMLCanvasElement)?.data.datasets[0]!.data.length ?? 0,
+      ),
+    );
+    assert.ok(builds! >= 3 && minutes! >= 1, `charts drawn: ${builds} builds, ${minutes} minutes`);
     await page.locator("#execution-status").selectOption("failed");
     await page.locator("#execution-rows tr[data-execution]", { hasText: "GET /from-the-test" }).waitFor({ state: "detached" });
     await shoot(page, "dashboard-executions");

@@ -181,7 +181,47 @@
       rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
-    await Promise.all([loadAudit(fn, all), loadVariables(fn), loadExecutions(fn)]);
+    await Promise.all([loadAudit(fn, all), loadVariables(fn), loadExecutions(fn), loadMetrics(fn)]);
+  }
+
+  // Metrics at a glance, drawn by Chart.js: builds (duration, coloured by outcome) and
+  // executions per minute with errors and p95 duration, over the last 24 hours.
+  const charts = {};
+  function drawChart(id, config) {
+    if (charts[id]) charts[id].destroy();
+    try {
+      charts[id] = new window.Chart($(id), { ...config, options: { animation: false, responsive: true, maintainAspectRatio: false, ...config.options } });
+    } catch {
+      // A browser without a canvas context (a headless test DOM) still has the totals above.
+    }
+  }
+
+  async function loadMetrics(fn) {
+    const metrics = await api("GET", `/v1/console/functions/${encodeURIComponent(fn.id)}/metrics`);
+    const { totals } = metrics;
+    $("metrics-totals").textContent =
+      `${metrics.builds.length} build${metrics.builds.length === 1 ? "" : "s"} (${metrics.builds.filter((b) => b.status === "failed").length} failed); ` +
+      `${totals.executions} execution${totals.executions === 1 ? "" : "s"}` +
+      (totals.executions ? `, error rate ${(100 * totals.errorRate).toFixed(1)} %, p95 ${totals.p95Ms === null ? "–" : duration(totals.p95Ms)}` : "");
+    if (!window.Chart) return;
+    const colour = { ready: "#1a7f37", failed: "#cf222e", cancelled: "#8c959f" };
+    drawChart("build-chart", {
+      type: "bar",
+      data: { labels: metrics.builds.map((b) => `v${b.version}`), datasets: [{ label: "build seconds", data: metrics.builds.map((b) => (b.durationMs ?? 0) / 1000), backgroundColor: metrics.builds.map((b) => colour[b.status] || "#8c959f") }] },
+      options: { plugins: { legend: { display: false } }, scales: { y: { title: { display: true, text: "s" } } } },
+    });
+    const minutes = metrics.executionsPerMinute.map((m) => new Date(m.minute).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    drawChart("execution-chart", {
+      data: {
+        labels: minutes,
+        datasets: [
+          { type: "bar", label: "executions", data: metrics.executionsPerMinute.map((m) => m.executions), backgroundColor: "#0969da" },
+          { type: "bar", label: "errors", data: metrics.executionsPerMinute.map((m) => m.errors), backgroundColor: "#cf222e" },
+          { type: "line", label: "p95 ms", data: metrics.executionsPerMinute.map((m) => m.p95Ms), borderColor: "#9a6700", yAxisID: "ms" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, title: { display: true, text: "per minute" } }, ms: { position: "right", beginAtZero: true, title: { display: true, text: "ms" } } } },
+    });
   }
 
   // The function's executions, newest first; with "live" on they are read again every 3 s.
