@@ -241,7 +241,7 @@
     }));
     if (executions.length === 0) {
       const empty = element("tr");
-      empty.append(element("td", "No executions yet.", { colspan: "7" }));
+      empty.append(element("td", query.has("status") || query.has("trigger") ? "No executions match these filters." : "No executions yet.", { colspan: "7" }));
       $("execution-rows").replaceChildren(empty);
     }
   }
