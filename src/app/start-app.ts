@@ -1,7 +1,7 @@
 // Owns the app role's HTTP server: the webhook endpoint (which verifies x-hub-signature-256,
-// stores the delivery and answers at once; see receive-webhook.ts), the API, the dashboard,
-// the console's sign-in with GitHub, /metrics and a health check; and this replica's webhook consumers, which run Probot's
-// handlers on stored deliveries (see webhook-inbox.ts).
+// stores the delivery and answers at once; see receive-webhook.ts), the API, the console
+// (its pages and its sign-in with GitHub), /metrics and a health check; and this replica's
+// webhook consumers, which run Probot's handlers on stored deliveries (see webhook-inbox.ts).
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
