@@ -29,6 +29,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 # Its njs module, which looks each call's route up at request time.
 ls /usr/lib/nginx/modules/ngx_http_js_module.so >/dev/null 2>&1 || missing+=(libnginx-mod-http-js)
+# The console's browser tests (test/e2e/console-browser.test.ts) drive Debian's Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

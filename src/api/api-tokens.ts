@@ -10,10 +10,13 @@ import type { Queryable } from "../store/create-database.js";
 
 export type TokenKind = "server" | "client" | "execution";
 
+/** Who made a request: a token's kind, or `user`, a person signed in to the console with GitHub. */
+export type PrincipalKind = TokenKind | "user";
+
 export type Principal = {
   tokenId: string;
   name: string;
-  kind: TokenKind;
+  kind: PrincipalKind;
   teams: string[];
   scopes: string[];
   functionId: string | null;

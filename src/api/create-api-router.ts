@@ -6,7 +6,8 @@ import { type IncomingMessage, type ServerResponse } from "node:http";
 import findMyWay from "find-my-way";
 import { z } from "zod";
 import type { Queryable } from "../store/create-database.js";
-import { authenticateToken, type Principal, type TokenKind } from "./api-tokens.js";
+import { authenticateSession, hasCsrfToken } from "../console/console-session.js";
+import { authenticateToken, type Principal, type PrincipalKind } from "./api-tokens.js";
 
 export class ApiError extends Error {
   constructor(readonly status: number, message: string, readonly details?: unknown) {
@@ -31,8 +32,12 @@ export type RouteDefinition<B extends z.ZodType, Q extends z.ZodType> = {
   path: string; // find-my-way syntax: /v1/functions/:functionId
   summary: string;
   tags?: string[];
-  /** Token kinds allowed; "public" needs no token; "custom" lets the handler decide. */
-  auth: TokenKind[] | "public" | "custom";
+  /**
+   * Token kinds allowed; "public" needs no token; "custom" lets the handler decide. `user`
+   * admits a console session cookie (a state-changing request also needs its CSRF header);
+   * the handler then decides what that GitHub user may see (see repository-access.ts).
+   */
+  auth: PrincipalKind[] | "public" | "custom";
   body?: B;
   /** A body that is not JSON (an upload), read by the handler from `req`; documented only. */
   rawBody?: { contentTypes: string[]; description: string };
@@ -82,10 +87,20 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
         let principal: Principal | null = null;
         if (definition.auth !== "public") {
           principal = await authenticateToken(options.db, req.headers.authorization);
+          if (!principal && !req.headers.authorization && definition.auth !== "custom" && definition.auth.includes("user")) {
+            const session = await authenticateSession(options.db, req);
+            if (session && definition.method !== "GET" && !hasCsrfToken(req, session.csrfToken)) {
+              throw new ApiError(403, "this request needs the session's CSRF token in the x-slipway-csrf header (GET /auth/session gives it); reload the console");
+            }
+            principal = session?.principal ?? null;
+          }
           if (definition.auth !== "custom") {
-            if (!principal) throw new ApiError(401, "this endpoint needs an API token: send `Authorization: Bearer slw_…`");
+            if (!principal) {
+              throw new ApiError(401, definition.auth.includes("user") ? "this endpoint needs an API token (`Authorization: Bearer slw_…`) or a console session (sign in with GitHub at /dashboard)" : "this endpoint needs an API token: send `Authorization: Bearer slw_…`");
+            }
             if (!definition.auth.includes(principal.kind)) {
-              throw new ApiError(403, `this endpoint needs a ${definition.auth.join(" or ")} token; this token is a ${principal.kind} token`);
+              const tokenKinds = definition.auth.filter((kind) => kind !== "user");
+              throw new ApiError(403, `this endpoint needs a ${tokenKinds.join(" or ")} token; this token is a ${principal.kind} token`);
             }
           }
         }

@@ -1,7 +1,11 @@
 // Variables through the REST API: project-level (a repository of an installation) and
-// function-level. Values go in encrypted and never come out: lists return names only.
+// function-level. Values go in encrypted and never come out: lists return names only. A
+// console user may list, set and delete them where they have write access on GitHub.
 import { z } from "zod";
 import type { AppDependencies } from "../app/start-app.js";
+import type { RepositoryAccessChecker } from "../console/repository-access.js";
+import { describeMissingAccess } from "../github/chatops/can-run-command.js";
+import type { Principal } from "./api-tokens.js";
 import { deleteVariable, listVariableNames, setVariable, type VariableScope } from "../store/variables.js";
 import { checkVariableName } from "../variables/check-variable-name.js";
 import { createMasterKeyring } from "../variables/master-keyring.js";
@@ -9,7 +13,7 @@ import { ApiError, type ApiRouter } from "./create-api-router.js";
 
 const maxValueBytes = 64 * 1024;
 
-export function registerVariableRoutes(api: ApiRouter, deps: AppDependencies): void {
+export function registerVariableRoutes(api: ApiRouter, deps: AppDependencies, access: RepositoryAccessChecker): void {
   const { db, config } = deps;
   const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
 
@@ -24,6 +28,16 @@ export function registerVariableRoutes(api: ApiRouter, deps: AppDependencies): v
     const row = await db.query<{ repositoryId: string }>(`select repository_id as "repositoryId" from functions where id = $1`, [functionId]);
     if (!row.rows[0]) throw new ApiError(404, `no function ${functionId}`);
     return { repositoryId: Number(row.rows[0].repositoryId), functionId };
+  }
+
+  /** The scope, once the principal may change its variables: any server token, or a GitHub user with write access. */
+  async function writableScope(principal: Principal, scope: VariableScope): Promise<VariableScope> {
+    if (principal.kind !== "user") return scope;
+    const row = (await db.query<{ owner: string; repo: string }>("select owner, name as repo from repositories where id = $1", [scope.repositoryId])).rows[0]!;
+    const allowed = await access.accessTo(principal, row);
+    if (!allowed.canRead) throw new ApiError(404, "no such function or repository");
+    if (!allowed.canDeploy) throw new ApiError(403, `${describeMissingAccess(principal.name, { canDeploy: false, role: "read" }, `${row.owner}/${row.repo}`, "variables")}.`);
+    return scope;
   }
 
   function checkName(name: string): void {
@@ -51,26 +65,26 @@ export function registerVariableRoutes(api: ApiRouter, deps: AppDependencies): v
       path,
       summary: `List ${label} variable names (values are never returned)`,
       tags: ["variables"],
-      auth: ["server"],
-      handler: async ({ params }) => ({ variables: await listVariableNames(db, await scope(params)) }),
+      auth: ["server", "user"],
+      handler: async ({ params, principal }) => ({ variables: await listVariableNames(db, await writableScope(principal!, await scope(params))) }),
     });
     api.route({
       method: "PUT",
       path: `${path}/:name`,
       summary: `Set a ${label} variable (encrypted at rest)`,
       tags: ["variables"],
-      auth: ["server"],
+      auth: ["server", "user"],
       body: valueBody,
-      handler: async ({ params, body }) => put(await scope(params), params.name!, body.value),
+      handler: async ({ params, body, principal }) => put(await writableScope(principal!, await scope(params)), params.name!, body.value),
     });
     api.route({
       method: "DELETE",
       path: `${path}/:name`,
       summary: `Delete a ${label} variable`,
       tags: ["variables"],
-      auth: ["server"],
-      handler: async ({ params }) => {
-        const deleted = await deleteVariable(db, await scope(params), params.name!);
+      auth: ["server", "user"],
+      handler: async ({ params, principal }) => {
+        const deleted = await deleteVariable(db, await writableScope(principal!, await scope(params)), params.name!);
         if (!deleted) throw new ApiError(404, `no variable ${params.name}`);
         return { name: params.name, deleted: true };
       },

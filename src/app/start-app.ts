@@ -1,7 +1,7 @@
 // Owns the app role's HTTP server: the webhook endpoint (which verifies x-hub-signature-256,
-// stores the delivery and answers at once; see receive-webhook.ts), the API, the dashboard,
-// /metrics and a health check; and this replica's webhook consumers, which run Probot's
-// handlers on stored deliveries (see webhook-inbox.ts).
+// stores the delivery and answers at once; see receive-webhook.ts), the API, the console
+// (its pages and its sign-in with GitHub), /metrics and a health check; and this replica's
+// webhook consumers, which run Probot's handlers on stored deliveries (see webhook-inbox.ts).
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { createServer, type Server } from "node:http";
@@ -21,6 +21,7 @@ import { handlePush, type PushEvent } from "../github/handle-push.js";
 import { approveFromComment } from "../github/approve-from-comment.js";
 import { registerPullRequestHandlers } from "../github/register-pull-request-handlers.js";
 import { serveDashboard } from "../dashboard/serve-dashboard.js";
+import { createSignInWithGithub } from "../console/sign-in-with-github.js";
 import { gaugeFromSource, serveMetrics } from "../metrics/metrics.js";
 import { listenServer } from "./listen-server.js";
 import { createWebhookInbox } from "./webhook-inbox.js";
@@ -131,6 +132,8 @@ export async function startApp(deps: AppDependencies): Promise<App> {
   const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
   registerApiRoutes(api, deps);
 
+  const serveSignIn = createSignInWithGithub({ db: deps.db, github: deps.github, appUrl: deps.config.appUrl, log: deps.log });
+
   registerAppGauges(deps);
   const server = createServer((req, res) => {
     if (req.url === "/healthz") {
@@ -143,6 +146,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     if (req.url === "/metrics" && req.method === "GET") return void serveMetrics(req, res, deps.config.SLIPWAY_METRICS_TOKEN, deps.config.SLIPWAY_HOST);
     if (api.handle(req, res)) return;
     if (serveDashboard(req, res)) return;
+    if (serveSignIn(req, res)) return;
     if (req.method === "POST" && req.url?.split("?")[0] === webhookPath) return void receiveWebhook(req, res);
     res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
   });

@@ -145,6 +145,10 @@ const githubSchema = z.object({
   PRIVATE_KEY: z.string().min(1, "is empty"),
   WEBHOOK_SECRET: z.string().min(1, "is empty"),
   GITHUB_API_URL: url.default("https://api.github.com"),
+  // The GitHub App's client id and secret: the console's sign-in with GitHub. Unset, the
+  // console takes API tokens only.
+  GITHUB_CLIENT_ID: z.string().min(1, "is empty").optional(),
+  GITHUB_CLIENT_SECRET: z.string().min(1, "is empty").optional(),
 });
 
 export type BaseConfig = z.infer<typeof baseSchema>;
@@ -166,6 +170,8 @@ const settingHints: Record<string, string> = {
   GITHUB_API_URL: "https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server",
   GITHUB_URL: "https://github.com, or https://<host> for GitHub Enterprise Server",
   WEBHOOK_PROXY_URL: "a channel URL such as https://smee.io/<channel>",
+  GITHUB_CLIENT_ID: "the GitHub App's client id, from its settings page (for the console's sign-in with GitHub)",
+  GITHUB_CLIENT_SECRET: "a client secret generated on the GitHub App's settings page (for the console's sign-in with GitHub)",
   SLIPWAY_GATEWAY_SECRET: "any random string, e.g. `openssl rand -hex 24`; scripts/start.sh makes one",
   DATABASE_URL: "e.g. postgres://slipway:slipway@127.0.0.1:5432/slipway",
   REDIS_URL: "e.g. redis://127.0.0.1:6379",
@@ -286,6 +292,9 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
     } else if (!privateKey.problem) {
       github = parsed.data as GithubConfig;
       if (!github.PRIVATE_KEY.includes("PRIVATE KEY-----")) problems.push("PRIVATE_KEY is not a PEM private key (it should begin with -----BEGIN RSA PRIVATE KEY-----)");
+      if (!github.GITHUB_CLIENT_ID !== !github.GITHUB_CLIENT_SECRET) {
+        problems.push("GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together: set both (from the GitHub App's settings page) for the console's sign-in with GitHub, or neither");
+      }
     }
   }
   if (base.success) problems.push(...artifactStoreProblems(base.data));

@@ -1,15 +1,25 @@
-// Owns serving the dashboard: three static files, read once, sent with a strict content
-// security policy. The page is a client of the REST API (src/dashboard/static/dashboard.js)
-// and needs no route of its own; `/` leads to it.
+// Owns serving the console: its static files, read once, sent with a strict content security
+// policy. The pages are clients of the REST API (src/dashboard/static/*.js) and of the
+// sign-in routes (src/console/); `/` leads to the dashboard, and `/deployments/<id>` is a
+// deployment's page, where check runs and pull-request comments link.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 const folder = new URL("./static/", import.meta.url);
+// Chart.js, the console's charting library, served from its package as it is published.
+const chartJs = new URL("chart.umd.min.js", pathToFileURL(createRequire(import.meta.url).resolve("chart.js")));
+
 const files = new Map(
   [
     ["/dashboard", "index.html", "text/html; charset=utf-8"],
     ["/dashboard/dashboard.js", "dashboard.js", "text/javascript; charset=utf-8"],
     ["/dashboard/dashboard.css", "dashboard.css", "text/css; charset=utf-8"],
+    ["/dashboard/console.js", "console.js", "text/javascript; charset=utf-8"],
+    ["/dashboard/deployment.js", "deployment.js", "text/javascript; charset=utf-8"],
+    ["/deployments/:id", "deployment.html", "text/html; charset=utf-8"],
+    ["/dashboard/vendor/chart.umd.min.js", chartJs.href, "text/javascript; charset=utf-8"],
   ].map(([path, file, type]) => [path!, { body: readFileSync(new URL(file!, folder)), type: type! }]),
 );
 
@@ -28,7 +38,7 @@ export function serveDashboard(req: IncomingMessage, res: ServerResponse): boole
     res.writeHead(302, { location: "/dashboard" }).end();
     return true;
   }
-  const file = files.get(path);
+  const file = files.get(/^\/deployments\/[0-9a-f-]{36}$/.test(path) ? "/deployments/:id" : path);
   if (!file) return false;
   res.writeHead(200, { ...securityHeaders, "content-type": file.type, "content-length": file.body.length });
   res.end(req.method === "HEAD" ? undefined : file.body);

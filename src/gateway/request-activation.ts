@@ -44,7 +44,7 @@ type ActivationRequest = {
     pin?: boolean;
     action?: string;
     actor?: string;
-    via?: "push" | "comment" | "button" | "cli" | "api" | "system";
+    via?: "push" | "comment" | "button" | "cli" | "api" | "system" | "console";
 };
 
 async function activateOnce(gatewayUrl: string, gatewaySecret: string, body: ActivationRequest): Promise<ActivationResult> {

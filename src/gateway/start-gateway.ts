@@ -63,7 +63,7 @@ const activationBody = z.object({
   pin: z.boolean().optional(),
   action: z.string().min(1).max(40).default("activate"),
   actor: z.string().min(1).max(200).default("slipway"),
-  via: z.enum(["push", "comment", "button", "cli", "api", "system"]).default("system"),
+  via: z.enum(["push", "comment", "button", "cli", "api", "system", "console"]).default("system"),
 });
 
 const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);

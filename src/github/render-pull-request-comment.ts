@@ -41,7 +41,7 @@ export function renderPullRequestComment(facts: { number: number; state: "open" 
       row.status === "ready" && row.slug && facts.state === "open"
         ? `[${alias}](${functionUrl(facts.publicUrl, row.slug, alias)}) · [this build](${deploymentUrl(facts.publicUrl, row.deploymentId!)})`
         : "–";
-    const logs = row.deploymentId ? `[logs](${facts.appUrl}/v1/deployments/${row.deploymentId})` : (row.note ?? "–");
+    const logs = row.deploymentId ? `[logs](${facts.appUrl}/deployments/${row.deploymentId})` : (row.note ?? "–");
     lines.push(`| \`${row.functionName}\` | ${status} | ${version} | ${preview} | ${logs.replaceAll("|", "\\|").replaceAll("\n", " ")} |`);
   }
   return lines.filter((l, i) => l !== "" || i !== 3).join("\n").slice(0, maxCommentBody);

@@ -34,12 +34,12 @@ export async function reportDeploymentTargets(
       if (githubDeploymentId === null && stateFor !== null && stateFor !== "inactive" && !target.dropped) {
         githubDeploymentId = await createGithubDeployment(octokit, { ...repo, sha: deployment.commitSha, alias: target.alias, functionName: deployment.functionName, deploymentId: deployment.deploymentId, version: deployment.version });
         await setGithubDeploymentId(deps.db, deployment.deploymentId, target.alias, githubDeploymentId);
-        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, "queued", { logUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}` });
+        await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, "queued", { logUrl: `${deps.config.appUrl}/deployments/${deployment.deploymentId}` });
       }
       if (githubDeploymentId !== null && stateFor !== null && stateFor !== "queued") {
         await setGithubDeploymentStatus(octokit, { ...repo, githubDeploymentId }, stateFor, {
           environmentUrl: stateFor === "success" ? functionUrl(deps.config.publicUrl, deployment.slug, target.alias) : deploymentUrl(deps.config.publicUrl, deployment.deploymentId),
-          logUrl: `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}`,
+          logUrl: `${deps.config.appUrl}/deployments/${deployment.deploymentId}`,
           ...(description ? { description } : {}),
         });
       }

@@ -22,7 +22,7 @@ export async function sendDeploymentReport(deps: ReportDependencies, facts: Depl
   const deployment = await getBuildContext(deps.db, facts.deploymentId);
   if (!deployment) return; // deleted since; nothing left to say
   const octokit = deps.github.forInstallation(deployment.installationId);
-  const detailsUrl = `${deps.config.appUrl}/v1/deployments/${deployment.deploymentId}`;
+  const detailsUrl = `${deps.config.appUrl}/deployments/${deployment.deploymentId}`;
   // An upload (`slipway deploy`) has no commit on GitHub, so no check run.
   const checkRunId = deployment.checkRunId ?? (deployment.sourceDigest === null ? await openCheckRun(deps, octokit, deployment, detailsUrl) : null);
   const checkRun = checkRunId === null ? null : { owner: deployment.owner, repo: deployment.repo, checkRunId };
@@ -89,7 +89,7 @@ export async function sendDeploymentReport(deps: ReportDependencies, facts: Depl
       await reportDeploymentTargets(deps, deployment, "inactive", `cancelled: ${facts.reason}`);
       if (!checkRun) return;
       const newerBuild = facts.supersededBy ? await getBuildContext(deps.db, facts.supersededBy) : null;
-      const newer = newerBuild ? { version: newerBuild.version, url: `${deps.config.appUrl}/v1/deployments/${newerBuild.deploymentId}` } : undefined;
+      const newer = newerBuild ? { version: newerBuild.version, url: `${deps.config.appUrl}/deployments/${newerBuild.deploymentId}` } : undefined;
       await completeCheckRun(octokit, { ...checkRun, detailsUrl: newer?.url ?? detailsUrl }, "cancelled", cancelledOutput({ version: deployment.version, reason: facts.reason, newer }));
     }
   }

@@ -11,6 +11,8 @@ export type AppManifest = {
   description?: string;
   hook_attributes: { url: string; active: boolean };
   redirect_url: string;
+  /** Where GitHub sends a user back after signing in to the console (OAuth web flow). */
+  callback_urls: string[];
   setup_url: string;
   public: boolean;
   default_permissions: Record<string, string>;
@@ -36,6 +38,7 @@ export function buildAppManifest(addresses: ManifestAddresses, appYml: string = 
     ...(file.description ? { description: file.description } : {}),
     hook_attributes: { url: addresses.webhookProxyUrl || `${addresses.appUrl}/api/github/webhooks`, active: file.hook_attributes?.active ?? true },
     redirect_url: `${addresses.appUrl}/setup/callback`,
+    callback_urls: [`${addresses.appUrl}/auth/github/callback`],
     // After an installation GitHub sends the browser to the dashboard.
     setup_url: `${addresses.appUrl}/dashboard`,
     public: file.public ?? false,

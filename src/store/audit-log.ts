@@ -2,7 +2,7 @@
 // deployment. Every activation, rollback, promote, unpin and cancel writes one entry.
 import type { Queryable } from "./create-database.js";
 
-export type AuditVia = "push" | "comment" | "button" | "cli" | "api" | "system";
+export type AuditVia = "push" | "comment" | "button" | "cli" | "api" | "system" | "console";
 
 export type AuditEntry = {
   functionId: string;

@@ -111,7 +111,10 @@ describe("dashboard", { timeout: 10 * 60_000 }, () => {
     });
     const text = (tr: Element) => [...tr.querySelectorAll("td")].map((td) => td.textContent);
     assert.deepEqual(text(deploymentRows[0]!).slice(0, 2), ["v2", "ready"]);
-    assert.match(text(deploymentRows[0]!)[4]!, /^serving/);
+    assert.match(text(deploymentRows[0]!).at(-1)!, /^serving/);
+    assert.deepEqual(text(deploymentRows[0]!).slice(2, 5), ["production", "push", "main"], "alias, trigger, branch");
+    assert.match(deploymentRows[0]!.querySelector("td:nth-child(6) a")!.getAttribute("href")!, new RegExp(`/${owner}/${repoName}/commit/[0-9a-f]{40}$`));
+    assert.equal(deploymentRows[0]!.querySelector("td:nth-child(1) a")!.getAttribute("href"), `/deployments/${deploymentRows[0]!.getAttribute("data-deployment")}`, "each version links to its page");
     const rollback = [...deploymentRows[1]!.querySelectorAll("button")].find((b) => b.textContent === "Roll back to v1")!;
     assert.ok(rollback, "v1 offers a rollback");
 

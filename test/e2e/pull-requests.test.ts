@@ -99,7 +99,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.equal(deployment.length, 1, "only api was built");
     const deploymentId = deployment[0].id as string;
     assert.equal(run.external_id, deploymentId);
-    assert.equal(run.details_url, `${stack.appUrl}/v1/deployments/${deploymentId}`);
+    assert.equal(run.details_url, `${stack.appUrl}/deployments/${deploymentId}`);
     const history = stack.emulator.checkRunHistory(run.id);
     assert.equal(history[0]!.status, "queued", "queued as the webhook arrives");
     const inProgress = history.find((h) => h.status === "in_progress");
@@ -122,7 +122,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(states.slice(0, 2), ["queued", "in_progress"]);
     const success = ghDeployment.statuses.find((s) => s.state === "success")!;
     assert.ok(String(success.environment_url).endsWith(`/fn/${slug}~pr-${number}/`));
-    assert.ok(String(success.log_url).endsWith(`/v1/deployments/${deploymentId}`));
+    assert.ok(String(success.log_url).endsWith(`/deployments/${deploymentId}`));
 
     await stack.emulator.waitFor(() => slipwayComments(repoName, number)[0]?.body.includes("✅ ready"), { timeoutMs: 30_000 });
     let comment = slipwayComments(repoName, number)[0]!;
@@ -261,7 +261,7 @@ describe("pull requests", { timeout: 20 * 60_000 }, () => {
     assert.equal(cancelled.conclusion, "cancelled");
     const fastId = await stack.emulator.waitFor(async () => (await stack.db.query("select id from deployments where commit_sha = $1", [fast.sha])).rows[0]?.id as string | undefined);
     assert.match(cancelled.output.summary!, /superseded by v2/);
-    assert.ok(cancelled.output.summary!.includes(`/v1/deployments/${fastId}`), "the cancelled run links to the newer build");
+    assert.ok(cancelled.output.summary!.includes(`/deployments/${fastId}`), "the cancelled run links to the newer build");
     await stack.emulator.waitFor(async () => (await new Docker().listContainers({ all: true, filters: { label: [`slipway.deployment=${slowId}`] } })).length === 0, { timeoutMs: 15_000, intervalMs: 200 });
     const state = await stack.db.query("select status, superseded_by from deployments where id = $1", [slowId]);
     assert.deepEqual(state.rows[0], { status: "cancelled", superseded_by: fastId });

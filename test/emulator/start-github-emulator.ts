@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createOAuthWebFlow, type OAuthClient, type OAuthRequestRecord } from "./serve-oauth-web-flow.js";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -58,6 +59,8 @@ export interface GitHubEmulatorOptions {
   validateResponses?: boolean;
   /** Primary rate limit per installation, per app JWT and for anonymous callers (default 5000 an hour, like GitHub). */
   rateLimit?: { limit?: number; windowSeconds?: number };
+  /** The app's client id and secret for its user authorization (OAuth web flow); defaults are fixed test values. */
+  oauthClient?: OAuthClient;
 }
 
 export interface RegisteredApp {
@@ -153,7 +156,7 @@ export interface RecordedRequest {
   body: unknown;
   responseBody: unknown;
   operationId: string | null;
-  auth: "none" | "jwt" | "installation" | "invalid";
+  auth: "none" | "jwt" | "installation" | "user" | "invalid";
   installationId: number | null;
   at: string;
 }
@@ -303,6 +306,12 @@ export interface GitHubEmulator {
   createCommitComment(input: CreateCommentInput & { sha: string; path?: string; line?: number }): Promise<CommentView>;
   /** A custom role (an organisation's, say "deployer" built on write) is given with its base role. */
   setPermission(owner: string, repo: string, user: string, role: RepositoryRole, customRoleName?: string): void;
+  /** The app's OAuth client (its user authorization): what Slipway's GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET must be. */
+  readonly oauthClient: OAuthClient;
+  /** Every request to /login/oauth/authorize and /login/oauth/access_token, with any error (client_secret redacted). */
+  readonly oauthRequests: OAuthRequestRecord[];
+  /** Who the emulator's browser is signed in to github.com as, for /login/oauth/authorize; null: no one. */
+  signInAs(login: string | null): void;
   /** Issues a token without the JWT dance (recorded with via: 'helper'). */
   createInstallationToken(installationId: number, options?: { repositoryIds?: number[] }): string;
   revokeToken(token: string): void;
@@ -499,7 +508,8 @@ type Auth =
   | { kind: "none" }
   | { kind: "invalid"; message: string }
   | { kind: "jwt"; claims: JWTPayload }
-  | { kind: "installation"; token: TokenState };
+  | { kind: "installation"; token: TokenState }
+  | { kind: "user"; login: string };
 
 interface RouteContext {
   op: MatchedOperation;
@@ -521,8 +531,8 @@ interface RouteResult {
 }
 
 interface Route {
-  /** none: no credentials needed (the manifest conversion, which trusts its one-time code). */
-  auth: "jwt" | "installation" | "none";
+  /** none: no credentials needed (the manifest conversion, which trusts its one-time code); user: a user access token from the OAuth web flow (see serve-oauth-web-flow.ts). */
+  auth: "jwt" | "installation" | "none" | "user";
   /** Any one of these [permission, level] pairs suffices. */
   permission?: Array<[string, PermissionLevel]>;
   handler(ctx: RouteContext): Promise<RouteResult> | RouteResult;
@@ -653,6 +663,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
   const repos = new Map<string, RepoState>();
   const reposById = new Map<number, RepoState>();
   const tokens = new Map<string, TokenState>();
+  const oauthClient: OAuthClient = options.oauthClient ?? { clientId: "Iv1.0emulator0client", clientSecret: "emulator-client-secret-0000000000000000" };
+  const oauth = createOAuthWebFlow(oauthClient, now);
   const checkRunStates = new Map<number, CheckRunState>();
   const checkSuites = new Map<string, number>();
   const issueComments = new Map<number, IssueCommentState>();
@@ -816,6 +828,8 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     if (!credentials) return header ? { kind: "invalid", message: "Bad credentials" } : { kind: "none" };
     const secret = credentials.secret;
     if (/^eyJ[\w-]*\.[\w-]+\.[\w-]*$/.test(secret)) return verifyAppJwt(secret);
+    const userLogin = oauth.userForToken(secret);
+    if (userLogin) return { kind: "user", login: userLogin };
     const token = tokens.get(secret);
     if (!token || token.revoked || new Date(token.expiresAt).getTime() <= now().getTime()) {
       return { kind: "invalid", message: "Bad credentials" };
@@ -1799,6 +1813,21 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
       handler: (ctx) => deleteReaction(ctx, "commit_comment", commitCommentOr404(requireRepo(ctx), ctx.params.comment_id).id),
     },
 
+    "users/get-authenticated": {
+      auth: "user",
+      handler: (ctx) => {
+        const login = ctx.auth.kind === "user" ? ctx.auth.login : "";
+        return {
+          status: 200,
+          body: {
+            ...shapes.user(login),
+            name: login, company: null, blog: "", location: null, email: null, hireable: null, bio: null,
+            public_repos: 0, public_gists: 0, followers: 0, following: 0, created_at: "2020-01-01T00:00:00Z", updated_at: "2020-01-01T00:00:00Z",
+          },
+        };
+      },
+    },
+
     "repos/get-collaborator-permission-level": {
       auth: "installation",
       permission: [["metadata", "read"]],
@@ -2092,7 +2121,14 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
       } else if (route.auth === "jwt") {
         if (auth.kind === "invalid") throw new HttpError(401, errorBody(401, auth.message));
         if (auth.kind !== "jwt") throw new HttpError(401, errorBody(401, "A JSON web token could not be decoded"));
+      } else if (route.auth === "user") {
+        if (auth.kind === "invalid") throw new HttpError(401, errorBody(401, auth.message));
+        if (auth.kind !== "user") throw new HttpError(auth.kind === "none" ? 401 : 403, errorBody(auth.kind === "none" ? 401 : 403, auth.kind === "none" ? "Requires authentication" : "Resource not accessible by integration", op.documentationUrl));
       } else {
+        if (auth.kind === "user") {
+          // The emulator serves user access tokens only what Slipway asks with them.
+          throw new HttpError(403, errorBody(403, "emulator: a user access token is accepted only by GET /user", op.documentationUrl));
+        }
         if (auth.kind === "none") throw new HttpError(401, errorBody(401, "Requires authentication"));
         if (auth.kind === "invalid") throw new HttpError(401, errorBody(401, auth.message));
         if (auth.kind === "jwt") {
@@ -2297,7 +2333,7 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const gitMatch = GIT_PATH.exec(url.pathname);
     const formMatch = MANIFEST_FORM_PATH.exec(url.pathname);
-    const work = gitMatch ? handleGit(req, res, url, gitMatch) : formMatch ? handleManifestForm(req, res, url, formMatch[1]) : handleRest(req, res, url);
+    const work = oauth.serve(req, res, url) || (gitMatch ? handleGit(req, res, url, gitMatch) : formMatch ? handleManifestForm(req, res, url, formMatch[1]) : handleRest(req, res, url));
     work.catch((error: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
       res.end(String(error instanceof Error ? error.stack : error));
@@ -2326,6 +2362,9 @@ export async function startGitHubEmulator(options: GitHubEmulatorOptions): Promi
     },
     app,
     gitUrl,
+    oauthClient,
+    oauthRequests: oauth.records,
+    signInAs: (login) => oauth.signInAs(login),
 
     async createRepo(input) {
       if (!nameRe.test(input.owner) || !nameRe.test(input.name) || input.name.endsWith(".git")) {

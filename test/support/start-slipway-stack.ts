@@ -90,6 +90,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     PRIVATE_KEY: privateKey,
     WEBHOOK_SECRET: webhookSecret,
     GITHUB_API_URL: emulator.apiUrl,
+    GITHUB_CLIENT_ID: emulator.oauthClient.clientId,
+    GITHUB_CLIENT_SECRET: emulator.oauthClient.clientSecret,
     DATABASE_URL: databaseUrl,
     REDIS_URL: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
     SLIPWAY_QUEUE_PREFIX: `slipway-test-${id}`,

@@ -69,3 +69,15 @@ test("a .env copied from .env.example gives every problem in plain words, with w
   assert.throws(() => loadConfig("app", { ...valid, APP_ID: "0" }), /APP_ID must be a number greater than 0 \(the GitHub App's id, from its settings page\)/);
   assert.throws(() => loadConfig("app", { ...valid, APP_ID: "twelve" }), /APP_ID must be a number \(/);
 });
+
+test("the console's sign-in with GitHub needs the client id and secret together; the secret is never echoed", () => {
+  assert.throws(() => loadConfig("app", { ...valid, GITHUB_CLIENT_SECRET: "client-secret-hunter2" }), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET go together/);
+    assert.doesNotMatch(error.message, /hunter2/);
+    return true;
+  });
+  const config = loadConfig("app", { ...valid, GITHUB_CLIENT_ID: "Iv1.abc", GITHUB_CLIENT_SECRET: "client-secret" });
+  assert.equal(config.github?.GITHUB_CLIENT_ID, "Iv1.abc");
+  assert.equal(loadConfig("app", valid).github?.GITHUB_CLIENT_ID, undefined, "unset: the console takes API tokens only");
+});

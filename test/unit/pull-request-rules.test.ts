@@ -132,7 +132,7 @@ test("the sticky comment lists every function with status, version, preview URL 
   assert.match(body, /^<!-- slipway:pull-request-comment -->/);
   assert.match(body, /\| `api` \| ✅ ready \| v3 \(`abcdef1`\) \| \[pr-7\]\(https:\/\/fn\.example\/fn\/api~r~o~pr-7\/\)/);
   assert.ok(body.includes(`https://fn.example/d/${id}/`));
-  assert.ok(body.includes(`[logs](https://app.example/v1/deployments/${id})`));
+  assert.ok(body.includes(`[logs](https://app.example/deployments/${id})`));
   assert.match(body, /\| `docs` \| ➖ skipped \|/);
   assert.match(body, /\| `web` \| 🔨 building \| v4/);
   const closed = renderPullRequestComment({ number: 7, state: "closed", publicUrl: "p", appUrl: "a", rows: [] });

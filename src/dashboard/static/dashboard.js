@@ -1,13 +1,14 @@
 // Slipway's dashboard: a page over the REST API, with no code of its own on the server. It
-// lists functions and what each alias serves, a function's deployments with their build logs,
-// and rolls back or promotes with a click. A served version whose runtime keeps going down is
-// flagged "crash loop", with its exit code and what to do. The API token stays in this tab's
-// sessionStorage.
-// Text from the API is only ever set as textContent, never as HTML.
+// lists functions and what each alias serves, a function's deployments with their build logs
+// and a link to each one's page, and rolls back or promotes with a click for those who may
+// (a server token, or a GitHub user with write access). A served version whose runtime keeps
+// going down is flagged "crash loop", with its exit code and what to do. Who is calling and
+// how is console.js's business. Text from the API is only ever set as textContent.
 "use strict";
 (() => {
   const $ = (id) => document.getElementById(id);
-  const tokenKey = "slipway.token";
+  const { api, element, button } = window.slipwayConsole;
+  const session = window.slipwayConsole;
   let selected = null; // { id, name }
 
   function show(text, isError = false) {
@@ -15,41 +16,18 @@
     $("message").className = isError ? "error" : "";
   }
 
-  function element(tag, text, attributes = {}) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-    return node;
+  async function signOut() {
+    await session.signOut();
+    showSignIn();
   }
 
-  function button(text, onClick, className = "action") {
-    const node = element("button", text, { type: "button", class: className });
-    node.addEventListener("click", onClick);
-    return node;
-  }
-
-  async function api(method, path, body) {
-    const token = sessionStorage.getItem(tokenKey);
-    const response = await fetch(path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (response.status === 401) {
-      signOut();
-      throw new Error("The token was refused. Paste a server token.");
-    }
-    const type = response.headers.get("content-type") || "";
-    const payload = type.includes("application/json") ? await response.json() : await response.text();
-    if (!response.ok) throw new Error((payload && payload.error) || `${method} ${path} answered ${response.status}`);
-    return payload;
-  }
-
-  function signOut() {
-    sessionStorage.removeItem(tokenKey);
+  function showSignIn() {
     selected = null;
     for (const id of ["functions", "deployments", "alerts", "refresh", "sign-out"]) $(id).hidden = true;
+    $("who").textContent = "";
     $("sign-in").hidden = false;
+    $("github-sign-in").hidden = !session.state.signInWithGithub;
+    $("github-sign-in").setAttribute("href", session.signInUrl());
   }
 
   const aliasText = (alias) => `v${alias.version}${alias.pinned ? " (pinned)" : ""}`;
@@ -96,7 +74,9 @@
     rows.replaceChildren();
     for (const fn of functions) {
       const production = fn.aliases.find((a) => a.alias === "production");
-      const previews = fn.aliases.filter((a) => a.alias !== "production").map((a) => `${a.alias}: v${a.version}`);
+      const previews = element("td");
+      fn.aliases.filter((a) => a.alias !== "production").forEach((a, i) => previews.append(i ? ", " : "", element("a", `${a.alias}: v${a.version}`, { href: a.url, rel: "noopener noreferrer" })));
+      if (!previews.childNodes.length) previews.textContent = "–";
       const row = element("tr", undefined, { "data-function": fn.id });
       if (selected && selected.id === fn.id) row.className = "selected";
       const name = element("td");
@@ -106,7 +86,7 @@
       const health = element("td");
       const worst = crashLoops(fn)[0] || (fn.runtimeHealth || [])[0];
       health.append(worst ? healthBadge(worst) : "–");
-      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), element("td", previews.join(", ") || "–"), link, health);
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health);
       rows.append(row);
     }
     $("functions").hidden = false;
@@ -123,14 +103,56 @@
   }
 
   async function selectFunction(fn) {
+    // Another function's log must not stay under this one's deployments.
+    if (!selected || selected.id !== fn.id) {
+      $("execution-detail").hidden = true;
+      $("execution-rows").replaceChildren();
+      $("log-title").hidden = true;
+      $("log").hidden = true;
+      $("log").textContent = "";
+    }
     selected = { id: fn.id, name: fn.name };
     for (const row of $("function-rows").children) row.className = row.getAttribute("data-function") === fn.id ? "selected" : "";
     await loadDeployments(fn);
   }
 
+  const duration = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 90_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+
+  function refCell(fn, d) {
+    const cell = element("td");
+    const pull = /^refs\/pull\/(\d+)\//.exec(d.ref || "");
+    if (d.trigger === "upload") cell.textContent = d.createdBy ? `by ${d.createdBy}` : "–";
+    else if (pull) cell.append(element("a", `PR #${pull[1]}`, { href: `${fn.repositoryUrl}/pull/${pull[1]}`, rel: "noopener noreferrer" }));
+    else cell.textContent = String(d.ref || "").replace(/^refs\/heads\//, "");
+    return cell;
+  }
+
+  function commitCell(fn, d) {
+    const cell = element("td");
+    if (d.commitSha && /^[0-9a-f]{40}$/.test(d.commitSha)) cell.append(element("a", d.commitSha.slice(0, 7), { href: `${fn.repositoryUrl}/commit/${d.commitSha}`, rel: "noopener noreferrer" }));
+    else cell.textContent = d.trigger === "upload" ? "upload" : String(d.commitSha || "–").slice(0, 12);
+    return cell;
+  }
+
+  // Filters of the deployments table: by status on the server, by alias and trigger here.
+  const filters = () => ({ status: $("filter-status").value, alias: $("filter-alias").value, trigger: $("filter-trigger").value });
+
+  function fillFilter(id, values) {
+    const select = $(id);
+    const current = select.value;
+    select.replaceChildren(element("option", "any", { value: "" }), ...[...new Set(values)].sort().map((v) => element("option", v, { value: v })));
+    select.value = [...select.options].some((o) => o.value === current) ? current : "";
+  }
+
   // `fn` as /v1/functions lists it: with what each alias serves now.
   async function loadDeployments(fn) {
-    const { deployments } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50`);
+    const chosen = filters();
+    const statusQuery = chosen.status ? `&status=${encodeURIComponent(chosen.status)}` : "";
+    const { deployments: all } = await api("GET", `/v1/deployments?functionId=${encodeURIComponent(fn.id)}&limit=50${statusQuery}`);
+    const aliasesOf = (d) => fn.aliases.filter((a) => a.deploymentId === d.id).map((a) => a.alias);
+    fillFilter("filter-alias", fn.aliases.map((a) => a.alias));
+    fillFilter("filter-trigger", all.map((d) => d.trigger));
+    const deployments = all.filter((d) => (!chosen.alias || aliasesOf(d).includes(chosen.alias)) && (!chosen.trigger || d.trigger === chosen.trigger));
     const production = fn.aliases.find((a) => a.alias === "production");
     $("deployments-title").textContent = `${fn.name}: deployments`;
     $("runtime-banner").replaceChildren(...crashLoops(fn).map((health) => crashLoopBanner(fn, health)));
@@ -139,22 +161,149 @@
     rows.replaceChildren();
     for (const d of deployments) {
       const serving = production && production.deploymentId === d.id;
-      const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}` });
+      const status = element("td", d.prunedAt ? `${d.status} (pruned)` : d.status, { class: d.prunedAt ? "pruned" : `status-${d.status}`, ...(d.error ? { title: d.error } : {}) });
       const actions = element("td");
       if (serving) {
         actions.append(element("strong", production.pinned ? "serving (pinned)" : "serving"), " ");
-        if (production.pinned) actions.append(button("Unpin", () => unpin(fn)));
+        if (production.pinned && fn.canDeploy) actions.append(button("Unpin", () => unpin(fn)));
       }
-      else if (d.status === "ready" && !d.prunedAt && production) {
+      else if (d.status === "ready" && !d.prunedAt && production && fn.canDeploy) {
         const action = d.version < production.version ? "rollback" : "promote";
         actions.append(button(action === "rollback" ? `Roll back to v${d.version}` : `Promote v${d.version}`, () => switchTo(fn, action, d)));
       }
       actions.append(button("Log", () => showLog(d), "link"));
       if (d.runtimeHealth) actions.append(" ", healthBadge(d.runtimeHealth));
       rows.append(element("tr", undefined, { "data-deployment": d.id }));
-      rows.lastChild.append(element("td", `v${d.version}`), status, element("td", String(d.commitSha || "").slice(0, 7)), element("td", new Date(d.createdAt).toLocaleString()), actions);
+      const version = element("td");
+      version.append(element("a", `v${d.version}`, { href: `/deployments/${encodeURIComponent(d.id)}` }));
+      const took = d.buildStartedAt && d.buildFinishedAt ? duration(new Date(d.buildFinishedAt) - new Date(d.buildStartedAt)) : "–";
+      const reason = element("td", d.error || "", { class: "reason" });
+      rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
+    await Promise.all([loadAudit(fn, all), loadVariables(fn), loadExecutions(fn), loadMetrics(fn)]);
+  }
+
+  // Metrics at a glance, drawn by Chart.js: builds (duration, coloured by outcome) and
+  // executions per minute with errors and p95 duration, over the last 24 hours.
+  const charts = {};
+  function drawChart(id, config) {
+    if (charts[id]) charts[id].destroy();
+    try {
+      charts[id] = new window.Chart($(id), { ...config, options: { animation: false, responsive: true, maintainAspectRatio: false, ...config.options } });
+    } catch {
+      // A browser without a canvas context (a headless test DOM) still has the totals above.
+    }
+  }
+
+  async function loadMetrics(fn) {
+    const metrics = await api("GET", `/v1/console/functions/${encodeURIComponent(fn.id)}/metrics`);
+    const { totals } = metrics;
+    $("metrics-totals").textContent =
+      `${metrics.builds.length} build${metrics.builds.length === 1 ? "" : "s"} (${metrics.builds.filter((b) => b.status === "failed").length} failed); ` +
+      `${totals.executions} execution${totals.executions === 1 ? "" : "s"}` +
+      (totals.executions ? `, error rate ${(100 * totals.errorRate).toFixed(1)} %, p95 ${totals.p95Ms === null ? "–" : duration(totals.p95Ms)}` : "");
+    if (!window.Chart) return;
+    const colour = { ready: "#1a7f37", failed: "#cf222e", cancelled: "#8c959f" };
+    drawChart("build-chart", {
+      type: "bar",
+      data: { labels: metrics.builds.map((b) => `v${b.version}`), datasets: [{ label: "build seconds", data: metrics.builds.map((b) => (b.durationMs ?? 0) / 1000), backgroundColor: metrics.builds.map((b) => colour[b.status] || "#8c959f") }] },
+      options: { plugins: { legend: { display: false } }, scales: { y: { title: { display: true, text: "s" } } } },
+    });
+    const minutes = metrics.executionsPerMinute.map((m) => new Date(m.minute).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+    drawChart("execution-chart", {
+      data: {
+        labels: minutes,
+        datasets: [
+          { type: "bar", label: "executions", data: metrics.executionsPerMinute.map((m) => m.executions), backgroundColor: "#0969da" },
+          { type: "bar", label: "errors", data: metrics.executionsPerMinute.map((m) => m.errors), backgroundColor: "#cf222e" },
+          { type: "line", label: "p95 ms", data: metrics.executionsPerMinute.map((m) => m.p95Ms), borderColor: "#9a6700", yAxisID: "ms" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, title: { display: true, text: "per minute" } }, ms: { position: "right", beginAtZero: true, title: { display: true, text: "ms" } } } },
+    });
+  }
+
+  // The function's executions, newest first; with "live" on they are read again every 3 s.
+  async function loadExecutions(fn) {
+    const query = new URLSearchParams({ limit: "30" });
+    if ($("execution-status").value) query.set("status", $("execution-status").value);
+    if ($("execution-trigger").value) query.set("trigger", $("execution-trigger").value);
+    const { executions } = await api("GET", `/v1/console/functions/${encodeURIComponent(fn.id)}/executions?${query}`);
+    if (!selected || selected.id !== fn.id) return;
+    $("execution-rows").replaceChildren(...executions.map((e) => {
+      const row = element("tr", undefined, { "data-execution": e.id });
+      const status = element("td", e.status, { class: e.status === "completed" ? "status-ready" : e.status === "failed" || e.status === "timed_out" ? "status-failed" : "status-building" });
+      const details = element("td");
+      details.append(button("Details", () => showExecution(e), "link"));
+      row.append(element("td", new Date(e.createdAt).toLocaleString()), element("td", e.event ? `${e.trigger} (${e.event})` : e.trigger), status, element("td", `${e.requestMethod} ${e.requestPath}`), element("td", e.responseStatusCode ?? "–"), element("td", e.durationMs === null ? "–" : duration(e.durationMs)), details);
+      return row;
+    }));
+    if (executions.length === 0) {
+      const empty = element("tr");
+      empty.append(element("td", query.has("status") || query.has("trigger") ? "No executions match these filters." : "No executions yet.", { colspan: "7" }));
+      $("execution-rows").replaceChildren(empty);
+    }
+  }
+
+  function showExecution(e) {
+    const lines = [`${e.requestMethod} ${e.requestPath} → ${e.responseStatusCode ?? e.status}${e.durationMs === null ? "" : ` in ${duration(e.durationMs)}`}`, `trigger: ${e.trigger}${e.event ? ` (${e.event})` : ""}, status: ${e.status}`];
+    lines.push("", "logs:", e.logs || "(none)", "", "errors:", e.errors || "(none)");
+    $("execution-detail").textContent = lines.join("\n");
+    $("execution-detail").hidden = false;
+  }
+
+  // Who changed what this function serves: the audit log, with versions for deployment ids.
+  async function loadAudit(fn, deployments) {
+    const { entries } = await api("GET", `/v1/functions/${encodeURIComponent(fn.id)}/audit?limit=20`);
+    const versionOf = (id) => {
+      const d = deployments.find((x) => x.id === id);
+      return id ? (d ? `v${d.version}` : id.slice(0, 8)) : "–";
+    };
+    $("audit-rows").replaceChildren(...entries.map((entry) => {
+      const row = element("tr");
+      row.append(element("td", new Date(entry.createdAt).toLocaleString()), element("td", entry.action), element("td", entry.actor), element("td", entry.via), element("td", `${versionOf(entry.fromDeploymentId)} → ${versionOf(entry.toDeploymentId)}`));
+      return row;
+    }));
+  }
+
+  // A writer's view of the function's own variables: names, Delete, and a form to set one.
+  async function loadVariables(fn) {
+    $("variables").hidden = !fn.canDeploy;
+    if (!fn.canDeploy) return;
+    const { variables } = await api("GET", `/v1/functions/${encodeURIComponent(fn.id)}/variables`);
+    $("variable-names").replaceChildren(...variables.map((variable) => {
+      const item = element("li", undefined, { "data-variable": variable.name });
+      item.append(element("code", variable.name), " ", button("Delete", () => void deleteVariable(fn, variable.name)));
+      return item;
+    }));
+    if (variables.length === 0) $("variable-names").replaceChildren(element("li", "none set"));
+  }
+
+  async function deleteVariable(fn, name) {
+    if (!window.confirm(`Delete ${name} from ${fn.name}? Its next deployment runs without it.`)) return;
+    try {
+      await api("DELETE", `/v1/functions/${encodeURIComponent(fn.id)}/variables/${encodeURIComponent(name)}`);
+      show(`${name} deleted; it applies from ${fn.name}'s next deployment.`);
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
+  }
+
+  async function setVariable(event) {
+    event.preventDefault();
+    if (!selected) return;
+    const name = $("variable-name").value.trim();
+    try {
+      const result = await api("PUT", `/v1/functions/${encodeURIComponent(selected.id)}/variables/${encodeURIComponent(name)}`, { value: $("variable-value").value });
+      show(`${name} ${result.created ? "set" : "changed"}; it ${result.note}.`);
+      $("variable-name").value = "";
+      $("variable-value").value = "";
+    } catch (error) {
+      show(error.message, true);
+    }
+    await refresh();
   }
 
   async function switchTo(fn, action, deployment) {
@@ -189,7 +338,7 @@
     $("log").textContent = "loading…";
     try {
       const text = await api("GET", `/v1/deployments/${encodeURIComponent(deployment.id)}/logs`);
-      $("log").textContent = text || "(no output)";
+      $("log").textContent = text || (deployment.error ? `(no output) ${deployment.error}` : "(no output)");
     } catch (error) {
       $("log").textContent = error.message;
     }
@@ -203,26 +352,41 @@
       $("refresh").hidden = false;
       $("sign-out").hidden = false;
       $("sign-in").hidden = true;
+      $("who").textContent = session.whoText();
     } catch (error) {
+      if (error instanceof session.UnauthorizedError) {
+        await session.signOut();
+        showSignIn();
+      }
       show(error.message, true);
     }
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("DOMContentLoaded", async () => {
     $("sign-in").addEventListener("submit", (event) => {
       event.preventDefault();
-      sessionStorage.setItem(tokenKey, $("token").value.trim());
+      session.setToken($("token").value.trim());
       $("token").value = "";
       show("");
       void refresh();
     });
     $("refresh").addEventListener("click", () => void refresh());
-    $("sign-out").addEventListener("click", signOut);
-    if (sessionStorage.getItem(tokenKey)) void refresh();
-    else signOut();
+    $("variable-form").addEventListener("submit", (event) => void setVariable(event));
+    for (const id of ["execution-status", "execution-trigger"]) $(id).addEventListener("change", () => selected && void loadExecutions(selected).catch((error) => show(error.message, true)));
+    // The live tail of executions: the open function's list, read again every 3 s.
+    setInterval(() => {
+      if (selected && session.signedIn() && $("execution-live").checked && !document.hidden) void loadExecutions(selected).catch(() => undefined);
+    }, 3000);
+    for (const id of ["filter-status", "filter-alias", "filter-trigger"]) $(id).addEventListener("change", () => void refresh());
+    $("sign-out").addEventListener("click", () => void signOut());
+    // The token form shows at once; whether GitHub sign-in is on (and who is signed in) follows.
+    if (!session.signedIn()) showSignIn();
+    await session.loadSession();
+    if (session.signedIn()) void refresh();
+    else showSignIn();
     // Builds finish and aliases move while the page is open.
     setInterval(() => {
-      if (sessionStorage.getItem(tokenKey) && !document.hidden) void refresh();
+      if (session.signedIn() && !document.hidden) void refresh();
     }, 10000);
   });
 })();
