@@ -1,4 +1,4 @@
-// bench/first-hour: the README's "Quick start" walked as a new user would, against the GitHub
+// scripts/walk-first-hour.ts: the README's "Quick start" walked as a new user would, against the GitHub
 // emulator, timed step by step: Slipway started with no GitHub App (set-up mode, `all` in one
 // process, as scripts/start.sh runs it), the app registered from its page (the browser's
 // form post, GitHub's redirect, the code's conversion, .env written), normal mode without a
@@ -13,13 +13,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { JSDOM } from "jsdom";
-import { deliverWebhook, pushPayload } from "../../test/emulator/webhooks.js";
-import { startGitHubEmulator } from "../../test/emulator/start-github-emulator.js";
-import { createTestDatabase } from "../../test/support/create-test-database.js";
-import { freePort } from "../../test/support/start-slipway-stack.js";
+import { deliverWebhook, pushPayload } from "../test/emulator/webhooks.js";
+import { startGitHubEmulator } from "../test/emulator/start-github-emulator.js";
+import { createTestDatabase } from "../test/support/create-test-database.js";
+import { freePort } from "../test/support/start-slipway-stack.js";
 
 const run = promisify(execFile);
-const slipwayBin = fileURLToPath(new URL("../../bin/slipway.js", import.meta.url));
+const slipwayBin = fileURLToPath(new URL("../bin/slipway.js", import.meta.url));
 const owner = "newcomer";
 const repoName = "first-functions";
 const yml = "functions:\n  - id: hello\n    runtime: node-20\n    root: functions/hello\n    execute: any\n";
