@@ -8,7 +8,7 @@ import { failureOutput } from "../../src/github/render-check-run.js";
 import { parseBuildAnnotations } from "../../src/pipeline/parse-build-annotations.js";
 import { diagnoseMissingTools } from "../../src/pipeline/diagnose-missing-tools.js";
 
-const log = (name: string) => readFileSync(new URL(`../fixtures/build-logs/${name}.log`, import.meta.url), "utf8");
+const log = (name: string) => readFileSync(new URL(`../fixtures/build-logs/${name}.txt`, import.meta.url), "utf8");
 const found = (name: string) => diagnoseMissingTools(log(name)).map((m) => [m.missing, m.packages]);
 
 test("rav1e's nasm-rs without nasm: nasm, from the package nasm", () => {
