@@ -36,7 +36,7 @@ slipway_packages() {
   local apt_dir=/tmp/slipway-apt
   if [ -d /mnt/cache ] && [ -w /mnt/cache ]; then apt_dir=/mnt/cache/apt; fi
   mkdir -p "$apt_dir/archives/partial" "$apt_dir/lists/partial"
-  local opts=(-q -o "Dir::Cache::Archives=$apt_dir/archives" -o "Dir::State::Lists=$apt_dir/lists" -o APT::Sandbox::User=root)
+  local opts=(-q -o "Dir::Cache::Archives=$apt_dir/archives" -o "Dir::State::Lists=$apt_dir/lists" -o APT::Sandbox::User=root -o Acquire::Languages=none)
   export DEBIAN_FRONTEND=noninteractive
   dpkg-query -W -f '${"${Package}"}\n' | sort >/tmp/slipway-packages-before
   local installed=0

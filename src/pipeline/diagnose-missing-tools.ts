@@ -137,6 +137,15 @@ const program = (name: string, who: string): MissingTool => {
 };
 
 const rules: Rule[] = [
+  // apt-get, for a build.packages name Debian does not have: "E: Unable to locate package libfoo-dev"
+  {
+    pattern: /^E: Unable to locate package (\S+)/,
+    find: (m) => ({
+      missing: m[1]!,
+      packages: [],
+      advice: `\`${m[1]}\` in build.packages is not a package of Debian trixie: correct or remove it (search https://packages.debian.org/search?suite=trixie&keywords=${encodeURIComponent(m[1]!)}).`,
+    }),
+  },
   // nasm-rs (rav1e, ravif): "Unable to run nasm: No such file or directory (os error 2)"
   { pattern: /Unable to run (nasm|yasm)\b/, find: (m) => program(m[1]!, "An assembler step (nasm-rs, used by rav1e and ravif)") },
   // cmake crate: "is `cmake` not installed?"

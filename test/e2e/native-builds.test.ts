@@ -8,15 +8,11 @@
 //     loaded at run time.
 // A second push of the Python function installs its packages from the cache, downloading none.
 //
-// SLIPWAY_TEST_RUNTIME_TAG=<tag> runs the built-in runtimes from slipway/runtime-<name>:<tag>
-// (same user and read-only root as the built-in ones) instead of :local, to try images
-// built from a branch without re-tagging the shared ones.
+// SLIPWAY_TEST_RUNTIME_TAG=<tag>: see test/support/runtimes-file.ts.
 import assert from "node:assert/strict";
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
+import { runtimesFile } from "../support/runtimes-file.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
 const owner = "native";
@@ -111,29 +107,6 @@ pub fn main(context: Context) -> Response {
 }
 `,
 };
-
-async function runtimesFile(tag: string | undefined): Promise<Record<string, string>> {
-  if (!tag || tag === "local") return {};
-  const dir = await mkdtemp(join(tmpdir(), "slipway-runtimes-"));
-  const file = join(dir, "runtimes.yml");
-  // The built-in runtimes as src/runtimes/runtime-catalog.ts has them, from other tags (JSON is YAML).
-  const sandbox = { user: "10001:10001", readOnlyRootfs: true };
-  const runtimes = [
-    { name: "node-20", image: `slipway/runtime-node-20:${tag}`, entrypoint: "index.js", commands: "npm install", startsFrom: "entrypoint", ...sandbox },
-    { name: "python-3.13", image: `slipway/runtime-python-3.13:${tag}`, entrypoint: "main.py", startsFrom: "entrypoint", ...sandbox },
-    {
-      name: "rust-1.85",
-      image: `slipway/runtime-rust-1.85:${tag}`,
-      entrypoint: "src/lib.rs",
-      buildTimeoutSeconds: 1800,
-      buildMemoryMb: 4096,
-      startsFrom: { file: "slipway-rust-server" },
-      ...sandbox,
-    },
-  ];
-  await writeFile(file, JSON.stringify(runtimes, null, 2));
-  return { SLIPWAY_RUNTIMES_FILE: file };
-}
 
 describe("native builds", { timeout: 40 * 60_000 }, () => {
   let stack: SlipwayStack;

@@ -70,3 +70,10 @@ test("a missing header in the function's own addon is annotated on its #include 
   assert.equal(annotations[0]!.start_line, 2);
   assert.match(annotations[0]!.message, /^fatal error: yaml\.h: No such file or directory\n.*build\.packages: \[libyaml-dev\]/);
 });
+
+test("a build.packages name Debian does not have is named as such", () => {
+  const [unknown, ...rest] = diagnoseMissingTools(log("build-packages-unknown-name"));
+  assert.equal(rest.length, 0);
+  assert.equal(unknown!.missing, "libnosuch-dev");
+  assert.match(unknown!.advice, /is not a package of Debian trixie: correct or remove it/);
+});
