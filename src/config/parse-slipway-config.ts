@@ -34,6 +34,27 @@ const relativePath = boundedString(1024)
 const executePermission = boundedString(200)
   .regex(/^(any|users|team:[A-Za-z0-9_.-]+|key:[A-Za-z0-9_.:-]+)$/, "must be any, users, team:<name> or key:<scope>");
 
+// Debian's rule for a package name (policy 5.6.1): lower-case letters, digits, '+', '-' and
+// '.', at least two characters, starting with a letter or digit. No version, no option.
+export const debianPackageName = /^[a-z0-9][a-z0-9+.-]{1,99}$/;
+const maxBuildPackages = 50;
+
+const buildSettings = z
+  .object({
+    // Debian packages installed in the build container before the commands (see
+    // src/pipeline/build-packages.ts for how they are cached and what ships at run time).
+    packages: z
+      .array(
+        boundedString(100).regex(
+          debianPackageName,
+          "must be a Debian package name: a-z, 0-9, '+', '-' and '.', like libvips-dev (no version, option or space)",
+        ),
+      )
+      .max(maxBuildPackages, `may list at most ${maxBuildPackages} packages`)
+      .default([]),
+  })
+  .strict();
+
 export function functionSchema(runtimes: readonly string[]) {
   return z
     .object({
@@ -44,6 +65,7 @@ export function functionSchema(runtimes: readonly string[]) {
       root: relativePath.default("."),
       entrypoint: relativePath.optional(),
       commands: z.union([boundedString(4096), z.array(boundedString(4096)).min(1).max(100)]).optional(),
+      build: buildSettings.optional(),
       branch: boundedString(255).min(1).optional(),
       cache: z.boolean().default(true),
       // Paths (globs, from the repository root) whose change triggers a build; default: root/** and slipway.yml.

@@ -1,7 +1,8 @@
 // Owns recording a deployment's execution settings from the configuration file of the very
 // commit it builds (the worker has that commit checked out): slipway.yml, or appwrite.json
 // when there is no slipway.yml. What a deployment may do travels with it: a rollback brings
-// back its permissions, schedule and events too.
+// back its permissions, schedule and events too. It returns what the build needs from the
+// same entry (build.packages).
 import { lstat, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseRepositoryConfig, repositoryConfigFileNames } from "../config/parse-repository-config.js";
@@ -14,7 +15,7 @@ export async function recordSettingsFromSource(
   deployment: { deploymentId: string; functionName: string },
   checkoutDirectory: string,
   runtimeNames: readonly string[],
-): Promise<void> {
+): Promise<{ packages: string[] }> {
   let parsed = null;
   for (const fileName of repositoryConfigFileNames) {
     const path = join(checkoutDirectory, fileName);
@@ -30,7 +31,7 @@ export async function recordSettingsFromSource(
   const fn = parsed?.ok ? parsed.config.functions.find((f) => f.id === deployment.functionName) : undefined;
   // Without a readable entry (a redeploy of a commit whose file has gone) the deployment
   // keeps the settings of the version before it.
-  if (!fn || !parsed?.ok) return;
+  if (!fn || !parsed?.ok) return { packages: [] };
   await recordDeploymentSettings(db, deployment.deploymentId, {
     execute: fn.execute ?? [],
     schedule: fn.schedule ?? null,
@@ -39,4 +40,6 @@ export async function recordSettingsFromSource(
     timeoutSeconds: fn.timeout ?? null,
     appwrite: parsed.appwrite[fn.id] ?? null,
   });
+  // What the build itself needs from the same file: build.packages.
+  return { packages: fn.build?.packages ?? [] };
 }

@@ -8,6 +8,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { request } from "undici";
 import { artifactFolder, runtimeSandbox, type RuntimeSandbox } from "./runtime-sandbox.js";
+import { shippedLibraryPath } from "../pipeline/build-packages.js";
 
 export type RuntimeLimits = { memoryMb: number; cpus: number };
 export type PortRange = { from: number; to: number };
@@ -108,7 +109,9 @@ export async function startRuntime(
       WorkingDir: "/usr/local/server",
       Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
       ...(sandbox.User ? { User: sandbox.User } : {}),
-      Env: [...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
+      // Libraries the build shipped for build.packages (src/pipeline/build-packages.ts); the
+      // function's own LD_LIBRARY_PATH variable, if any, comes after and wins.
+      Env: [`LD_LIBRARY_PATH=${shippedLibraryPath}`, ...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
       Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec, ...(hostPort ? { [portLabel]: hostPort } : {}) },
       ExposedPorts: { [runtimePort]: {} },
       HostConfig: {

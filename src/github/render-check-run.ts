@@ -1,5 +1,6 @@
 // Owns the words Slipway puts on a check run. Pure functions: facts in, GitHub's
 // check-run `output` out, always within GitHub's limits.
+import { diagnoseMissingTools } from "../pipeline/diagnose-missing-tools.js";
 import type { ConfigNote } from "../config/parse-appwrite-config.js";
 import type { ConfigProblem } from "../config/parse-slipway-config.js";
 import { configFileName } from "../config/parse-slipway-config.js";
@@ -97,8 +98,19 @@ export function failureOutput(facts: {
   timings: Record<string, number>;
   annotations?: CheckRunOutput["annotations"];
 }): CheckRunOutput {
+  // A tool, library or header the build did not find: named, with the build.packages fix.
+  const missing = diagnoseMissingTools(facts.log);
+  const packages = [...new Set(missing.flatMap((m) => m.packages))];
   const lines = [
     `**v${facts.version} failed:** ${facts.reason}`,
+    ...(missing.length > 0
+      ? [
+          "",
+          `**Missing from the build:** ${missing.map((m) => `\`${m.missing}\``).join(", ")}`,
+          ...missing.map((m) => `- \`${m.missing}\`: ${m.advice}`),
+          ...(packages.length > 0 ? ["", "In slipway.yml, under the function:", "```yaml", "build:", `  packages: [${packages.join(", ")}]`, "```"] : []),
+        ]
+      : []),
     ...(facts.failedCommand ? ["", "Failing command:", "```sh", facts.failedCommand, "```"] : []),
     "",
     "The previous version, if any, is still serving.",
@@ -106,7 +118,7 @@ export function failureOutput(facts: {
     timingTable(facts.timings),
   ];
   return {
-    title: `v${facts.version} failed: ${facts.reason}`.slice(0, 250),
+    title: `v${facts.version} failed: ${missing.length > 0 ? `${missing.map((m) => m.missing).join(", ")} missing (${facts.reason})` : facts.reason}`.slice(0, 250),
     summary: lines.join("\n").slice(0, maxOutputText),
     ...(facts.log ? { text: logTail(facts.log) } : {}),
     ...(facts.annotations && facts.annotations.length > 0 ? { annotations: facts.annotations.slice(0, 50) } : {}),

@@ -9,6 +9,7 @@
 // runtime's layout (from runtimes/<name>/helpers/build.sh) says which, so a path is mapped
 // back by data, not by cases. Toolchain and dependency files are never annotated.
 import { posix } from "node:path";
+import { missingHeaderAdvice } from "./diagnose-missing-tools.js";
 
 export type BuildAnnotation = {
   path: string;
@@ -32,6 +33,8 @@ export type BuildAnnotationContext = {
 type BuildLayout = {
   /** Where the compiler runs: relative paths in its output are relative to this. */
   workingDirectory: string;
+  /** Other folders a tool runs in, tried in turn: node-gyp's make prints `../addon.cc` from build/. */
+  otherWorkingDirectories?: string[];
   /** Folders that hold a copy of the function's files while it is built or served. */
   functionFolders: string[];
   /** Folders of the image's own code and toolchains, never the function's. */
@@ -45,6 +48,7 @@ type BuildLayout = {
 // there, and the artifact is unpacked in /usr/local/server/src/function to be served.
 const openRuntimesLayout: BuildLayout = {
   workingDirectory: "/usr/local/build",
+  otherWorkingDirectories: ["/usr/local/build/build"],
   functionFolders: ["/usr/local/build", "/mnt/code", "/usr/local/server/src/function"],
   toolchainFolders: ["/usr/local/server", "/usr/lib", "/usr/local/lib", "/usr/include", "/usr/share", "/root", "/rustc", "/mnt/cache", "/tmp"],
   dependencyFolders: ["node_modules", "site-packages", "dist-packages"],
@@ -86,11 +90,15 @@ function createPathMapper(root: string, context: BuildAnnotationContext): (file:
   return (file) => {
     const trimmed = file.trim();
     if (trimmed === "" || /[<>]/.test(trimmed)) return null; // `<string>`, `<frozen …>`: no file
-    const relative = functionRelative(posix.resolve(layout.workingDirectory, trimmed));
-    if (!relative) return null;
-    if (relative.split("/").some((part) => layout.dependencyFolders.includes(part))) return null;
-    if (functionFiles && !functionFiles.has(relative)) return null;
-    return `${rootPrefix}${relative}`;
+    const others = trimmed.startsWith("../") ? (layout.otherWorkingDirectories ?? []) : [];
+    for (const directory of [layout.workingDirectory, ...others]) {
+      const relative = functionRelative(posix.resolve(directory, trimmed));
+      if (!relative || relative.startsWith("../")) continue;
+      if (relative.split("/").some((part) => layout.dependencyFolders.includes(part))) return null;
+      if (functionFiles && !functionFiles.has(relative)) continue;
+      return `${rootPrefix}${relative}`;
+    }
+    return null;
   };
 }
 
@@ -174,7 +182,9 @@ export function parseBuildAnnotations(log: string, root = ".", context: BuildAnn
     const key = `${path}:${line}:${message}`;
     if (seen.has(key)) return;
     seen.add(key);
-    found.push({ path, start_line: line, end_line: line, annotation_level: level, title, message: message.slice(0, 64 * 1024) });
+    // `#include <yaml.h>` that the compiler did not find: say which package to add.
+    const advice = missingHeaderAdvice(message);
+    found.push({ path, start_line: line, end_line: line, annotation_level: level, title, message: (advice ? `${message}\n${advice}` : message).slice(0, 64 * 1024) });
   };
 
   const formats: Format[] = [tscError, cargoDiagnostic, eslintStylish, fileLineColumn, pythonTraceback(mapPath)];

@@ -135,7 +135,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     });
     // The commit's own slipway.yml decides the deployment's execution settings; its
     // variables (secret ones only when the deployment is trusted) go into the build.
-    await recordSettingsFromSource(db, deployment, workdir, [...deps.runtimes.keys()]);
+    const { packages } = await recordSettingsFromSource(db, deployment, workdir, [...deps.runtimes.keys()]);
     const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
     const variables = await resolveFunctionVariables(db, keyring, deploymentId);
     const buildEnvironment = toEnvList(variables.environment);
@@ -180,6 +180,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
         env: [...buildEnvironment, ...buildProxyEnvironment(config.SLIPWAY_BUILD_PROXY)],
         network: buildNetwork.name,
+        packages,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume } : {}),
         onOutput: (text) => showOutput(masker.push(text)),

@@ -4,6 +4,7 @@
 // limits, no extra privileges, and no Docker socket.
 import type Docker from "dockerode";
 import { PassThrough } from "node:stream";
+import { buildPackagesScript } from "./build-packages.js";
 import { packDirectory, type ExtraEntry } from "./pack-directory.js";
 import { probeStorageLimit } from "./probe-storage-limit.js";
 import { watchBuildDisk, type DiskOverrun } from "./watch-build-disk.js";
@@ -22,6 +23,8 @@ export type BuildRequest = {
   cacheVolume?: string;
   /** NAME=value pairs: the function's variables. Never logged. */
   env?: string[];
+  /** Debian packages to install before the commands (slipway.yml's build.packages, already checked). */
+  packages?: string[];
   /** The Docker network the build runs on: the sandbox network (src/sandbox/). */
   network?: string;
   onOutput?: (text: string) => void;
@@ -57,7 +60,6 @@ done
 cat "$extra" >> "$combined"
 export NODE_EXTRA_CA_CERTS="$extra" SSL_CERT_FILE="$combined" CURL_CA_BUNDLE="$combined" GIT_SSL_CAINFO="$combined" \\
   PIP_CERT="$combined" REQUESTS_CA_BUNDLE="$combined" CARGO_HTTP_CAINFO="$combined"
-exec bash helpers/build.sh "$1"
 `;
 
 /** Keeps the last `limit` characters of a stream of text. */
@@ -79,14 +81,23 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
   const hardDiskLimit = Boolean(storageLimit);
   // btrfs counts the image's files against the size as well.
   const imageMb = storageLimit?.countsImage ? Math.ceil(((await docker.getImage(request.image).inspect()).Size ?? 0) / (1024 * 1024)) : 0;
-  const cmd = request.extraCaBundle
-    ? ["bash", "-c", caPrelude, "slipway-build", request.commands]
-    : ["bash", "helpers/build.sh", request.commands];
+  const packages = request.packages ?? [];
+  const preludes = [...(request.extraCaBundle ? [caPrelude] : []), ...(packages.length > 0 ? [buildPackagesScript] : [])];
+  const cmd =
+    preludes.length > 0
+      ? ["bash", "-c", `${preludes.join("\n")}\nexec bash helpers/build.sh "$1"\n`, "slipway-build", request.commands]
+      : ["bash", "helpers/build.sh", request.commands];
   const container = await docker.createContainer({
     Image: request.image,
     WorkingDir: "/usr/local/server",
     Cmd: cmd,
-    Env: [...(request.env ?? []), `OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`, "CI=true", ...(request.cacheVolume ? cacheEnvironment : [])],
+    Env: [
+      ...(request.env ?? []),
+      `OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`,
+      "CI=true",
+      ...(request.cacheVolume ? cacheEnvironment : []),
+      ...(packages.length > 0 ? [`SLIPWAY_BUILD_PACKAGES=${packages.join(" ")}`] : []),
+    ],
     Labels: { ...request.labels, "slipway.role": "build" },
     Tty: false,
     HostConfig: {

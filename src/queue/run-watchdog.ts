@@ -12,10 +12,12 @@ const marginSeconds = 120;
 const strandedAfterSeconds = 60;
 
 export async function runWatchdog(deps: BuildDependencies, buildQueue: Queue<BuildJobData>): Promise<{ failed: number; requeued: number }> {
-  const limit = deps.config.SLIPWAY_BUILD_TIMEOUT_SECONDS + marginSeconds;
+  // Each runtime's own limit (rust-1.85 allows 1800 s), as the worker that builds applies it.
+  const timeoutOf = (runtime: string) => deps.runtimes.get(runtime)?.buildTimeoutSeconds ?? deps.config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+  const shortest = Math.min(deps.config.SLIPWAY_BUILD_TIMEOUT_SECONDS, ...[...deps.runtimes.keys()].map(timeoutOf)) + marginSeconds;
   let failed = 0;
-  for (const overdue of await findOverdueBuilds(deps.db, limit)) {
-    const reason = `the build did not finish within ${limit} s; its worker stopped responding`;
+  for (const overdue of await findOverdueBuilds(deps.db, shortest, (runtime) => timeoutOf(runtime) + marginSeconds)) {
+    const reason = `the build did not finish within ${overdue.limitSeconds} s; its worker stopped responding`;
     const changed = await transitionDeployment(deps.db, overdue.id, "failed", {
       attempt: overdue.attempt,
       fields: { error: reason, build_finished_at: new Date() },

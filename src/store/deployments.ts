@@ -116,13 +116,21 @@ export async function getBuildContext(db: Queryable, deploymentId: string): Prom
 }
 
 /** Builds past their limit (plus a margin) or queued too long without a job: the watchdog's work list. */
-export async function findOverdueBuilds(db: Queryable, limitSeconds: number): Promise<{ id: string; attempt: number }[]> {
-  const result = await db.query<{ id: string; attempt: number }>(
-    `select id, attempt from deployments
+/** Builds running longer than their runtime's limit (`limitFor`), which is never under `minimumSeconds`. */
+export async function findOverdueBuilds(
+  db: Queryable,
+  minimumSeconds: number,
+  limitFor: (runtime: string) => number = () => minimumSeconds,
+): Promise<{ id: string; attempt: number; limitSeconds: number }[]> {
+  const result = await db.query<{ id: string; attempt: number; runtime: string; elapsed: number }>(
+    `select id, attempt, runtime, extract(epoch from now() - build_started_at)::float8 as elapsed from deployments
       where status = 'building' and build_started_at < now() - make_interval(secs => $1)`,
-    [limitSeconds],
+    [minimumSeconds],
   );
-  return result.rows;
+  return result.rows
+    .map((row) => ({ id: row.id, attempt: row.attempt, elapsed: row.elapsed, limitSeconds: Math.max(minimumSeconds, limitFor(row.runtime)) }))
+    .filter((row) => row.elapsed > row.limitSeconds)
+    .map(({ id, attempt, limitSeconds }) => ({ id, attempt, limitSeconds }));
 }
 
 export async function findQueuedDeployments(db: Queryable, olderThanSeconds: number): Promise<string[]> {

@@ -60,24 +60,27 @@ const fixtures = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../
 export const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 export const hostCaBundle: string | undefined = existsSync(HOST_CA_BUNDLE) ? HOST_CA_BUNDLE : undefined;
 
+// SLIPWAY_TEST_RUNTIME_TAG=<tag> tests slipway/runtime-<name>:<tag> instead of :local.
+const tag = process.env.SLIPWAY_TEST_RUNTIME_TAG ?? "local";
+
 export const conformanceRuntimes: ConformanceRuntime[] = [
   {
     name: "node-20",
-    image: "slipway/runtime-node-20:local",
+    image: `slipway/runtime-node-20:${tag}`,
     fixture: path.join(fixtures, "node-contract"),
     entrypoint: "index.js",
     commands: "npm install --no-audit --no-fund",
   },
   {
     name: "python-3.13",
-    image: "slipway/runtime-python-3.13:local",
+    image: `slipway/runtime-python-3.13:${tag}`,
     fixture: path.join(fixtures, "python-contract"),
     entrypoint: "main.py",
     commands: "pip install -r requirements.txt",
   },
   {
     name: "rust-1.85",
-    image: "slipway/runtime-rust-1.85:local",
+    image: `slipway/runtime-rust-1.85:${tag}`,
     fixture: path.join(fixtures, "rust-contract"),
     entrypoint: "src/lib.rs",
     commands: "cargo fetch",

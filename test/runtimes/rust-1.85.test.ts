@@ -42,7 +42,7 @@ import {
   type Reply,
 } from "../support/runtime-client.js";
 
-const IMAGE = "slipway/runtime-rust-1.85:local";
+const IMAGE = `slipway/runtime-rust-1.85:${process.env.SLIPWAY_TEST_RUNTIME_TAG ?? "local"}`;
 const HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const FIXTURE = path.resolve(here, "../fixtures/functions/rust-contract");

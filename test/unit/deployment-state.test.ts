@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { allowedTransitions, canTransition, claimBuild, isTerminal, transitionDeployment } from "../../src/deployments/deployment-state.js";
-import { createQueuedDeployment } from "../../src/store/deployments.js";
+import { createQueuedDeployment, findOverdueBuilds } from "../../src/store/deployments.js";
 import { upsertFunction } from "../../src/store/functions.js";
 import { upsertRepository } from "../../src/store/repositories.js";
 import { createTestDatabase } from "../support/create-test-database.js";
@@ -67,4 +67,20 @@ test("webhooks recording the same new repository and function at once all succee
   }
   const counts = await database.db.query("select (select count(*) from repositories where name like 'race-%')::int as repos, (select count(*) from functions where slug like 'api--race-%')::int as fns");
   assert.deepEqual(counts.rows[0], { repos: 100, fns: 100 });
+});
+
+test("a build is overdue after its own runtime's limit, not the shortest one (a cold Rust build may take 30 minutes)", async () => {
+  const node = await newDeployment("overdue-node");
+  const rust = await newDeployment("overdue-rust");
+  for (const deployment of [node, rust]) assert.equal(await claimBuild(database.db, deployment.id), 1);
+  await database.db.query("update deployments set runtime = 'rust-1.85' where id = $1", [rust.id]);
+  // Both started 20 minutes ago: past node-20's 900 + 120 s, inside rust-1.85's 1800 + 120 s.
+  await database.db.query("update deployments set build_started_at = now() - interval '20 minutes' where id = any($1)", [[node.id, rust.id]]);
+  const limits: Record<string, number> = { "node-20": 1020, "rust-1.85": 1920 };
+  const overdue = await findOverdueBuilds(database.db, 1020, (runtime) => limits[runtime]!);
+  const ours = overdue.filter((o) => o.id === node.id || o.id === rust.id);
+  assert.deepEqual(ours, [{ id: node.id, attempt: 1, limitSeconds: 1020 }]);
+  await database.db.query("update deployments set build_started_at = now() - interval '33 minutes' where id = $1", [rust.id]);
+  const later = (await findOverdueBuilds(database.db, 1020, (runtime) => limits[runtime]!)).filter((o) => o.id === rust.id);
+  assert.deepEqual(later, [{ id: rust.id, attempt: 1, limitSeconds: 1920 }]);
 });

@@ -48,3 +48,35 @@ test("an empty file says what is required", () => {
   assert.ok(!result.ok);
   assert.match(result.problems[0]!.message, /functions: is required/);
 });
+
+test("build.packages takes Debian package names", () => {
+  const text = "functions:\n  - id: thumbs\n    runtime: node-20\n    build:\n      packages: [libvips-dev, g++, libstdc++6, python3.13-dev]\n";
+  const result = parseSlipwayConfig(text, runtimes);
+  assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+  assert.deepEqual(result.config.functions[0]!.build, { packages: ["libvips-dev", "g++", "libstdc++6", "python3.13-dev"] });
+});
+
+test("build.packages refuses what is not a package name, on its own line", () => {
+  const text = [
+    "functions:",
+    "  - id: thumbs",
+    "    runtime: node-20",
+    "    build:",
+    "      packages:",
+    "        - libvips-dev",
+    "        - 'curl; rm -rf /'",
+    "        - --allow-unauthenticated",
+    "        - libvips-dev=8.16",
+    "        - LibVips",
+  ].join("\n");
+  const result = parseSlipwayConfig(text, runtimes);
+  assert.ok(!result.ok);
+  assert.deepEqual(
+    result.problems.map((p) => [p.line, p.path]),
+    [7, 8, 9, 10].map((line, i) => [line, `functions[0].build.packages[${i + 1}]`]),
+  );
+  assert.match(result.problems[0]!.message, /must be a Debian package name: a-z, 0-9, '\+', '-' and '\.', like libvips-dev/);
+  const unknown = parseSlipwayConfig("functions:\n  - id: a\n    runtime: node-20\n    build:\n      apt: [x]\n", runtimes);
+  assert.ok(!unknown.ok);
+  assert.match(unknown.problems[0]!.message, /functions\[0\]\.build: unknown key 'apt'/);
+});
