@@ -32,7 +32,10 @@ const registries: Target[] = [
   { host: "pypi.org", port: 443, what: "PyPI" },
 ];
 
-// Shared by the build command and the function: tries every target at once.
+// Shared by the build command and the function: tries every target at once. A target that
+// neither connects nor is refused within 5 s counts as not reached: the kernel rate-limits the
+// ICMP "admin-prohibited" replies, so under many probes at once some refusals arrive late. The
+// registries are the positive control, so a probe that never connects anywhere cannot pass.
 const probeModule = `const net = require("node:net");
 const attempt = (target) => new Promise((resolve) => {
   const began = Date.now();
