@@ -46,15 +46,49 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     const existing = contexts.get(login);
     if (existing) return existing;
     const context = await browser.newContext();
-    contexts.set(login, context);
     const page = await context.newPage();
+    const seen = watch(page);
     stack.emulator.signInAs(login);
-    await page.goto(`${stack.appUrl}/dashboard`);
-    await page.getByRole("link", { name: "Sign in with GitHub" }).click();
-    await page.waitForURL(`${stack.appUrl}/dashboard`);
-    await page.locator("#who").filter({ hasText: `@${login}` }).waitFor();
+    try {
+      await page.goto(`${stack.appUrl}/dashboard`);
+      await page.getByRole("link", { name: "Sign in with GitHub" }).click();
+      await page.waitForURL(`${stack.appUrl}/dashboard`);
+      await page.locator("#who").filter({ hasText: `@${login}` }).waitFor();
+    } catch (error) {
+      // A profile that did not sign in is not kept, so the next test tries afresh.
+      const report = await seen.report();
+      await context.close();
+      throw new Error(`signing in as ${login} failed: ${(error as Error).message}\n${report}`);
+    }
     await page.close();
+    contexts.set(login, context);
     return context;
+  }
+
+  /**
+   * What a page met on its way, for a failure to say why: the browser console's errors, script
+   * errors, failed and refused requests, and what the session endpoint and the page hold now.
+   */
+  function watch(page: Page) {
+    const events: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error" || message.type() === "warning") events.push(`console ${message.type()}: ${message.text()} (${message.location().url || "no url"})`);
+    });
+    page.on("pageerror", (error) => events.push(`script error: ${error.message}`));
+    page.on("requestfailed", (request) => events.push(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`));
+    page.on("response", (response) => {
+      if (response.status() >= 400) events.push(`answered ${response.status()}: ${response.request().method()} ${response.url()}`);
+    });
+    page.on("crash", () => events.push("the page crashed"));
+    return {
+      async report() {
+        const session = await fetch(`${stack.appUrl}/auth/session`).then(async (r) => `${r.status} ${await r.text()}`, (e: Error) => `unreachable: ${e.message}`);
+        const inPage = await page
+          .evaluate(async () => ({ url: location.href, readyState: document.readyState, signIn: document.getElementById("github-sign-in")?.outerHTML ?? null, session: await fetch("/auth/session").then(async (r) => `${r.status} ${await r.text()}`, (e: Error) => `failed: ${e.message}`) }))
+          .catch((e: Error) => `page not readable: ${e.message}`);
+        return [`browser ${browser.version()}`, ...events, `GET /auth/session from the test: ${session}`, `in the page: ${JSON.stringify(inPage)}`, `stack logs (tail):\n${stack.logs().slice(-3000)}`].join("\n");
+      },
+    };
   }
 
   const shoot = (page: Page, name: string) => page.screenshot({ path: new URL(`${name}.png`, screenshots).pathname, fullPage: true });
@@ -70,7 +104,7 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
       const sha = await push({ "slipway.yml": yml("echo console-build-marker"), "hello/index.js": handler(version) }, version);
       await buildOf(sha, "success");
     }
-    browser = await chromium.launch({ executablePath: process.env.SLIPWAY_TEST_CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
+    browser = await chromium.launch({ executablePath: process.env.SLIPWAY_TEST_CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox", "--disable-dev-shm-usage"] });
   });
   after(async () => {
     await browser?.close();
