@@ -37,8 +37,11 @@ export async function startFunctionExecution(
     if (runAt && runAt.getTime() < Date.now() - 1000) return { ok: false, status: 400, message: `scheduledAt ${input.scheduledAt} is in the past` };
     if (runAt && runAt.getTime() > Date.now() + maxDelayMs) return { ok: false, status: 400, message: "scheduledAt may be at most a year ahead" };
     const created = await createExecution(deps.db, { functionId: target.functionId, trigger: "async", status: runAt ? "scheduled" : "waiting", request, createdBy, scheduledAt: runAt });
+    // The answer is the execution as it was accepted: read after the job is queued, a busy
+    // consumer may already have claimed it, and the caller would see "processing".
+    const accepted = (await getExecution(deps.db, created.id))!;
     await enqueueExecution(deps.queues.executions, created.id, runAt);
-    return { ok: true, execution: (await getExecution(deps.db, created.id))!, queued: true };
+    return { ok: true, execution: accepted, queued: true };
   }
 
   const created = await createExecution(deps.db, { functionId: target.functionId, trigger: "sync", status: "processing", request, createdBy });
