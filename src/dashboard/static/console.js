@@ -20,8 +20,31 @@ window.slipwayConsole = (() => {
     return state;
   }
 
-  const token = () => sessionStorage.getItem(tokenKey);
-  const setToken = (value) => sessionStorage.setItem(tokenKey, value);
+  // A browser that refuses storage (a locked-down profile) still works: the token then lives
+  // in this page only, until it is reloaded.
+  let tokenInPage = null;
+  function storage() {
+    try {
+      return window.sessionStorage;
+    } catch {
+      return null;
+    }
+  }
+  const token = () => {
+    try {
+      return storage()?.getItem(tokenKey) ?? tokenInPage;
+    } catch {
+      return tokenInPage;
+    }
+  };
+  const setToken = (value) => {
+    tokenInPage = value;
+    try {
+      storage()?.setItem(tokenKey, value);
+    } catch {
+      // Kept in this page only.
+    }
+  };
   const signedIn = () => Boolean(token() || state.user);
 
   async function api(method, path, body) {
@@ -38,7 +61,12 @@ window.slipwayConsole = (() => {
   }
 
   async function signOut() {
-    sessionStorage.removeItem(tokenKey);
+    tokenInPage = null;
+    try {
+      storage()?.removeItem(tokenKey);
+    } catch {
+      // Nothing was stored.
+    }
     if (state.user) {
       await fetch("/auth/sign-out", { method: "POST", credentials: "same-origin", headers: { "x-slipway-csrf": state.csrfToken || "" } }).catch(() => undefined);
       state.user = null;
