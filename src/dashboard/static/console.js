@@ -62,8 +62,9 @@ window.slipwayConsole = (() => {
     const abort = new AbortController();
     void (async () => {
       while (!abort.signal.aborted) {
+        let response = null;
         try {
-          const response = await fetch(path, { headers: { authorization: `Bearer ${token()}`, accept: "text/event-stream" }, signal: abort.signal });
+          response = await fetch(path, { headers: { authorization: `Bearer ${token()}`, accept: "text/event-stream" }, signal: abort.signal });
           if (!response.ok) throw new Error(`${path} answered ${response.status}`);
           const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
           let buffered = "";
@@ -81,7 +82,8 @@ window.slipwayConsole = (() => {
             }
           }
         } catch {
-          // Dropped or refused: try again shortly, unless stopped.
+          // Dropped or refused: let the connection go, and try again shortly unless stopped.
+          if (response && response.body) response.body.cancel().catch(() => undefined);
         }
         if (!abort.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 3000));
       }
