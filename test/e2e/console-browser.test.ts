@@ -463,6 +463,17 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     await context.close();
   });
 
+  test("the functions list shows each function's newest deployment: its version, linked to its page, its status and when", async () => {
+    const newest = (await stack.db.query<{ id: string; version: number; status: string }>("select id, version, status from deployments order by created_at desc limit 1")).rows[0]!;
+    const page = await (await signedInAs("rex")).newPage();
+    await page.goto(`${stack.appUrl}/dashboard`);
+    const cell = page.locator("#function-rows tr", { hasText: "hello" }).locator('td[data-label="last deploy"]');
+    await cell.locator("a").filter({ hasText: `v${newest.version}` }).waitFor();
+    assert.equal(await cell.locator("a").getAttribute("href"), `/deployments/${newest.id}`);
+    assert.equal(await cell.locator(".badge").textContent(), newest.status);
+    await page.close();
+  });
+
   test("the OpenAPI description names both ways in, a token and the console's session cookie with its CSRF header, and the /auth/* routes", async () => {
     type Operation = { security?: Record<string, string[]>[]; summary: string };
     const description = (await (await fetch(`${stack.appUrl}/v1/openapi.json`)).json()) as {

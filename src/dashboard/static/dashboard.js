@@ -69,6 +69,22 @@
     return box;
   }
 
+  // The function's newest deployment: its version (a link to its page), status and when.
+  function lastDeployCell(last) {
+    const cell = element("td");
+    if (!last) {
+      cell.textContent = "–";
+      return cell;
+    }
+    cell.append(
+      element("a", `v${last.version}`, { href: `/deployments/${encodeURIComponent(last.id)}` }),
+      " ",
+      element("span", last.status, { class: `badge status-${last.status}`, ...(last.error ? { title: last.error } : {}) }),
+      ` ${new Date(last.createdAt).toLocaleString()}`,
+    );
+    return cell;
+  }
+
   async function loadFunctions() {
     const { functions } = await api("GET", "/v1/functions");
     const rows = $("function-rows");
@@ -87,7 +103,7 @@
       const health = element("td");
       const worst = crashLoops(fn)[0] || (fn.runtimeHealth || [])[0];
       health.append(worst ? healthBadge(worst) : "–");
-      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health);
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health, lastDeployCell(fn.lastDeployment));
       rows.append(row);
     }
     $("functions").hidden = false;
