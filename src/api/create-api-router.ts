@@ -139,7 +139,12 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
       summary: definition.summary,
       ...(definition.tags ? { tags: definition.tags } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
-      ...(definition.auth === "public" ? { security: [] } : {}),
+      ...(definition.auth === "public"
+        ? { security: [] }
+        : Array.isArray(definition.auth) && definition.auth.includes("user")
+          ? // A console session works too; a state-changing call with it also needs its CSRF header.
+            { security: [{ token: [] }, definition.method === "GET" ? { session: [] } : { session: [], csrf: [] }] }
+          : {}),
       ...(definition.body
         ? { requestBody: { required: true, content: { "application/json": { schema: z.toJSONSchema(definition.body, { io: "input", unrepresentable: "any" }) } } } }
         : definition.rawBody
@@ -149,11 +154,33 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
     };
   }
 
+  /** Describes an operation that another handler serves (the console's /auth/* routes). */
+  function document(method: Method, path: string, operation: Record<string, unknown>): void {
+    paths[path] ??= {};
+    paths[path]![method.toLowerCase()] = operation;
+  }
+
   function openApiDocument() {
     return {
       openapi: "3.1.0",
       info: { title: options.title, version: "1" },
-      components: { securitySchemes: { token: { type: "http", scheme: "bearer" } } },
+      components: {
+        securitySchemes: {
+          token: { type: "http", scheme: "bearer", description: "An API token (`slw_…`), from `slipway token create`" },
+          session: {
+            type: "apiKey",
+            in: "cookie",
+            name: "slipway_session",
+            description: "A console session: signing in with GitHub at `GET /auth/github` sets this HttpOnly, SameSite=Lax cookie. The routes that take it say so; it sees what the GitHub user may read, and acts where they may write.",
+          },
+          csrf: {
+            type: "apiKey",
+            in: "header",
+            name: "x-slipway-csrf",
+            description: "The session's CSRF token, from `GET /auth/session`; every state-changing call made with the session cookie must carry it",
+          },
+        },
+      },
       security: [{ token: [] }],
       paths,
     };
@@ -163,6 +190,7 @@ export function createApiRouter(options: { db: Queryable; title: string; onError
 
   return {
     route,
+    document,
     openApiDocument,
     /** Handles the request if a route matches; returns false otherwise. */
     handle(req: IncomingMessage, res: ServerResponse): boolean {

@@ -41,7 +41,7 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies, 
   api.route({
     method: "GET",
     path: "/v1/functions",
-    summary: "List functions, with what each alias serves and `runtimeHealth`: the recent restarts of those deployments' runtimes (empty when healthy), each with `crashLooping`, `restarts`, `lastExitCode`, `lastReason` and `nextRestartInSeconds`",
+    summary: "List functions, with what each alias serves, `lastDeployment` (the newest: id, version, status, trigger, createdAt, error; null before the first) and `runtimeHealth`: the recent restarts of those deployments' runtimes (empty when healthy), each with `crashLooping`, `restarts`, `lastExitCode`, `lastReason` and `nextRestartInSeconds`",
     tags: ["functions"],
     auth: ["server", "user"],
     query: z.object({ repo: z.string().regex(/^[^/]+\/[^/]+$/).optional() }),
@@ -50,7 +50,9 @@ export function registerDeploymentRoutes(api: ApiRouter, deps: AppDependencies, 
       const functions = await db.query(
         `select f.id, f.name, f.slug, f.runtime, f.branch, r.owner, r.name as repo,
                 coalesce(json_agg(json_build_object('alias', a.name, 'deploymentId', a.deployment_id, 'version', d.version, 'pinned', a.pinned))
-                  filter (where a.name is not null), '[]') as aliases
+                  filter (where a.name is not null), '[]') as aliases,
+                (select json_build_object('id', l.id, 'version', l.version, 'status', l.status, 'trigger', l.trigger, 'createdAt', l.created_at, 'error', l.error)
+                   from deployments l where l.function_id = f.id order by l.created_at desc limit 1) as "lastDeployment"
            from functions f join repositories r on r.id = f.repository_id
            left join aliases a on a.function_id = f.id left join deployments d on d.id = a.deployment_id
           where ($1::text is null or (r.owner = $1 and r.name = $2))

@@ -130,7 +130,7 @@ export async function startApp(deps: AppDependencies): Promise<App> {
   const receiveWebhook = createWebhookReceiver({ db: deps.intake ?? deps.db, secret: deps.github.WEBHOOK_SECRET, log: deps.log, onStored: () => inbox.wake() });
 
   const api = createApiRouter({ db: deps.db, title: "Slipway API", onError: (error, req) => deps.log.error({ err: error, url: req.url }, "API request failed") });
-  registerApiRoutes(api, deps);
+  const apiRoutes = registerApiRoutes(api, deps);
 
   const serveSignIn = createSignInWithGithub({ db: deps.db, github: deps.github, appUrl: deps.config.appUrl, log: deps.log });
 
@@ -159,6 +159,8 @@ export async function startApp(deps: AppDependencies): Promise<App> {
     url: `http://127.0.0.1:${port}`,
     close: async () => {
       await stopConsumers();
+      // Open event streams would keep the server from closing.
+      await apiRoutes.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

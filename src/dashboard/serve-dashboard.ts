@@ -1,7 +1,8 @@
 // Owns serving the console: its static files, read once, sent with a strict content security
 // policy. The pages are clients of the REST API (src/dashboard/static/*.js) and of the
-// sign-in routes (src/console/); `/` leads to the dashboard, and `/deployments/<id>` is a
-// deployment's page, where check runs and pull-request comments link.
+// sign-in routes (src/console/); `/` leads to the dashboard, `/deployments/<id>` is a
+// deployment's page, where check runs and pull-request comments link, and `/executions/<id>`
+// an execution's, linked from the dashboard's executions list.
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
@@ -19,6 +20,8 @@ const files = new Map(
     ["/dashboard/console.js", "console.js", "text/javascript; charset=utf-8"],
     ["/dashboard/deployment.js", "deployment.js", "text/javascript; charset=utf-8"],
     ["/deployments/:id", "deployment.html", "text/html; charset=utf-8"],
+    ["/dashboard/execution.js", "execution.js", "text/javascript; charset=utf-8"],
+    ["/executions/:id", "execution.html", "text/html; charset=utf-8"],
     ["/dashboard/vendor/chart.umd.min.js", chartJs.href, "text/javascript; charset=utf-8"],
   ].map(([path, file, type]) => [path!, { body: readFileSync(new URL(file!, folder)), type: type! }]),
 );
@@ -38,7 +41,8 @@ export function serveDashboard(req: IncomingMessage, res: ServerResponse): boole
     res.writeHead(302, { location: "/dashboard" }).end();
     return true;
   }
-  const file = files.get(/^\/deployments\/[0-9a-f-]{36}$/.test(path) ? "/deployments/:id" : path);
+  const page = /^\/(deployments|executions)\/[0-9a-f-]{36}$/.exec(path);
+  const file = files.get(page ? `/${page[1]}/:id` : path);
   if (!file) return false;
   res.writeHead(200, { ...securityHeaders, "content-type": file.type, "content-length": file.body.length });
   res.end(req.method === "HEAD" ? undefined : file.body);

@@ -9,6 +9,8 @@ import { mkdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { createApiToken } from "../../src/api/api-tokens.js";
+import { createExecution, finishExecution } from "../../src/store/executions.js";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
@@ -339,5 +341,188 @@ describe("console in a browser", { timeout: 15 * 60_000 }, () => {
     await page.locator("#deployment-rows tr").first().waitFor();
     assert.deepEqual(await seriousViolations(), [], "the dashboard with a function's deployments");
     await context.close();
+  });
+
+  // The tests below come after the ones above on purpose: they read the executions and the
+  // rolled-back, pinned production those leave.
+
+  const helloId = async () => (await stack.db.query<{ id: string }>("select id from functions where name = 'hello'")).rows[0]!.id;
+
+  async function openFunction(page: Page) {
+    await page.goto(`${stack.appUrl}/dashboard`);
+    await page.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    await page.locator("#execution-rows tr").first().waitFor();
+  }
+
+  test("an execution's page, linked from the executions list, shows its request, response status, duration and deployment, and follows a running execution live until it ends", async () => {
+    const page = await (await signedInAs("rex")).newPage();
+    await openFunction(page);
+    assert.equal((await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/to-the-page`)).status, 200);
+    await page.getByRole("link", { name: "GET /to-the-page" }).first().click();
+    await page.waitForURL((url) => url.pathname.startsWith("/executions/"));
+    const executionId = new URL(page.url()).pathname.split("/")[2]!;
+    const stored = (await stack.db.query<{ request_path: string; deployment_id: string }>("select request_path, deployment_id from executions where id = $1", [executionId])).rows[0]!;
+    assert.equal(stored.request_path, "/to-the-page");
+    await page.locator("#title").filter({ hasText: "hello: GET /to-the-page" }).waitFor();
+    assert.equal(await page.locator("#status").textContent(), "completed");
+    const facts = Object.fromEntries(await page.locator("#facts dt").evaluateAll((terms) => terms.map((dt) => [dt.textContent, dt.nextElementSibling!.textContent])));
+    assert.equal(facts.response, "200");
+    assert.equal(facts.trigger, "http");
+    assert.match(facts.duration ?? "", /^\d+(\.\d)? (ms|s)$/);
+    assert.equal(await page.locator("#facts a").getAttribute("href"), `/deployments/${stored.deployment_id}`, "it links the deployment that answered");
+    await shoot(page, "execution-completed");
+
+    // A running execution: written as a gateway writes an async one it has taken, so the test
+    // decides when it ends (a real function's run would race the page's loading).
+    const { id: runningId } = await createExecution(stack.db, { functionId: await helloId(), trigger: "async", status: "processing", request: { method: "POST", path: "/a-long-job", headers: {}, body: "" } });
+    await page.goto(`${stack.appUrl}/executions/${runningId}`);
+    await page.locator("#live-state").filter({ hasText: "(live)" }).waitFor();
+    assert.equal(await page.locator("#status").textContent(), "processing");
+    assert.equal(await page.locator("#logs").textContent(), "(none)");
+    const finished = await finishExecution(stack.db, runningId, { status: "failed", deploymentId: stored.deployment_id, statusCode: 500, headers: {}, body: "", logs: "step one\nstep two", errors: "Error: the long job broke", logId: null, durationMs: 4321 });
+    assert.ok(finished);
+    // No reload: the page hears of the change and shows the end.
+    await page.locator("#status").filter({ hasText: "failed" }).waitFor();
+    await page.locator("#message").filter({ hasText: "Execution failed." }).waitFor();
+    assert.equal(await page.locator("#logs").textContent(), "step one\nstep two");
+    assert.equal(await page.locator("#errors").textContent(), "Error: the long job broke");
+    assert.equal(await page.locator("#live-state").textContent(), "");
+    await shoot(page, "execution-failed-live");
+    await page.close();
+  });
+
+  test("the live tail streams to a pasted API token as well as to a session, and a stranger cannot open it", async () => {
+    const { token } = await createApiToken(stack.db, { name: "console-tail", kind: "server" });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${stack.appUrl}/dashboard`);
+    await page.locator("#token").fill(token);
+    await page.getByRole("button", { name: "Open" }).click();
+    await page.locator("#who").filter({ hasText: "API token" }).waitFor();
+    await page.locator("#function-rows tr", { hasText: "hello" }).getByRole("button", { name: "hello" }).click();
+    await page.locator("#execution-rows tr[data-execution]").first().waitFor();
+    assert.equal((await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/for-the-token`)).status, 200);
+    await page.locator("#execution-rows tr[data-execution]", { hasText: "GET /for-the-token" }).waitFor({ timeout: 60_000 });
+    // Off: the tail stops; a new call shows only once it is read again.
+    await page.locator("#execution-live").uncheck();
+    assert.equal((await fetch(`${stack.gatewayUrl}/fn/hello~${repoName}~${owner}/while-paused`)).status, 200);
+    await until(async () => (await stack.db.query("select 1 from executions where request_path = '/while-paused'")).rowCount === 1);
+    await page.locator("#execution-live").check();
+    await page.locator("#execution-rows tr[data-execution]", { hasText: "GET /while-paused" }).waitFor();
+    await context.close();
+
+    const functionId = await helloId();
+    const [cookie] = (await (await signedInAs("eve")).cookies()).filter((c) => c.name === "slipway_session");
+    for (const path of [`/v1/console/functions/${functionId}/execution-events`, `/v1/console/executions/${(await stack.db.query("select id from executions limit 1")).rows[0].id}/events`]) {
+      const refused = await fetch(`${stack.appUrl}${path}`, { headers: { cookie: `slipway_session=${cookie!.value}` } });
+      assert.equal(refused.status, 404, `${path} is not found for someone who cannot read the repository`);
+      await refused.body?.cancel();
+    }
+  });
+
+  test("a writer sets and deletes a variable shared by every function of the repository; its value never comes back", async () => {
+    const page = await (await signedInAs("ana")).newPage();
+    await openFunction(page);
+    await page.locator("#repository-variables-title").filter({ hasText: `${owner}/${repoName}` }).waitFor();
+    const secret = `shared-${randomBytes(6).toString("hex")}`;
+    await page.locator("#variable-scope").selectOption("repository");
+    await page.locator("#variable-name").fill("SHARED_TOKEN");
+    await page.locator("#variable-value").fill(secret);
+    await page.getByRole("button", { name: "Set" }).click();
+    await page.locator("#message").filter({ hasText: `SHARED_TOKEN set for every function of ${owner}/${repoName}` }).waitFor();
+    await page.locator("#repository-variable-names li[data-variable=SHARED_TOKEN]").waitFor();
+    assert.equal(await page.locator("#variable-names li[data-variable=SHARED_TOKEN]").count(), 0, "not among the function's own");
+    const rows = await stack.db.query("select v.function_id, r.owner, r.name from variables v join repositories r on r.id = v.repository_id where v.name = 'SHARED_TOKEN'");
+    assert.deepEqual(rows.rows, [{ function_id: null, owner, name: repoName }], "stored for the repository");
+    assert.ok(!(await page.content()).includes(secret), "the value is not on the page");
+    await shoot(page, "dashboard-repository-variables");
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.getByRole("button", { name: "Delete SHARED_TOKEN" }).click();
+    await page.locator("#message").filter({ hasText: `SHARED_TOKEN deleted from every function of ${owner}/${repoName}` }).waitFor();
+    await page.locator("#repository-variable-names li[data-variable=SHARED_TOKEN]").waitFor({ state: "detached" });
+    assert.equal((await stack.db.query("select 1 from variables where name = 'SHARED_TOKEN'")).rowCount, 0);
+    await page.close();
+  });
+
+  test("at 390 px the tables reflow into stacked rows, each cell named by its column, and nothing scrolls sideways; axe-core finds no serious violation there or on an execution's page", async () => {
+    // Signed in as ana (from the profile signedInAs made), with the CSP bypassed for axe.
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width: 390, height: 844 }, storageState: await (await signedInAs("ana")).storageState() });
+    const page = await context.newPage();
+    await openFunction(page);
+    await page.locator("#deployment-rows tr").first().waitFor();
+    await page.locator("#audit-rows tr").first().waitFor();
+    const layout = await page.evaluate(() => {
+      const firstRow = document.querySelector("#deployment-rows tr")!;
+      const [version, status] = [...firstRow.querySelectorAll("td")];
+      const visibleTables = [...document.querySelectorAll("table")].filter((table) => table.offsetParent !== null);
+      return {
+        pageWidth: document.documentElement.scrollWidth,
+        tablesScrolling: visibleTables.filter((table) => table.scrollWidth > table.clientWidth + 1 || table.parentElement!.scrollWidth > table.parentElement!.clientWidth + 1).map((table) => table.querySelector("tbody")!.id),
+        display: getComputedStyle(version!).display,
+        label: version!.getAttribute("data-label"),
+        shownLabel: getComputedStyle(version!, "::before").content,
+        stacked: status!.getBoundingClientRect().top >= version!.getBoundingClientRect().bottom - 1,
+        roles: [document.querySelector("#deployment-rows")!.closest("table")!.getAttribute("role"), firstRow.getAttribute("role"), version!.getAttribute("role")],
+        executionLabels: [...document.querySelectorAll("#execution-rows tr[data-execution] td")].slice(0, 7).map((td) => td.getAttribute("data-label")),
+      };
+    });
+    assert.ok(layout.pageWidth <= 390, `the page is ${layout.pageWidth} px wide`);
+    assert.deepEqual(layout.tablesScrolling, [], "no table scrolls sideways");
+    assert.equal(layout.display, "block");
+    assert.equal(layout.label, "version");
+    assert.equal(layout.shownLabel, '"version"');
+    assert.ok(layout.stacked, "a row's cells stack one under another");
+    assert.deepEqual(layout.roles, ["table", "row", "cell"], "still a table to a screen reader");
+    assert.deepEqual(layout.executionLabels, ["time", "trigger", "status", "request", "response", "duration", null]);
+    await shoot(page, "dashboard-390px-reflowed");
+
+    const seriousViolations = async () => {
+      await page.addScriptTag({ path: axePath });
+      const results = await page.evaluate(async () => (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; help: string; nodes: unknown[] }[] }> } }).axe.run());
+      return results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id} (${v.impact}): ${v.help}, ${v.nodes.length} element(s)`);
+    };
+    assert.deepEqual(await seriousViolations(), [], "the dashboard at 390 px");
+    const executionId = await page.locator("#execution-rows tr[data-execution]").first().getAttribute("data-execution");
+    await page.goto(`${stack.appUrl}/executions/${executionId}`);
+    await page.locator("#title").filter({ hasText: "hello:" }).waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), "the execution page fits 390 px");
+    assert.deepEqual(await seriousViolations(), [], "an execution's page at 390 px");
+    await shoot(page, "execution-390px");
+
+    // At a desktop's width the tables are tables again.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await openFunction(page);
+    assert.equal(await page.locator("#deployment-rows td").first().evaluate((td) => getComputedStyle(td).display), "table-cell");
+    assert.deepEqual(await seriousViolations(), [], "the dashboard at 1280 px");
+    await context.close();
+  });
+
+  test("the functions list shows each function's newest deployment: its version, linked to its page, its status and when", async () => {
+    const newest = (await stack.db.query<{ id: string; version: number; status: string }>("select id, version, status from deployments order by created_at desc limit 1")).rows[0]!;
+    const page = await (await signedInAs("rex")).newPage();
+    await page.goto(`${stack.appUrl}/dashboard`);
+    const cell = page.locator("#function-rows tr", { hasText: "hello" }).locator('td[data-label="last deploy"]');
+    await cell.locator("a").filter({ hasText: `v${newest.version}` }).waitFor();
+    assert.equal(await cell.locator("a").getAttribute("href"), `/deployments/${newest.id}`);
+    assert.equal(await cell.locator(".badge").textContent(), newest.status);
+    await page.close();
+  });
+
+  test("the OpenAPI description names both ways in, a token and the console's session cookie with its CSRF header, and the /auth/* routes", async () => {
+    type Operation = { security?: Record<string, string[]>[]; summary: string };
+    const description = (await (await fetch(`${stack.appUrl}/v1/openapi.json`)).json()) as {
+      components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const schemes = description.components.securitySchemes;
+    assert.deepEqual([schemes.session!.type, schemes.session!.in, schemes.session!.name], ["apiKey", "cookie", "slipway_session"]);
+    assert.deepEqual([schemes.csrf!.in, schemes.csrf!.name], ["header", "x-slipway-csrf"]);
+    assert.deepEqual(description.paths["/v1/functions/{functionId}/rollback"]!.post!.security, [{ token: [] }, { session: [], csrf: [] }]);
+    assert.deepEqual(description.paths["/v1/functions"]!.get!.security, [{ token: [] }, { session: [] }]);
+    assert.deepEqual(description.paths["/v1/console/functions/{functionId}/execution-events"]!.get!.security, [{ token: [] }, { session: [] }]);
+    for (const [method, path] of [["get", "/auth/github"], ["get", "/auth/github/callback"], ["get", "/auth/session"], ["post", "/auth/sign-out"]] as const) {
+      assert.ok(description.paths[path]?.[method]?.summary, `${method.toUpperCase()} ${path} is described`);
+    }
+    assert.deepEqual(description.paths["/auth/sign-out"]!.post!.security, [{ session: [], csrf: [] }]);
   });
 });

@@ -74,6 +74,51 @@ window.slipwayConsole = (() => {
     }
   }
 
+  /**
+   * Follows a Server-Sent Events endpoint: `handlers[event](data)` for each event, data
+   * parsed from JSON. With a session it is an EventSource (which reconnects by itself); a
+   * pasted token cannot ride on an EventSource, so then the stream is read through fetch and
+   * taken again 3 s after it drops. Returns the function that stops following.
+   */
+  function follow(path, handlers) {
+    const dispatch = (event, data) => handlers[event] && handlers[event](JSON.parse(data));
+    if (!token()) {
+      const source = new EventSource(path);
+      for (const event of Object.keys(handlers)) source.addEventListener(event, (message) => dispatch(event, message.data));
+      return () => source.close();
+    }
+    const abort = new AbortController();
+    void (async () => {
+      while (!abort.signal.aborted) {
+        let response = null;
+        try {
+          response = await fetch(path, { headers: { authorization: `Bearer ${token()}`, accept: "text/event-stream" }, signal: abort.signal });
+          if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buffered = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffered += value;
+            let end;
+            while ((end = buffered.indexOf("\n\n")) >= 0) {
+              const block = buffered.slice(0, end);
+              buffered = buffered.slice(end + 2);
+              const event = /^event: (.*)$/m.exec(block);
+              const data = block.split("\n").filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n");
+              if (event && data) dispatch(event[1], data);
+            }
+          }
+        } catch {
+          // Dropped or refused: let the connection go, and try again shortly unless stopped.
+          if (response && response.body) response.body.cancel().catch(() => undefined);
+        }
+        if (!abort.signal.aborted) await new Promise((resolve) => setTimeout(resolve, 3000));
+      }
+    })();
+    return () => abort.abort();
+  }
+
   /** Where "Sign in with GitHub" goes, coming back to this page. */
   const signInUrl = () => `/auth/github?returnTo=${encodeURIComponent(location.pathname + location.search)}`;
 
@@ -87,11 +132,40 @@ window.slipwayConsole = (() => {
     return node;
   }
 
-  function button(text, onClick, className = "action") {
-    const node = element("button", text, { type: "button", class: className });
+  function button(text, onClick, className = "action", accessibleName = undefined) {
+    const node = element("button", text, { type: "button", class: className, ...(accessibleName ? { "aria-label": accessibleName } : {}) });
     node.addEventListener("click", onClick);
     return node;
   }
 
-  return { state, loadSession, token, setToken, signedIn, api, signOut, signInUrl, whoText, element, button, UnauthorizedError };
+  /**
+   * Names each body cell after its column (`data-label`, shown before it when a phone's
+   * stylesheet stacks a table's rows) and gives the table explicit ARIA roles, which stay
+   * when the stylesheet makes the table's parts blocks. Rows are added later by the pages,
+   * so this watches for them.
+   */
+  function labelTables() {
+    const label = (table) => {
+      const headers = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+      table.setAttribute("role", "table");
+      for (const group of table.querySelectorAll("thead, tbody")) group.setAttribute("role", "rowgroup");
+      for (const row of table.querySelectorAll("tr")) row.setAttribute("role", "row");
+      for (const th of table.querySelectorAll("thead th")) th.setAttribute("role", "columnheader");
+      for (const row of table.querySelectorAll("tbody tr")) {
+        [...row.children].forEach((cell, column) => {
+          cell.setAttribute("role", "cell");
+          // A cell that spans the row (a "none yet" line) or has no header is not named.
+          if (headers[column] && !cell.hasAttribute("colspan")) cell.setAttribute("data-label", headers[column]);
+        });
+      }
+    };
+    const labelAll = () => document.querySelectorAll("table").forEach(label);
+    labelAll();
+    new MutationObserver((changes) => changes.some((change) => change.target.closest && change.target.closest("table")) && labelAll()).observe(document.body, { childList: true, subtree: true });
+  }
+  document.addEventListener("DOMContentLoaded", labelTables);
+
+  const duration = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : ms < 90_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`);
+
+  return { state, loadSession, token, setToken, signedIn, api, follow, signOut, signInUrl, whoText, element, button, duration, UnauthorizedError };
 })();

@@ -9,7 +9,7 @@
   const $ = (id) => document.getElementById(id);
   const { api, element, button } = window.slipwayConsole;
   const session = window.slipwayConsole;
-  let selected = null; // { id, name }
+  let selected = null; // { id, name, owner, repo }
 
   function show(text, isError = false) {
     $("message").textContent = text;
@@ -17,6 +17,7 @@
   }
 
   async function signOut() {
+    stopExecutionTail();
     await session.signOut();
     showSignIn();
   }
@@ -68,6 +69,22 @@
     return box;
   }
 
+  // The function's newest deployment: its version (a link to its page), status and when.
+  function lastDeployCell(last) {
+    const cell = element("td");
+    if (!last) {
+      cell.textContent = "–";
+      return cell;
+    }
+    cell.append(
+      element("a", `v${last.version}`, { href: `/deployments/${encodeURIComponent(last.id)}` }),
+      " ",
+      element("span", last.status, { class: `badge status-${last.status}`, ...(last.error ? { title: last.error } : {}) }),
+      ` ${new Date(last.createdAt).toLocaleString()}`,
+    );
+    return cell;
+  }
+
   async function loadFunctions() {
     const { functions } = await api("GET", "/v1/functions");
     const rows = $("function-rows");
@@ -86,7 +103,7 @@
       const health = element("td");
       const worst = crashLoops(fn)[0] || (fn.runtimeHealth || [])[0];
       health.append(worst ? healthBadge(worst) : "–");
-      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health);
+      row.append(name, element("td", `${fn.owner}/${fn.repo}`), element("td", fn.runtime), element("td", production ? aliasText(production) : "–"), previews, link, health, lastDeployCell(fn.lastDeployment));
       rows.append(row);
     }
     $("functions").hidden = false;
@@ -105,13 +122,14 @@
   async function selectFunction(fn) {
     // Another function's log must not stay under this one's deployments.
     if (!selected || selected.id !== fn.id) {
+      stopExecutionTail();
       $("execution-detail").hidden = true;
       $("execution-rows").replaceChildren();
       $("log-title").hidden = true;
       $("log").hidden = true;
       $("log").textContent = "";
     }
-    selected = { id: fn.id, name: fn.name };
+    selected = { id: fn.id, name: fn.name, owner: fn.owner, repo: fn.repo };
     for (const row of $("function-rows").children) row.className = row.getAttribute("data-function") === fn.id ? "selected" : "";
     await loadDeployments(fn);
   }
@@ -181,7 +199,7 @@
       rows.lastChild.append(version, status, element("td", aliasesOf(d).join(", ") || "–"), element("td", d.trigger.replace("_", " ")), refCell(fn, d), commitCell(fn, d), element("td", took), element("td", new Date(d.createdAt).toLocaleString()), reason, actions);
     }
     $("deployments").hidden = false;
-    await Promise.all([loadAudit(fn, all), loadVariables(fn), loadExecutions(fn), loadMetrics(fn)]);
+    await Promise.all([loadAudit(fn, all), loadVariables(fn), stopTail ? undefined : loadExecutions(fn), loadMetrics(fn)]);
   }
 
   // Metrics at a glance, drawn by Chart.js: builds (duration, coloured by outcome) and
@@ -224,19 +242,44 @@
     });
   }
 
-  // The function's executions, newest first; with "live" on they are read again every 3 s.
-  async function loadExecutions(fn) {
+  // The function's executions, newest first. With "live" on they stream in (Server-Sent
+  // Events, sent again whenever the function's executions change); off, they are read once.
+  let stopTail = null;
+
+  function executionQuery() {
     const query = new URLSearchParams({ limit: "30" });
     if ($("execution-status").value) query.set("status", $("execution-status").value);
     if ($("execution-trigger").value) query.set("trigger", $("execution-trigger").value);
-    const { executions } = await api("GET", `/v1/console/functions/${encodeURIComponent(fn.id)}/executions?${query}`);
+    return query;
+  }
+
+  function stopExecutionTail() {
+    if (stopTail) stopTail();
+    stopTail = null;
+  }
+
+  async function loadExecutions(fn) {
+    stopExecutionTail();
+    const query = executionQuery();
+    const path = `/v1/console/functions/${encodeURIComponent(fn.id)}`;
+    if ($("execution-live").checked) {
+      stopTail = session.follow(`${path}/execution-events?${query}`, { executions: ({ executions }) => showExecutions(fn, query, executions) });
+      return;
+    }
+    const { executions } = await api("GET", `${path}/executions?${query}`);
+    showExecutions(fn, query, executions);
+  }
+
+  function showExecutions(fn, query, executions) {
     if (!selected || selected.id !== fn.id) return;
     $("execution-rows").replaceChildren(...executions.map((e) => {
       const row = element("tr", undefined, { "data-execution": e.id });
       const status = element("td", e.status, { class: e.status === "completed" ? "status-ready" : e.status === "failed" || e.status === "timed_out" ? "status-failed" : "status-building" });
       const details = element("td");
       details.append(button("Details", () => showExecution(e), "link"));
-      row.append(element("td", new Date(e.createdAt).toLocaleString()), element("td", e.event ? `${e.trigger} (${e.event})` : e.trigger), status, element("td", `${e.requestMethod} ${e.requestPath}`), element("td", e.responseStatusCode ?? "–"), element("td", e.durationMs === null ? "–" : duration(e.durationMs)), details);
+      const request = element("td");
+      request.append(element("a", `${e.requestMethod} ${e.requestPath}`, { href: `/executions/${encodeURIComponent(e.id)}` }));
+      row.append(element("td", new Date(e.createdAt).toLocaleString()), element("td", e.event ? `${e.trigger} (${e.event})` : e.trigger), status, request, element("td", e.responseStatusCode ?? "–"), element("td", e.durationMs === null ? "–" : duration(e.durationMs)), details);
       return row;
     }));
     if (executions.length === 0) {
@@ -267,24 +310,34 @@
     }));
   }
 
-  // A writer's view of the function's own variables: names, Delete, and a form to set one.
+  // A writer's view of variables, names only: the function's own and its repository's (shared
+  // by all its functions), each with Delete, and a form that sets one in either scope.
+  const variableScopes = (fn) => ({
+    function: { path: `/v1/functions/${encodeURIComponent(fn.id)}/variables`, list: "variable-names", label: fn.name },
+    repository: { path: `/v1/repositories/${encodeURIComponent(fn.owner)}/${encodeURIComponent(fn.repo)}/variables`, list: "repository-variable-names", label: `every function of ${fn.owner}/${fn.repo}` },
+  });
+
   async function loadVariables(fn) {
     $("variables").hidden = !fn.canDeploy;
     if (!fn.canDeploy) return;
-    const { variables } = await api("GET", `/v1/functions/${encodeURIComponent(fn.id)}/variables`);
-    $("variable-names").replaceChildren(...variables.map((variable) => {
-      const item = element("li", undefined, { "data-variable": variable.name });
-      item.append(element("code", variable.name), " ", button("Delete", () => void deleteVariable(fn, variable.name)));
-      return item;
+    $("repository-variables-title").textContent = `Every function of ${fn.owner}/${fn.repo}`;
+    await Promise.all(Object.entries(variableScopes(fn)).map(async ([scope, { path, list }]) => {
+      const { variables } = await api("GET", path);
+      $(list).replaceChildren(...variables.map((variable) => {
+        const item = element("li", undefined, { "data-variable": variable.name });
+        item.append(element("code", variable.name), " ", button("Delete", () => void deleteVariable(fn, scope, variable.name), "action", `Delete ${variable.name}`));
+        return item;
+      }));
+      if (variables.length === 0) $(list).replaceChildren(element("li", "none set"));
     }));
-    if (variables.length === 0) $("variable-names").replaceChildren(element("li", "none set"));
   }
 
-  async function deleteVariable(fn, name) {
-    if (!window.confirm(`Delete ${name} from ${fn.name}? Its next deployment runs without it.`)) return;
+  async function deleteVariable(fn, scope, name) {
+    const { path, label } = variableScopes(fn)[scope];
+    if (!window.confirm(`Delete ${name} from ${label}? The next deployment runs without it.`)) return;
     try {
-      await api("DELETE", `/v1/functions/${encodeURIComponent(fn.id)}/variables/${encodeURIComponent(name)}`);
-      show(`${name} deleted; it applies from ${fn.name}'s next deployment.`);
+      await api("DELETE", `${path}/${encodeURIComponent(name)}`);
+      show(`${name} deleted from ${label}; it applies from the next deployment.`);
     } catch (error) {
       show(error.message, true);
     }
@@ -295,9 +348,10 @@
     event.preventDefault();
     if (!selected) return;
     const name = $("variable-name").value.trim();
+    const { path, label } = variableScopes(selected)[$("variable-scope").value];
     try {
-      const result = await api("PUT", `/v1/functions/${encodeURIComponent(selected.id)}/variables/${encodeURIComponent(name)}`, { value: $("variable-value").value });
-      show(`${name} ${result.created ? "set" : "changed"}; it ${result.note}.`);
+      const result = await api("PUT", `${path}/${encodeURIComponent(name)}`, { value: $("variable-value").value });
+      show(`${name} ${result.created ? "set" : "changed"} for ${label}; it ${result.note}.`);
       $("variable-name").value = "";
       $("variable-value").value = "";
     } catch (error) {
@@ -372,11 +426,7 @@
     });
     $("refresh").addEventListener("click", () => void refresh());
     $("variable-form").addEventListener("submit", (event) => void setVariable(event));
-    for (const id of ["execution-status", "execution-trigger"]) $(id).addEventListener("change", () => selected && void loadExecutions(selected).catch((error) => show(error.message, true)));
-    // The live tail of executions: the open function's list, read again every 3 s.
-    setInterval(() => {
-      if (selected && session.signedIn() && $("execution-live").checked && !document.hidden) void loadExecutions(selected).catch(() => undefined);
-    }, 3000);
+    for (const id of ["execution-status", "execution-trigger", "execution-live"]) $(id).addEventListener("change", () => selected && void loadExecutions(selected).catch((error) => show(error.message, true)));
     for (const id of ["filter-status", "filter-alias", "filter-trigger"]) $(id).addEventListener("change", () => void refresh());
     $("sign-out").addEventListener("click", () => void signOut());
     // The token form shows at once; whether GitHub sign-in is on (and who is signed in) follows.
