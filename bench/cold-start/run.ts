@@ -154,7 +154,7 @@ async function main() {
     await writeFile(join(mount, "code.tar.gz"), built.artifact);
 
     const pool = (await imageSupportsPool(docker, image))
-      ? await startRuntimePool({ docker, log, gatewaySecret, host, ports: null, limits, sandbox, network: runtimeNetwork.name, runtimes: [{ name: fn.runtime, image }], sizes: () => 1, memoryBudgetMb: limits.memoryMb, idleSeconds: 600 })
+      ? await startRuntimePool({ docker, log, gatewaySecret, host, ports: null, limits, network: runtimeNetwork.name, runtimes: [{ name: fn.runtime, image, sandbox }], sizes: () => 1, memoryBudgetMb: limits.memoryMb, idleSeconds: 600 })
       : null;
     if (!pool) console.log(`${image} has no pool loader: pooled starts are not measured (rebuild it from runtimes/${fn.runtime})`);
     const pooled: Steps[] = [];

@@ -151,13 +151,13 @@ async function waitForLoader(docker: Docker, member: Pick<PoolMember, "container
   throw new Error(`a pool member did not wait for code within ${Math.round(timeoutMs / 1000)} s (${problem})`);
 }
 
-export type RuntimePoolOptions = PoolFitOptions & {
+export type RuntimePoolOptions = Omit<PoolFitOptions, "sandbox"> & {
   docker: Docker;
   log: Logger;
   gatewaySecret: string;
   ports?: PortRange | null | undefined;
-  /** Runtime name → image. */
-  runtimes: { name: string; image: string }[];
+  /** The runtimes that may be pooled: name, image and the user and root filesystem it runs with. */
+  runtimes: { name: string; image: string; sandbox?: RuntimeSandbox | undefined }[];
   /** Idle members wanted per runtime name (0: that runtime is not pooled). */
   sizes: (runtime: string) => number;
   /** The most the pool's members may hold in memory limits, in MB. */
@@ -169,7 +169,6 @@ export type RuntimePoolOptions = PoolFitOptions & {
 /** Starts filling the pool; images without the pool loader are left out (logged once). */
 export async function startRuntimePool(options: RuntimePoolOptions): Promise<RuntimePool> {
   const { docker, log } = options;
-  const fit = poolFit(options);
   const installation = installationOf(options.gatewaySecret);
   const idle = new Map<string, PoolMember[]>();
   const creating = new Map<string, number>();
@@ -179,7 +178,7 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
   const retries = new Set<NodeJS.Timeout>();
   let closed = false;
 
-  const pooled: { name: string; image: string }[] = [];
+  const pooled: { name: string; image: string; sandbox?: RuntimeSandbox | undefined }[] = [];
   for (const runtime of options.runtimes) {
     if (options.sizes(runtime.name) <= 0) continue;
     if (!(await imageSupportsPool(docker, runtime.image))) {
@@ -230,8 +229,8 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
       while (!closed && count(runtime) < (wanted.get(runtime) ?? 0)) {
         creating.set(runtime, (creating.get(runtime) ?? 0) + 1);
         try {
-          const image = pooled.find((r) => r.name === runtime)!.image;
-          const member = await createPoolMember(docker, { ...options, image, runtime });
+          const { image, sandbox } = pooled.find((r) => r.name === runtime)!;
+          const member = await createPoolMember(docker, { ...options, image, sandbox, runtime });
           if (closed) {
             await docker.getContainer(member.containerId).remove({ force: true, v: true }).catch(() => {});
             return;
@@ -279,7 +278,7 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
       if (!runtime || closed) return null;
       const members = idle.get(runtime)!;
       let member: PoolMember | undefined;
-      if (wantedFit === fit) {
+      if (wantedFit === poolFit({ ...options, sandbox: pooled.find((r) => r.name === runtime)!.sandbox })) {
         while ((member = members.shift()) && expired(member)) void docker.getContainer(member.containerId).remove({ force: true, v: true }).catch(() => {});
       }
       takes.inc({ runtime, outcome: member ? "hit" : "miss" });
