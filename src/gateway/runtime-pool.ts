@@ -125,7 +125,8 @@ function poolToken(gatewaySecret: string, name: string): string {
   return createHmac("sha256", gatewaySecret).update(`pool:${name}`).digest("hex");
 }
 
-function installationOf(gatewaySecret: string): string {
+/** The value of a member's slipway.pool.installation label: which Slipway (gateway secret) made it. */
+export function installationOf(gatewaySecret: string): string {
   return createHmac("sha256", gatewaySecret).update("pool-installation").digest("hex").slice(0, 16);
 }
 
