@@ -89,16 +89,18 @@ export async function imageSupportsPool(docker: Docker, image: string): Promise<
 }
 
 /**
- * Creates, starts and waits for one member. `installation` marks it as this Slipway's (a
- * restarted gateway adopts its idle members; another Slipway on the same engine leaves them
- * alone); its token is derived, so the restarted gateway can still load it.
+ * Creates, starts and waits for one member. Its installation label marks it as this
+ * Slipway's (for removal once it has exited); its token is random and held by this process
+ * only, so no other gateway, not even a replica of this one, can take it: two could
+ * otherwise rename one container for two deployments. A gateway that dies leaves its idle
+ * members to retire by themselves (SLIPWAY_RUNTIME_POOL_IDLE_SECONDS).
  */
 export async function createPoolMember(
   docker: Docker,
   options: PoolFitOptions & { image: string; runtime: string; gatewaySecret: string; ports?: PortRange | null | undefined; idleSeconds: number; readyTimeoutMs?: number },
 ): Promise<PoolMember> {
   const name = `slipway-pool-${randomBytes(8).toString("hex")}`;
-  const token = poolToken(options.gatewaySecret, name);
+  const token = randomBytes(32).toString("hex");
   const { container, baseUrl } = await createRuntimeContainer(docker, {
     name,
     image: options.image,
@@ -119,10 +121,6 @@ export async function createPoolMember(
     throw error;
   }
   return { ...member, readyAt: Date.now() };
-}
-
-function poolToken(gatewaySecret: string, name: string): string {
-  return createHmac("sha256", gatewaySecret).update(`pool:${name}`).digest("hex");
 }
 
 /** The value of a member's slipway.pool.installation label: which Slipway (gateway secret) made it. */
@@ -255,19 +253,6 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
     return work;
   }
 
-  // Idle members a previous gateway of this installation left are adopted; their tokens are derived.
-  const left = await docker.listContainers({ filters: { label: [`slipway.pool.installation=${installation}`], status: ["running"] } }).catch(() => []);
-  for (const container of left) {
-    const name = container.Names.find((n) => n.startsWith("/slipway-pool-"))?.slice(1);
-    const runtime = container.Labels["slipway.pool"];
-    const port = container.Ports.find((p) => p.PrivatePort === 3000 && p.PublicPort)?.PublicPort;
-    if (!name || !runtime || !idle.has(runtime) || !port || count(runtime) >= (wanted.get(runtime) ?? 0) || imageOf.get(container.Image) !== runtime) {
-      if (name) await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(() => {});
-      continue;
-    }
-    // Its idle clock started about when it was created.
-    idle.get(runtime)!.push({ containerId: container.Id, baseUrl: `http://${options.host}:${port}`, token: poolToken(options.gatewaySecret, name), image: container.Image, runtime, readyAt: container.Created * 1000 });
-  }
   await reap();
   for (const runtime of pooled) void fill(runtime.name);
   const reaper = setInterval(() => void reap(), 60_000);
