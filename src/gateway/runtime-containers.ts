@@ -203,6 +203,7 @@ export async function startRuntime(
   if (member) {
     try {
       await Promise.all([docker.getContainer(member.containerId).rename({ name }), artifact.then((bytes) => loadPoolMember(member, serverEnv, bytes))]);
+      options.pool!.refillAfter(options.image, member.baseUrl);
       return { deploymentId: options.deploymentId, containerId: member.containerId, baseUrl: member.baseUrl, secret, startedAs: "pooled" };
     } catch (error) {
       options.pool!.failed(member, error as Error);
@@ -237,6 +238,7 @@ export async function startRuntime(
   );
   const started = running(container.id, info);
   if (!started) throw new Error("the runtime container has no published port");
+  options.pool?.refillAfter(options.image, started.baseUrl);
   return { ...started, startedAs: "created" };
 }
 

@@ -35,6 +35,12 @@ export function poolFit(options: PoolFitOptions): string {
 export type RuntimePool = {
   /** An idle member of the image made the way `fit` says, or null (a miss); never the same member twice. */
   take(image: string, fit: string): PoolMember | null;
+  /**
+   * Called with the container a cold start of the image got (a member or a created one):
+   * the pool is refilled once that one is healthy (or after a minute), so that making the
+   * next member never competes with the cold start it is meant to speed up.
+   */
+  refillAfter(image: string, baseUrl: string): void;
   /** A taken member that could not be loaded; the caller removes it. */
   failed(member: PoolMember, error: Error): void;
   /** Idle members per runtime. */
@@ -268,14 +274,25 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
         while ((member = members.shift()) && expired(member)) void docker.getContainer(member.containerId).remove({ force: true, v: true }).catch(() => {});
       }
       takes.inc({ runtime, outcome: member ? "hit" : "miss" });
-      // Refilled after this cold start has had the machine to itself for a moment.
-      const later = setTimeout(() => {
-        retries.delete(later);
-        void fill(runtime);
-      }, 1000);
-      later.unref();
-      retries.add(later);
       return member ?? null;
+    },
+    refillAfter(image, baseUrl) {
+      const runtime = imageOf.get(image);
+      if (!runtime || closed) return;
+      void (async () => {
+        const deadline = Date.now() + 60_000;
+        while (!closed && Date.now() < deadline) {
+          const healthy = await request(`${baseUrl}/__opr/health`, { headersTimeout: 2000, bodyTimeout: 2000 }).then(
+            async (response) => (await response.body.dump(), response.statusCode === 200),
+            () => false,
+          );
+          if (healthy) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // A moment more for the cold start's first call.
+        await new Promise((r) => setTimeout(r, 250));
+        if (!closed) await fill(runtime);
+      })();
     },
     failed(member, error) {
       takes.inc({ runtime: member.runtime, outcome: "failed" });
