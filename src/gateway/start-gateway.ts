@@ -115,6 +115,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   let dataPlane: DataPlane | null = null;
   // Started containers per runtime that wait for code: a cold start takes one (runtime-pool.ts).
   const poolSize = config.SLIPWAY_RUNTIME_POOL_SIZE;
+  const unknownPooled = Object.keys(poolSize.byRuntime ?? {}).filter((name) => !deps.runtimes.has(name));
+  if (unknownPooled.length) throw new Error(`SLIPWAY_RUNTIME_POOL_SIZE names ${unknownPooled.join(", ")}, not a runtime of the catalog (${[...deps.runtimes.keys()].join(", ")})`);
   const pool = await startRuntimePool({
     docker,
     log,
