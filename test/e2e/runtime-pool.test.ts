@@ -125,6 +125,15 @@ describe("runtime pool", { timeout: 10 * 60_000 }, () => {
     assert.match(text, /^slipway_runtime_start_seconds_count\{kind="pooled"\} [1-9]/m);
   });
 
+  test("a pooled runtime that dies is found by its name and started again", async () => {
+    const before = (await container(2))!;
+    await docker.getContainer(before.Id).kill();
+    await stack.emulator.waitFor(async () => {
+      const now = await container(2);
+      return now?.State.Running && now.Id !== before.Id && (await served()) === "two:teal" ? true : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 250 });
+  });
+
   test("a retired pooled container is removed, not parked or given back to the pool", async () => {
     const one = (await container(1))?.Id;
     await stack.emulator.waitFor(async () => ((await container(1)) === null ? true : undefined), { timeoutMs: 60_000, intervalMs: 250 });
