@@ -178,7 +178,10 @@ export async function startRuntime(
 
   if (existing?.State.Running && (!options.network || existing.HostConfig.NetworkMode === options.network)) {
     const adopted = running(existing.Id, existing);
-    if (adopted) return { ...adopted, startedAs: "running" };
+    // A pool member renamed for the deployment by a gateway that died before it sent the
+    // code still waits for it: it is replaced, not adopted.
+    const unloaded = adopted && existing.Config.Labels?.["slipway.pool"] ? await waitingForCode(adopted.baseUrl) : false;
+    if (adopted && !unloaded) return { ...adopted, startedAs: "running" };
   }
   if (existing && !existing.State.Running && existing.Config.Labels?.["slipway.spec"] === spec) {
     const parked = docker.getContainer(existing.Id);
@@ -202,7 +205,10 @@ export async function startRuntime(
   const member = options.pool?.take(options.image, poolFit(options));
   if (member) {
     try {
-      await Promise.all([docker.getContainer(member.containerId).rename({ name }), artifact.then((bytes) => loadPoolMember(member, serverEnv, bytes))]);
+      // Named first: a gateway that dies after the code went in leaves no running function
+      // under a pool member's name, where nothing would find it (see the adoption above).
+      await docker.getContainer(member.containerId).rename({ name });
+      await loadPoolMember(member, serverEnv, await artifact);
       options.pool!.refillAfter(options.image, member.baseUrl);
       return { deploymentId: options.deploymentId, containerId: member.containerId, baseUrl: member.baseUrl, secret, startedAs: "pooled" };
     } catch (error) {
@@ -240,6 +246,16 @@ export async function startRuntime(
   if (!started) throw new Error("the runtime container has no published port");
   options.pool?.refillAfter(options.image, started.baseUrl);
   return { ...started, startedAs: "created" };
+}
+
+async function waitingForCode(baseUrl: string): Promise<boolean> {
+  try {
+    const response = await request(`${baseUrl}/__slipway/pool`, { headersTimeout: 2000, bodyTimeout: 2000 });
+    const text = await response.body.text();
+    return response.statusCode === 200 && text === "waiting";
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -10,8 +10,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
 import { request } from "undici";
 import { createPoolMember, imageSupportsPool, loadPoolMember, type PoolMember } from "../../src/gateway/runtime-pool.js";
+import { startRuntime, stopRuntime, waitForHealth } from "../../src/gateway/runtime-containers.js";
 import { buildFunction, docker } from "../support/runtime-harness.js";
 import { hostCaBundle } from "./conformance-runtimes.js";
 
@@ -110,6 +112,31 @@ for (const runtime of runtimes) {
       await assert.rejects(loadPoolMember(m, ["OPEN_RUNTIMES_SECRET=s", "BAD NAME=x"], artifact), /refused the code \(400\)/);
       const exited = await docker.getContainer(m.containerId).wait();
       assert.notEqual(exited.StatusCode, 0);
+    });
+
+    test("a member renamed for a deployment but never loaded (its gateway died) is replaced, not adopted", async () => {
+      const m = await member();
+      const deploymentId = `pool-test-${randomBytes(6).toString("hex")}`;
+      await docker.getContainer(m.containerId).rename({ name: `slipway-runtime-${deploymentId}` });
+      const started = await startRuntime(docker, {
+        deploymentId,
+        image,
+        entrypoint: runtime.entrypoint,
+        artifact: () => Readable.from([artifact]),
+        gatewaySecret: "pool-test-gateway-secret-0123456789",
+        host: "127.0.0.1",
+        ports: null,
+        limits,
+        sandbox,
+        labels: { "slipway.test": "pool-loader" },
+      });
+      try {
+        assert.equal(started.startedAs, "created");
+        assert.notEqual(started.containerId, m.containerId);
+        await waitForHealth(docker, started, 60_000);
+      } finally {
+        await stopRuntime(docker, deploymentId);
+      }
     });
 
     test("a member not loaded within its idle time retires by itself", async () => {
