@@ -207,6 +207,7 @@ export async function startRuntimePool(options: RuntimePoolOptions): Promise<Run
     }
     if (budget === before) break;
   }
+  if (wanted.size) log.info({ members: Object.fromEntries(wanted), memoryBudgetMb: options.memoryBudgetMb, idleSeconds: options.idleSeconds }, "runtime pool: started containers waiting for code");
   for (const runtime of pooled) if (!wanted.get(runtime.name)) log.warn({ runtime: runtime.name, budgetMb: options.memoryBudgetMb }, "runtime not pooled: SLIPWAY_RUNTIME_POOL_MEMORY_MB holds no member of it");
 
   const count = (runtime: string) => (idle.get(runtime)?.length ?? 0) + (creating.get(runtime) ?? 0);
