@@ -91,6 +91,21 @@ const baseSchema = z.object({
   SLIPWAY_ROUTE_RECONCILE_SECONDS: positiveInt.default(30),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),
+  // The runtime pool (src/gateway/runtime-pool.ts): started containers per runtime that wait
+  // for code, so a cold start skips create and start. A number for every pooled runtime, or
+  // name=count pairs (node-20=2,python-3.13=1; a runtime not named gets none); 0: no pool.
+  SLIPWAY_RUNTIME_POOL_SIZE: z
+    .string()
+    .regex(/^(\d{1,2}|[a-z0-9][a-z0-9.-]{0,39}=\d{1,2}(,[a-z0-9][a-z0-9.-]{0,39}=\d{1,2})*)$/, "must be a count (0-99) or name=count pairs such as node-20=2,python-3.13=1")
+    .default("1")
+    .transform((value) => {
+      if (/^\d+$/.test(value)) return { all: Number(value), byRuntime: null };
+      return { all: 0, byRuntime: Object.fromEntries(value.split(",").map((pair) => [pair.split("=")[0]!, Number(pair.split("=")[1])])) as Record<string, number> };
+    }),
+  // The most the pool's idle members may hold in memory limits (each SLIPWAY_RUNTIME_MEMORY_MB).
+  SLIPWAY_RUNTIME_POOL_MEMORY_MB: z.coerce.number().int().min(0).default(1024),
+  // A member not taken within this long retires, and is replaced at that runtime's next cold start (0: never).
+  SLIPWAY_RUNTIME_POOL_IDLE_SECONDS: z.coerce.number().int().min(0).default(3600),
   SLIPWAY_HEALTH_TIMEOUT_SECONDS: positiveInt.default(30),
   SLIPWAY_BUILD_MEMORY_MB: positiveInt.default(2048),
   SLIPWAY_BUILD_CPUS: z.coerce.number().positive().default(1),

@@ -14,7 +14,7 @@ import { request } from "undici";
 import { runtimeRestarts, runtimesCrashLooping } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
 import { clearRuntimeHealth, recordRuntimeRestart } from "../store/runtime-health.js";
-import type { RunningRuntime } from "./runtime-containers.js";
+import { runtimeDeploymentOf, type RunningRuntime } from "./runtime-containers.js";
 
 type RestartReason = "exited" | "unhealthy" | "start_failed";
 
@@ -168,7 +168,8 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
             } catch {
               continue;
             }
-            const deploymentId = event.Actor?.Attributes?.["slipway.deployment"];
+            // A pool member has no deployment label: the name it was given when assigned says it.
+            const deploymentId = runtimeDeploymentOf(event.Actor?.Attributes, event.Actor?.Attributes?.name);
             if (!deploymentId || killing.has(deploymentId)) continue;
             wentDown(deploymentId, "exited", { containerId: event.Actor?.ID, exitCode: Number(event.Actor?.Attributes?.exitCode ?? NaN) });
           }

@@ -9,12 +9,13 @@ import tar from "tar-stream";
 import { request } from "undici";
 import { artifactFolder, runtimeSandbox, type RuntimeSandbox } from "./runtime-sandbox.js";
 import { shippedLibraryPath } from "../pipeline/build-packages.js";
+import { loadPoolMember, poolFit, type RuntimePool } from "./runtime-pool.js";
 
 export type RuntimeLimits = { memoryMb: number; cpus: number };
 export type PortRange = { from: number; to: number };
 
-/** `startedAs`: how startRuntime got it running: already running, a parked container started again, or created. */
-export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string; startedAs?: "running" | "parked" | "created" };
+/** `startedAs`: how startRuntime got it running: already running, a parked container started again, a pool member loaded, or created. */
+export type RunningRuntime = { deploymentId: string; containerId: string; baseUrl: string; secret: string; startedAs?: "running" | "parked" | "pooled" | "created" };
 
 const runtimePort = "3000/tcp";
 /** The host port a container was made for: a parked one keeps it, for when it is started again. */
@@ -25,8 +26,96 @@ export function runtimeSecret(gatewaySecret: string, deploymentId: string): stri
   return createHmac("sha256", gatewaySecret).update(`runtime:${deploymentId}`).digest("hex").slice(0, 40);
 }
 
+const namePrefix = "slipway-runtime-";
+
 function containerName(deploymentId: string): string {
-  return `slipway-runtime-${deploymentId}`;
+  return `${namePrefix}${deploymentId}`;
+}
+
+/**
+ * The deployment a runtime container serves: its label, or for a pool member (made before
+ * it had a deployment, and labels cannot change) the name it was given when assigned.
+ */
+export function runtimeDeploymentOf(labels: Record<string, string> | undefined, name: string | undefined): string | null {
+  const labelled = labels?.["slipway.deployment"];
+  if (labelled) return labelled;
+  const bare = (name ?? "").replace(/^\//, "");
+  return bare.startsWith(namePrefix) && labels?.["slipway.pool"] ? bare.slice(namePrefix.length) : null;
+}
+
+/** What a runtime container is made with, ordinary or pooled: one place for its limits and lockdown. */
+export function runtimeContainerOptions(options: {
+  name: string;
+  image: string;
+  cmd: string[];
+  env: string[];
+  labels: Record<string, string>;
+  host: string;
+  hostPort: string;
+  limits: RuntimeLimits;
+  network?: string | undefined;
+  sandbox?: RuntimeSandbox | undefined;
+}): Docker.ContainerCreateOptions {
+  const sandbox = runtimeSandbox(options.sandbox ?? {}, options.limits.memoryMb);
+  return {
+    name: options.name,
+    Image: options.image,
+    WorkingDir: "/usr/local/server",
+    Cmd: options.cmd,
+    ...(sandbox.User ? { User: sandbox.User } : {}),
+    Env: options.env,
+    Labels: { ...options.labels, "slipway.role": "runtime", ...(options.hostPort ? { [portLabel]: options.hostPort } : {}) },
+    ExposedPorts: { [runtimePort]: {} },
+    HostConfig: {
+      PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: options.hostPort }] },
+      ...(options.network ? { NetworkMode: options.network } : {}),
+      Memory: options.limits.memoryMb * 1024 * 1024,
+      NanoCpus: Math.round(options.limits.cpus * 1e9),
+      // Capabilities, no-new-privileges, pids limit, read-only root: see runtime-sandbox.ts.
+      ...sandbox.HostConfig,
+      // A function that logs without end cannot fill the host's disk.
+      LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } },
+      RestartPolicy: { Name: "no" },
+    },
+  };
+}
+
+/**
+ * Creates and starts a runtime container on the lowest free port of the range. A port is
+ * bound only when the container starts; one another container or process took meanwhile is
+ * tried again with the next free port. `prepare` runs between create and start.
+ */
+export async function createRuntimeContainer(
+  docker: Docker,
+  options: Omit<Parameters<typeof runtimeContainerOptions>[0], "hostPort"> & { ports?: PortRange | null | undefined },
+  prepare?: (container: Docker.Container) => Promise<void>,
+): Promise<{ container: Docker.Container; info: Docker.ContainerInspectInfo; baseUrl: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const hostPort = options.ports ? String((await pickPort(docker, options.ports)) ?? "") : "";
+    const container = await docker.createContainer(runtimeContainerOptions({ ...options, hostPort }));
+    try {
+      await prepare?.(container);
+      await container.start();
+    } catch (error) {
+      await container.remove({ force: true, v: true }).catch(() => {});
+      if (!hostPort || attempt >= 8 || !/port is already allocated|address already in use/i.test((error as Error).message)) throw error;
+      continue;
+    }
+    const info = await container.inspect();
+    const baseUrl = publishedUrl(info, options.host);
+    if (!baseUrl) {
+      await container.remove({ force: true, v: true }).catch(() => {});
+      throw new Error("the runtime container has no published port");
+    }
+    return { container, info, baseUrl };
+  }
+}
+
+/** What the server is started with: the shipped libraries' path, the variables, then the secret and entrypoint. */
+function serverEnvironment(env: string[], secret: string, entrypoint: string): string[] {
+  // Libraries the build shipped for build.packages (src/pipeline/build-packages.ts); the
+  // function's own LD_LIBRARY_PATH variable, if any, comes after and wins.
+  return [`LD_LIBRARY_PATH=${shippedLibraryPath}`, ...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${entrypoint}`];
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -50,7 +139,9 @@ function specDigest(gatewaySecret: string, spec: { image: string; entrypoint: st
  * A running runtime for the deployment. One inspect decides how: a running container (from
  * before a gateway restart) is adopted; a parked one, made with the same image, entrypoint
  * and environment, is started again, which skips creating it and copying the artifact in;
- * anything else is replaced by a new container.
+ * anything else is replaced: by a member of the runtime pool when one fits (already
+ * started, it is given the artifact and the environment and renamed for the deployment),
+ * or else by a new container.
  */
 export async function startRuntime(
   docker: Docker,
@@ -72,13 +163,14 @@ export async function startRuntime(
     network?: string;
     /** The runtime's user and read-only root (runtime-sandbox.ts); one made with another is replaced. */
     sandbox?: RuntimeSandbox;
+    /** Started containers waiting for code (runtime-pool.ts); a member is used when one made the same way is idle. */
+    pool?: RuntimePool | null;
   },
 ): Promise<RunningRuntime> {
   const name = containerName(options.deploymentId);
   const secret = runtimeSecret(options.gatewaySecret, options.deploymentId);
   const [existing, env] = await Promise.all([docker.getContainer(name).inspect().catch(() => null), Promise.resolve(options.env ?? [])]);
   const spec = specDigest(options.gatewaySecret, { image: options.image, entrypoint: options.entrypoint, env, network: options.network, sandbox: options.sandbox });
-  const sandbox = runtimeSandbox(options.sandbox ?? {}, options.limits.memoryMb);
   const running = (id: string, info: Docker.ContainerInspectInfo): RunningRuntime | null => {
     const baseUrl = publishedUrl(info, options.host);
     return baseUrl ? { deploymentId: options.deploymentId, containerId: id, baseUrl, secret } : null;
@@ -86,7 +178,10 @@ export async function startRuntime(
 
   if (existing?.State.Running && (!options.network || existing.HostConfig.NetworkMode === options.network)) {
     const adopted = running(existing.Id, existing);
-    if (adopted) return { ...adopted, startedAs: "running" };
+    // A pool member renamed for the deployment by a gateway that died before it sent the
+    // code still waits for it: it is replaced, not adopted.
+    const unloaded = adopted && existing.Config.Labels?.["slipway.pool"] ? await waitingForCode(adopted.baseUrl) : false;
+    if (adopted && !unloaded) return { ...adopted, startedAs: "running" };
   }
   if (existing && !existing.State.Running && existing.Config.Labels?.["slipway.spec"] === spec) {
     const parked = docker.getContainer(existing.Id);
@@ -102,52 +197,64 @@ export async function startRuntime(
 
   const artifact = readAll(options.artifact());
   artifact.catch(() => {}); // awaited below; a failure surfaces there
-  const create = (hostPort: string) =>
-    docker.createContainer({
-      name,
-      Image: options.image,
-      WorkingDir: "/usr/local/server",
-      Cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
-      ...(sandbox.User ? { User: sandbox.User } : {}),
-      // Libraries the build shipped for build.packages (src/pipeline/build-packages.ts); the
-      // function's own LD_LIBRARY_PATH variable, if any, comes after and wins.
-      Env: [`LD_LIBRARY_PATH=${shippedLibraryPath}`, ...env, `OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`],
-      Labels: { ...options.labels, "slipway.role": "runtime", "slipway.deployment": options.deploymentId, "slipway.spec": spec, ...(hostPort ? { [portLabel]: hostPort } : {}) },
-      ExposedPorts: { [runtimePort]: {} },
-      HostConfig: {
-        PortBindings: { [runtimePort]: [{ HostIp: options.host, HostPort: hostPort }] },
-        ...(options.network ? { NetworkMode: options.network } : {}),
-        Memory: options.limits.memoryMb * 1024 * 1024,
-        NanoCpus: Math.round(options.limits.cpus * 1e9),
-        // Capabilities, no-new-privileges, pids limit, read-only root: see runtime-sandbox.ts.
-        ...sandbox.HostConfig,
-        // A function that logs without end cannot fill the host's disk.
-        LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "2" } },
-        RestartPolicy: { Name: "no" },
-      },
-    });
-  // A port of the range is bound only when the container starts; one another container or
-  // process took meanwhile is tried again with the next free port.
-  for (let attempt = 1; ; attempt++) {
-    const hostPort = options.ports ? String((await pickPort(docker, options.ports)) ?? "") : "";
-    const [container, artifactBytes] = await Promise.all([create(hostPort), artifact]);
-    const pack = tar.pack();
-    // A read-only root takes files only into its volumes, so the artifact goes into its folder's.
-    const readOnly = Boolean(options.sandbox?.readOnlyRootfs);
-    if (!readOnly) pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
-    pack.entry({ name: readOnly ? "code.tar.gz" : "mnt/code/code.tar.gz", mode: 0o644 }, artifactBytes);
-    pack.finalize();
-    await container.putArchive(pack as unknown as NodeJS.ReadableStream, { path: readOnly ? artifactFolder : "/" });
+  const serverEnv = serverEnvironment(env, secret, options.entrypoint);
+
+  // A pool member: already started, it needs only the code, the environment and its name.
+  // Never parked (it has no spec label, and its start command waits for code again), so
+  // retiring it removes it; it serves this deployment only.
+  const member = options.pool?.take(options.image, poolFit(options));
+  if (member) {
     try {
-      await container.start();
+      // Named first: a gateway that dies after the code went in leaves no running function
+      // under a pool member's name, where nothing would find it (see the adoption above).
+      await docker.getContainer(member.containerId).rename({ name });
+      await loadPoolMember(member, serverEnv, await artifact);
+      options.pool!.refillAfter(options.image, member.baseUrl);
+      return { deploymentId: options.deploymentId, containerId: member.containerId, baseUrl: member.baseUrl, secret, startedAs: "pooled" };
     } catch (error) {
-      if (!hostPort || attempt >= 8 || !/port is already allocated|address already in use/i.test((error as Error).message)) throw error;
-      await container.remove({ force: true, v: true }).catch(() => {});
-      continue;
+      options.pool!.failed(member, error as Error);
+      await docker.getContainer(member.containerId).remove({ force: true, v: true }).catch(() => {});
     }
-    const started = running(container.id, await container.inspect());
-    if (!started) throw new Error("the runtime container has no published port");
-    return { ...started, startedAs: "created" };
+  }
+
+  const { info, container } = await createRuntimeContainer(
+    docker,
+    {
+      name,
+      image: options.image,
+      cmd: ["bash", "helpers/start.sh", "bash helpers/server.sh"],
+      env: serverEnv,
+      labels: { ...options.labels, "slipway.deployment": options.deploymentId, "slipway.spec": spec },
+      host: options.host,
+      ports: options.ports,
+      limits: options.limits,
+      network: options.network,
+      sandbox: options.sandbox,
+    },
+    async (created) => {
+      const artifactBytes = await artifact;
+      const pack = tar.pack();
+      // A read-only root takes files only into its volumes, so the artifact goes into its folder's.
+      const readOnly = Boolean(options.sandbox?.readOnlyRootfs);
+      if (!readOnly) pack.entry({ name: "mnt/code/", type: "directory", mode: 0o755 });
+      pack.entry({ name: readOnly ? "code.tar.gz" : "mnt/code/code.tar.gz", mode: 0o644 }, artifactBytes);
+      pack.finalize();
+      await created.putArchive(pack as unknown as NodeJS.ReadableStream, { path: readOnly ? artifactFolder : "/" });
+    },
+  );
+  const started = running(container.id, info);
+  if (!started) throw new Error("the runtime container has no published port");
+  options.pool?.refillAfter(options.image, started.baseUrl);
+  return { ...started, startedAs: "created" };
+}
+
+async function waitingForCode(baseUrl: string): Promise<boolean> {
+  try {
+    const response = await request(`${baseUrl}/__slipway/pool`, { headersTimeout: 2000, bodyTimeout: 2000 });
+    const text = await response.body.text();
+    return response.statusCode === 200 && text === "waiting";
+  } catch {
+    return false;
   }
 }
 
@@ -229,5 +336,5 @@ export async function parkRuntime(docker: Docker, deploymentId: string, keep: nu
 
 export async function listRuntimeDeployments(docker: Docker): Promise<string[]> {
   const containers = await docker.listContainers({ all: true, filters: { label: ["slipway.role=runtime"] } });
-  return containers.map((c) => c.Labels["slipway.deployment"]).filter((id): id is string => Boolean(id));
+  return containers.map((c) => runtimeDeploymentOf(c.Labels, c.Names[0])).filter((id): id is string => Boolean(id));
 }

@@ -36,6 +36,7 @@ import { legacyRouteKey, parseDeploymentPath, parseFunctionPath, routeKey } from
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+import { startRuntimePool } from "./runtime-pool.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
 
@@ -112,6 +113,23 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     retireTimers.delete(deploymentId);
   }
   let dataPlane: DataPlane | null = null;
+  // Started containers per runtime that wait for code: a cold start takes one (runtime-pool.ts).
+  const poolSize = config.SLIPWAY_RUNTIME_POOL_SIZE;
+  const unknownPooled = Object.keys(poolSize.byRuntime ?? {}).filter((name) => !deps.runtimes.has(name));
+  if (unknownPooled.length) throw new Error(`SLIPWAY_RUNTIME_POOL_SIZE names ${unknownPooled.join(", ")}, not a runtime of the catalog (${[...deps.runtimes.keys()].join(", ")})`);
+  const pool = await startRuntimePool({
+    docker,
+    log,
+    gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
+    host: config.SLIPWAY_RUNTIME_HOST,
+    ports: config.SLIPWAY_RUNTIME_PORTS,
+    limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
+    network: runtimeNetwork.name,
+    runtimes: [...deps.runtimes.values()].map((runtime) => ({ name: runtime.name, image: runtime.image, sandbox: { user: runtime.user, readOnlyRootfs: runtime.readOnlyRootfs } })),
+    sizes: (runtime) => (poolSize.byRuntime ? (poolSize.byRuntime[runtime] ?? 0) : poolSize.all),
+    memoryBudgetMb: config.SLIPWAY_RUNTIME_POOL_MEMORY_MB,
+    idleSeconds: config.SLIPWAY_RUNTIME_POOL_IDLE_SECONDS,
+  });
 
   // Every change to `routes` goes through these two, which put it in nginx's route files
   // too (synchronously, so nginx serves it from the next request on). A route's execution
@@ -188,6 +206,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           // Resolved while Docker is asked about an existing container.
           env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
           network: runtimeNetwork.name,
+          pool,
         });
         await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         if (started.startedAs !== "running") runtimeStarts.observe({ kind: started.startedAs ?? "created" }, (performance.now() - begun) / 1000);
@@ -692,6 +711,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     async close() {
       for (const timer of timers) clearTimeout(timer);
       healer.close();
+      await pool.close();
       await routeSync.close();
       await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

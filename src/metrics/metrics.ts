@@ -49,7 +49,7 @@ export const executionDuration = new Histogram({
 
 export const runtimeStarts = new Histogram({
   name: "slipway_runtime_start_seconds",
-  help: "Time for a runtime container to become healthy, by how it started: created (a cold start) or parked (a stopped container started again)",
+  help: "Time for a runtime container to become healthy, by how it started: created (a cold start), pooled (a cold start on a started pool member) or parked (a stopped container started again)",
   labelNames: ["kind"] as const,
   buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
   registers: [registry],

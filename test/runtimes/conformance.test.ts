@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import path from "node:path";
 import { buildFunction, docker, startFunction, type BuildResult, type RunningFunction } from "../support/runtime-harness.js";
+import { imageSupportsPool } from "../../src/gateway/runtime-pool.js";
 import { MB, call, header, listArtifact, logId, readLogs } from "../support/runtime-client.js";
 import { conformanceRuntimes, hostCaBundle } from "./conformance-runtimes.js";
 
@@ -24,8 +25,23 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-for (const runtime of conformanceRuntimes) {
-  describe(runtime.name, () => {
+// Each runtime is checked started both ways the gateway starts it: a container created for
+// the function, and (for an image with the pool loader) a runtime pool member that was
+// started with no code, secret or variables and given them afterwards. One build serves both.
+// SLIPWAY_TEST_RUNTIME_START=created|pooled checks one way only.
+const builds = new Map<string, Promise<BuildResult>>();
+const only = process.env.SLIPWAY_TEST_RUNTIME_START;
+const poolable = new Map(await Promise.all(conformanceRuntimes.map(async (r) => [r.name, await imageSupportsPool(docker, r.image)] as const)));
+// Slipway's node and python images have the loader: a pooled start is always checked for them.
+const pooledAlways = new Set(["node-20", "python-3.13"]);
+const starts = conformanceRuntimes.flatMap((runtime) =>
+  (["created", "pooled"] as const)
+    .filter((start) => (only ? start === only : start === "created" || pooledAlways.has(runtime.name) || poolable.get(runtime.name)))
+    .map((start) => ({ runtime, start })),
+);
+
+for (const { runtime, start } of starts) {
+  describe(start === "created" ? runtime.name : `${runtime.name} (pooled)`, () => {
     let build: BuildResult;
     let fn: RunningFunction;
 
@@ -35,15 +51,16 @@ for (const runtime of conformanceRuntimes) {
       } catch {
         throw new Error(`image ${runtime.image} is missing: run \`bash scripts/setup.sh\` first`);
       }
-      build = await buildFunction(runtime.image, runtime.fixture, {
-        entrypoint: runtime.entrypoint,
-        commands: runtime.commands,
-        caBundlePath: hostCaBundle,
-      });
+      if (start === "pooled") assert.ok(poolable.get(runtime.name), `image ${runtime.image} has no pool loader: rebuild it from runtimes/${runtime.name}`);
+      if (!builds.has(runtime.name)) {
+        builds.set(runtime.name, buildFunction(runtime.image, runtime.fixture, { entrypoint: runtime.entrypoint, commands: runtime.commands, caBundlePath: hostCaBundle }));
+      }
+      build = await builds.get(runtime.name)!;
       assert.equal(build.exitCode, 0, `build failed:\n${build.logs}`);
       fn = await startFunction(runtime.image, build.artifact, {
         entrypoint: runtime.entrypoint,
         env: ["CUSTOM_ENV_VAR=customValue", 'OPEN_RUNTIMES_HEADERS={"X-Forced-Header":"forced-value"}'],
+        start,
       });
     });
 

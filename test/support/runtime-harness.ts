@@ -10,6 +10,7 @@ import Docker from "dockerode";
 import tar from "tar-stream";
 import { artifactFolder, runtimeSandbox } from "../../src/gateway/runtime-sandbox.js";
 import { loadRuntimeCatalog } from "../../src/runtimes/runtime-catalog.js";
+import { createPoolMember, loadPoolMember } from "../../src/gateway/runtime-pool.js";
 
 export const docker = new Docker();
 
@@ -57,6 +58,12 @@ export interface BuildResult {
 export interface StartOptions {
   entrypoint: string;
   env?: string[];
+  /**
+   * created: create, put the artifact in, start (the default, or SLIPWAY_TEST_RUNTIME_START);
+   * pooled: a runtime pool member, started before it has code, then given the artifact and
+   * the environment as the gateway's pool does (src/gateway/runtime-pool.ts).
+   */
+  start?: "created" | "pooled";
   /** How long to wait for /__opr/health (default 60 s). */
   readyTimeoutMs?: number;
 }
@@ -303,10 +310,18 @@ async function publishedPort(container: Docker.Container): Promise<number | null
   return hostPort ? Number(hostPort) : null;
 }
 
+/** The catalog's runtime for an image, also under another tag (SLIPWAY_TEST_RUNTIME_TAG). */
+function catalogRuntime(image: string) {
+  const repository = (name: string) => name.replace(/:[^:/]+$/, "");
+  const catalog = [...loadRuntimeCatalog({}).values()];
+  return catalog.find((r) => r.image === image) ?? catalog.find((r) => repository(r.image) === repository(image));
+}
+
 export async function startFunction(image: string, artifact: Buffer, options: StartOptions): Promise<RunningFunction> {
+  if ((options.start ?? process.env.SLIPWAY_TEST_RUNTIME_START) === "pooled") return startPooledFunction(image, artifact, options);
   const secret = randomBytes(24).toString("hex");
   // Locked down as the gateway runs it: the catalog's user and read-only root for this image.
-  const runtime = [...loadRuntimeCatalog({}).values()].find((r) => r.image === image);
+  const runtime = catalogRuntime(image);
   const sandbox = runtimeSandbox({ user: runtime?.user, readOnlyRootfs: runtime?.readOnlyRootfs }, 512);
   const container = await docker.createContainer({
     ...(sandbox.User ? { User: sandbox.User } : {}),
@@ -367,6 +382,46 @@ export async function startFunction(image: string, artifact: Buffer, options: St
       output,
       stop,
     };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** A pool member made and loaded as the gateway's pool does, then waited for like any start. */
+async function startPooledFunction(image: string, artifact: Buffer, options: StartOptions): Promise<RunningFunction> {
+  const secret = randomBytes(24).toString("hex");
+  const runtime = catalogRuntime(image);
+  const member = await createPoolMember(docker, {
+    image,
+    runtime: runtime?.name ?? "test",
+    gatewaySecret: randomBytes(24).toString("hex"),
+    host: "127.0.0.1",
+    ports: null,
+    limits: { memoryMb: 512, cpus: 1 },
+    sandbox: { user: runtime?.user, readOnlyRootfs: runtime?.readOnlyRootfs },
+    idleSeconds: 600,
+  });
+  const container = docker.getContainer(member.containerId);
+  const output = async (): Promise<string> => demuxBuffer((await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+  const stop = async (): Promise<void> => removeQuietly(container);
+  try {
+    await loadPoolMember(member, [`OPEN_RUNTIMES_SECRET=${secret}`, `OPEN_RUNTIMES_ENTRYPOINT=${options.entrypoint}`, ...(options.env ?? [])], artifact);
+    const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+    for (;;) {
+      const state = (await container.inspect()).State;
+      if (!state.Running) throw new Error(`runtime container exited with code ${state.ExitCode}:\n${await output()}`);
+      try {
+        const response = await fetch(`${member.baseUrl}/__opr/health`, { signal: AbortSignal.timeout(1_000) });
+        await response.arrayBuffer();
+        if (response.status === 200) break;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`runtime did not become healthy in time:\n${await output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return { url: member.baseUrl, secret, container, readFile: (containerPath) => readContainerFile(container, containerPath), output, stop };
   } catch (err) {
     await stop();
     throw err;

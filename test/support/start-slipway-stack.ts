@@ -5,6 +5,7 @@
 // replicas do in production; the first gateway is the one workers activate through.
 // A process starts with `env` as it is when it is spawned, so a test can change a setting
 // (a master key, say) and restart the processes to apply it.
+import { installationOf } from "../../src/gateway/runtime-pool.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -110,6 +111,9 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     SLIPWAY_DATA_PLANE: process.env.SLIPWAY_TEST_DATA_PLANE ?? "nginx",
     // Throttled as in production, only with shorter gaps between one installation's writes.
     SLIPWAY_GITHUB_WRITE_INTERVAL_MS: "100",
+    // No runtime pool unless a test asks for one (test/e2e/runtime-pool.test.ts): a pooled
+    // container is never parked, and many stacks share this machine's memory.
+    SLIPWAY_RUNTIME_POOL_SIZE: "0",
     ...(existsSync(hostCaBundle) ? { SLIPWAY_BUILD_CA_BUNDLE: hostCaBundle } : {}),
     ...options.env,
   };
@@ -221,6 +225,9 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
           // v: a runtime's anonymous volumes (artifact, logs, function folder) go with it.
           .map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})),
       );
+      // Its runtime pool's members, idle or assigned (a SIGKILLed gateway leaves them).
+      const pooled = await docker.listContainers({ all: true, filters: { label: [`slipway.pool.installation=${installationOf(gatewaySecret)}`] } });
+      await Promise.all(pooled.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
       // This stack's build caches, so test runs do not pile up volumes.
       const functionIds = new Set((await db.query<{ id: string }>("select id from functions")).rows.map((r) => r.id));
       const { Volumes: volumes } = await docker.listVolumes({ filters: { label: ["slipway.role=build-cache"] } });

@@ -81,3 +81,19 @@ test("the console's sign-in with GitHub needs the client id and secret together;
   assert.equal(config.github?.GITHUB_CLIENT_ID, "Iv1.abc");
   assert.equal(loadConfig("app", valid).github?.GITHUB_CLIENT_ID, undefined, "unset: the console takes API tokens only");
 });
+
+test("the runtime pool's size is a count for every runtime or name=count pairs, and anything else is refused", () => {
+  const gateway = (value?: string) => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), ...(value === undefined ? {} : { SLIPWAY_RUNTIME_POOL_SIZE: value }) });
+  assert.deepEqual(gateway().SLIPWAY_RUNTIME_POOL_SIZE, { all: 1, byRuntime: null });
+  assert.deepEqual(gateway("0").SLIPWAY_RUNTIME_POOL_SIZE, { all: 0, byRuntime: null });
+  assert.deepEqual(gateway("node-20=2,python-3.13=1").SLIPWAY_RUNTIME_POOL_SIZE, { all: 0, byRuntime: { "node-20": 2, "python-3.13": 1 } });
+  assert.equal(gateway().SLIPWAY_RUNTIME_POOL_MEMORY_MB, 1024);
+  assert.equal(gateway().SLIPWAY_RUNTIME_POOL_IDLE_SECONDS, 3600);
+  for (const bad of ["lots", "-1", "node-20:2", "node-20=2,", "node-20=many"]) {
+    assert.throws(() => gateway(bad), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /SLIPWAY_RUNTIME_POOL_SIZE.*must be a count \(0-99\) or name=count pairs/);
+      return true;
+    }, bad);
+  }
+});
