@@ -98,6 +98,9 @@ const baseSchema = z.object({
   // How often a node renews its heartbeat, and how old a heartbeat may be for the node to count as live.
   SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: positiveInt.default(2),
   SLIPWAY_GATEWAY_NODE_TTL_SECONDS: positiveInt.default(10),
+  // How long a node must be silent before the queued executions it was running end failed
+  // (not run again: only that node could tell whether the function saw them).
+  SLIPWAY_GATEWAY_NODE_LOST_SECONDS: positiveInt.default(60),
   // How often each gateway checks the cron schedules in Redis against Postgres and repairs them.
   SLIPWAY_SCHEDULE_RECONCILE_SECONDS: positiveInt.default(30),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
@@ -312,6 +315,11 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
   if (base.success && base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS <= base.data.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS) {
     problems.push(
       `SLIPWAY_GATEWAY_NODE_TTL_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS}) must be longer than SLIPWAY_GATEWAY_HEARTBEAT_SECONDS (${base.data.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS}), or live gateway nodes would count as gone; about three heartbeats is usual`,
+    );
+  }
+  if (base.success && base.data.SLIPWAY_GATEWAY_NODE_LOST_SECONDS < base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS) {
+    problems.push(
+      `SLIPWAY_GATEWAY_NODE_LOST_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_LOST_SECONDS}) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS}): a node is lost only after it stopped counting as live`,
     );
   }
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);

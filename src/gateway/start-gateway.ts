@@ -687,7 +687,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     },
   });
   log.info({ routes: routes.size, node: routeSync.nodeId }, "gateway routes restored");
-  await executions.startConsumers();
+  await executions.startConsumers({ bootedAt: routeSync.bootedAt });
 
   const nginx = config.SLIPWAY_DATA_PLANE === "nginx";
   // Behind nginx, this server takes only what nginx passes it, on loopback.
