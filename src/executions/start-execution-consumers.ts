@@ -111,10 +111,10 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
     const files = target ? await readExecutionLogs(context.docker, target.runtime.containerId, executionId).catch(() => null) : null;
     const seen = target ? await logFileExists(target.runtime.containerId, executionId) : true;
     if (!seen) {
-      // Only the very run that was interrupted: a run claimed since has another start.
-      const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing' and started_at = $2 and node_id is not distinct from $3", [
+      // Only the very run that was interrupted: a claim since counts another attempt.
+      const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing' and attempt = $2 and node_id is not distinct from $3", [
         executionId,
-        execution.startedAt,
+        execution.attempt,
         execution.nodeId,
       ]);
       if (reset.rowCount === 1) {

@@ -271,7 +271,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   /**
    * Serves what Postgres wants: every function whose routes here differ from the desired
    * ones (a route missing, extra, or on another deployment; one that could not start is
-   * missing) is refreshed, the others are left alone. Returns the revision read and the
+   * missing) is refreshed, and so is one whose runtime was forgotten; the others are left
+   * alone. Returns the revision read and the
    * functions that could not be served.
    */
   async function convergeRoutes(): Promise<{ revision: number; failing: FailingRoute[] }> {
@@ -283,12 +284,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       keys.set(routeKey(route.slug, route.alias), route.deploymentId);
     }
     const served = new Map<string, Map<string, string>>();
+    const stale = new Set<string>();
     for (const [key, route] of routes) {
       let keys = served.get(route.functionId);
       if (!keys) served.set(route.functionId, (keys = new Map()));
       keys.set(key, route.deploymentId);
+      // Its runtime was forgotten (a call found it dead): started again here, if the healer has not.
+      if (!starting.has(route.deploymentId)) stale.add(route.functionId);
     }
-    const stale = new Set<string>();
     for (const functionId of new Set([...wanted.keys(), ...served.keys()])) {
       const want = wanted.get(functionId) ?? new Map<string, string>();
       const have = served.get(functionId) ?? new Map<string, string>();

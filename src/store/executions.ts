@@ -160,10 +160,10 @@ export async function findDueExecutions(
   return result.rows;
 }
 
-/** A queued execution that is processing, with the node that claimed it and when. */
-export type ProcessingExecution = { id: string; functionId: string; nodeId: string | null; startedAt: Date };
+/** A queued execution that is processing, with the node that claimed it, when, and which claim (attempt) it is. */
+export type ProcessingExecution = { id: string; functionId: string; nodeId: string | null; startedAt: Date; attempt: number };
 
-const processingColumns = `id, function_id as "functionId", node_id as "nodeId", started_at as "startedAt"`;
+const processingColumns = `id, function_id as "functionId", node_id as "nodeId", started_at as "startedAt", attempt`;
 
 export async function getProcessingExecution(db: Queryable, executionId: string): Promise<ProcessingExecution | null> {
   const result = await db.query<ProcessingExecution>(`select ${processingColumns} from executions where id = $1 and status = 'processing'`, [executionId]);
@@ -194,14 +194,14 @@ export async function findOrphanedExecutions(db: Queryable, selfNodeId: string, 
 
 /**
  * Ends an execution whose node is gone without running it again: that node alone could have
- * told whether the function saw it. Only if it is still that run (same node, same start).
+ * told whether the function saw it. Only if it is still that run (same node, same claim).
  */
 export async function failOrphanedExecution(db: Queryable, execution: ProcessingExecution): Promise<boolean> {
   const result = await db.query(
     `update executions set status = 'failed', finished_at = now(),
             errors = coalesce(errors, '') || 'the gateway node ' || node_id || ' running this execution stopped before it finished; it may have run, so it was not run again'
-      where id = $1 and status = 'processing' and node_id = $2 and started_at = $3`,
-    [execution.id, execution.nodeId, execution.startedAt],
+      where id = $1 and status = 'processing' and node_id = $2 and attempt = $3`,
+    [execution.id, execution.nodeId, execution.attempt],
   );
   return result.rowCount === 1;
 }
