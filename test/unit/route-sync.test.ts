@@ -24,14 +24,14 @@ function connect(): Redis {
 
 const newPrefix = () => `slipway-test-${randomBytes(6).toString("hex")}`;
 
-type NodeOptions = { prefix: string; id: string; confirmTimeoutMs?: number; reconcileSeconds?: number; converge?: (revision: number) => Promise<FailingRoute[]> };
+type NodeOptions = { prefix: string; id: string; confirmTimeoutMs?: number; reconcileSeconds?: number; subscriber?: Redis; converge?: (revision: number) => Promise<FailingRoute[]> };
 
 async function node(options: NodeOptions): Promise<RouteSync> {
   return startRouteSync({
     prefix: options.prefix,
     db: database.db,
     publisher: connect(),
-    subscriber: connect(),
+    subscriber: options.subscriber ?? connect(),
     node: { id: options.id, url: `http://${options.id}.test:3002` },
     heartbeatSeconds: 1,
     liveSeconds: 4,
@@ -129,5 +129,19 @@ describe("gateway nodes converge on the route revision", () => {
     assert.deepEqual(nodes.map((n) => [n.id, n.servedRevision >= revision]), [["a", true], ["deaf", true]], JSON.stringify(nodes));
     await announcer.close();
     await deaf.close();
+  });
+
+  test("a node reconciles when its Redis connection comes back, since hints sent meanwhile are lost", async () => {
+    const subscriber = connect();
+    // No timer to speak of and no hint: only the reconnect can bring it up to date.
+    const sync = await node({ prefix: newPrefix(), id: "reconnecting", subscriber });
+    const revision = await change();
+    const servedOf = async () => (await listGatewayNodes(database.db, 4)).find((n) => n.id === "reconnecting")!.servedRevision;
+    assert.ok((await servedOf()) < revision);
+    subscriber.disconnect(true);
+    const deadline = Date.now() + 20_000;
+    while ((await servedOf()) < revision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok((await servedOf()) >= revision, "it serves the revision after reconnecting");
+    await sync.close();
   });
 });
