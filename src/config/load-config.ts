@@ -1,6 +1,7 @@
 // Owns Slipway's configuration: every setting comes from the environment and is checked
 // here, once, so a bad value stops start-up with a message that names the variable.
 import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { z } from "zod";
 import { githubUrls } from "../setup/github-urls.js";
 import { decodeMasterKey } from "../variables/master-keyring.js";
@@ -85,10 +86,23 @@ const baseSchema = z.object({
   SLIPWAY_NGINX_WORKERS: z.string().regex(/^(auto|[1-9][0-9]*)$/, "must be auto or a number").default("auto"),
   // Where the gateway writes nginx's configuration and route files (they hold runtime secrets; mode 0700). Default: a folder under the OS's temporary directory, named after the port.
   SLIPWAY_NGINX_DIR: z.string().min(1).optional(),
-  // How long a switch waits for every other live gateway to serve it before it answers, and
-  // how often each gateway re-reads every route anyway (see src/gateway/route-sync.ts).
+  // How long a switch waits for every live gateway node to serve it before it answers (naming
+  // those that lag), and how often each node reconciles its routes with Postgres even
+  // without a hint (see src/gateway/route-sync.ts).
   SLIPWAY_ROUTE_CONFIRM_SECONDS: positiveInt.default(30),
-  SLIPWAY_ROUTE_RECONCILE_SECONDS: positiveInt.default(30),
+  SLIPWAY_ROUTE_RECONCILE_SECONDS: positiveInt.default(5),
+  // This gateway node's name in gateway_nodes and in a switch's answer (default: host name and
+  // SLIPWAY_GATEWAY_PORT; keep it stable across restarts), and the URL it is reached at.
+  SLIPWAY_GATEWAY_NODE_ID: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, "must be 1-100 letters, digits, '.', '_', ':' or '-'").optional(),
+  SLIPWAY_GATEWAY_NODE_URL: url.optional(),
+  // How often a node renews its heartbeat, and how old a heartbeat may be for the node to count as live.
+  SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: positiveInt.default(2),
+  SLIPWAY_GATEWAY_NODE_TTL_SECONDS: positiveInt.default(10),
+  // How long a node must be silent before the queued executions it was running end failed
+  // (not run again: only that node could tell whether the function saw them).
+  SLIPWAY_GATEWAY_NODE_LOST_SECONDS: positiveInt.default(60),
+  // How often each gateway checks the cron schedules in Redis against Postgres and repairs them.
+  SLIPWAY_SCHEDULE_RECONCILE_SECONDS: positiveInt.default(30),
   SLIPWAY_ACTIVATION_GRACE_SECONDS: z.coerce.number().int().min(0).default(300),
   SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION: z.coerce.number().int().min(0).default(3),
   // The runtime pool (src/gateway/runtime-pool.ts): started containers per runtime that wait
@@ -168,7 +182,7 @@ const githubSchema = z.object({
 
 export type BaseConfig = z.infer<typeof baseSchema>;
 export type GithubConfig = z.infer<typeof githubSchema>;
-export type Config = BaseConfig & { github: GithubConfig | undefined; publicUrl: string; appUrl: string };
+export type Config = BaseConfig & { github: GithubConfig | undefined; publicUrl: string; appUrl: string; gatewayNodeId: string; gatewayNodeUrl: string };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -313,9 +327,21 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
     }
   }
   if (base.success) problems.push(...artifactStoreProblems(base.data));
+  if (base.success && base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS <= base.data.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS) {
+    problems.push(
+      `SLIPWAY_GATEWAY_NODE_TTL_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS}) must be longer than SLIPWAY_GATEWAY_HEARTBEAT_SECONDS (${base.data.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS}), or live gateway nodes would count as gone; about three heartbeats is usual`,
+    );
+  }
+  if (base.success && base.data.SLIPWAY_GATEWAY_NODE_LOST_SECONDS < base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS) {
+    problems.push(
+      `SLIPWAY_GATEWAY_NODE_LOST_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_LOST_SECONDS}) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS}): a node is lost only after it stopped counting as live`,
+    );
+  }
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);
 
   const publicUrl = (base.data.SLIPWAY_PUBLIC_URL ?? base.data.SLIPWAY_GATEWAY_URL).replace(/\/+$/, "");
   const appUrl = (base.data.SLIPWAY_APP_URL ?? `http://127.0.0.1:${base.data.SLIPWAY_APP_PORT}`).replace(/\/+$/, "");
-  return { ...base.data, github, publicUrl, appUrl };
+  const gatewayNodeId = base.data.SLIPWAY_GATEWAY_NODE_ID ?? `${hostname()}:${base.data.SLIPWAY_GATEWAY_PORT}`;
+  const gatewayNodeUrl = (base.data.SLIPWAY_GATEWAY_NODE_URL ?? `http://${hostname()}:${base.data.SLIPWAY_GATEWAY_PORT}`).replace(/\/+$/, "");
+  return { ...base.data, github, publicUrl, appUrl, gatewayNodeId, gatewayNodeUrl };
 }

@@ -36,7 +36,7 @@ export type HttpExecutionRow = {
 
 export type FunctionCallGuard = ReturnType<typeof createFunctionCallGuard>;
 
-export function createFunctionCallGuard(options: { db: Queryable; log: Logger }) {
+export function createFunctionCallGuard(options: { db: Queryable; log: Logger; /** Recorded as the node that ran each call. */ nodeId?: string }) {
   const { db, log } = options;
   const tokens = new Map<string, { principal: Principal | null; until: number }>();
   const keys = new Map<string, { token: Promise<string>; renewAt: number }>();
@@ -96,17 +96,17 @@ export function createFunctionCallGuard(options: { db: Queryable; log: Logger })
       // which costs Postgres and this process far less than a parameter per value.
       const column = <T>(pick: (row: HttpExecutionRow) => T) => batch.map(pick);
       await db.query(
-        `insert into executions (id, function_id, deployment_id, request_method, request_path, response_status_code, log_id, duration_ms, started_at, status, logs, errors, finished_at, trigger)
+        `insert into executions (id, function_id, deployment_id, request_method, request_path, response_status_code, log_id, duration_ms, started_at, status, logs, errors, finished_at, trigger, node_id)
          select id, function_id, deployment_id, method, path, status_code, log_id, duration_ms, started_at, status, logs, errors,
                 -- The row is written a moment after the call (its logs come first), so not now().
-                started_at + make_interval(secs => duration_ms / 1000), 'http'
+                started_at + make_interval(secs => duration_ms / 1000), 'http', $13::text
            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[], $7::text[], $8::float8[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
              as t(id, function_id, deployment_id, method, path, status_code, log_id, duration_ms, started_at, status, logs, errors)
          on conflict (id) do nothing`,
         [
           column((r) => r.id), column((r) => r.functionId), column((r) => r.deploymentId), column((r) => r.method), column((r) => r.path),
           column((r) => r.statusCode), column((r) => r.logId), column((r) => r.durationMs), column((r) => r.startedAt), column((r) => r.status),
-          column((r) => r.logs), column((r) => r.errors),
+          column((r) => r.logs), column((r) => r.errors), options.nodeId ?? null,
         ],
       ).catch((error: Error) => log.warn({ err: { message: error.message }, rows: batch.length }, "could not record function URL executions"));
     }

@@ -67,13 +67,14 @@ export type FunctionCall =
 export async function createGatewayExecutions(deps: GatewayExecutionDependencies) {
   const { config, db, log } = deps;
   const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
-  const guard = createFunctionCallGuard({ db, log });
+  const guard = createFunctionCallGuard({ db, log, nodeId: config.gatewayNodeId });
   const logFiles = createLogFileCollector({ docker: deps.docker, log });
   const queues = createExecutionQueues(deps.connection, config.SLIPWAY_QUEUE_PREFIX);
   // Settings of deployments served by immutable URLs (/d/<id>/), which have no route entry.
   const settingsByDeployment = new Map<string, Promise<{ functionId: string; settings: DeploymentSettings }>>();
 
   const context: ExecutionContext = {
+    nodeId: config.gatewayNodeId,
     db,
     docker: deps.docker,
     dispatcher: deps.dispatcher,
@@ -123,8 +124,9 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
   // Started once the gateway has restored its routes, so a queued execution never finds
   // its function missing just because this gateway is still starting.
   let consumers: Awaited<ReturnType<typeof startExecutionConsumers>> | null = null;
-  const startConsumers = async () => {
+  const startConsumers = async (node: { bootedAt: Date }) => {
     consumers ??= await startExecutionConsumers({
+    node: { id: config.gatewayNodeId, bootedAt: node.bootedAt, lostAfterSeconds: config.SLIPWAY_GATEWAY_NODE_LOST_SECONDS },
     db,
     connection: deps.connection,
     prefix: config.SLIPWAY_QUEUE_PREFIX,
@@ -134,6 +136,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     lockSeconds: config.SLIPWAY_WORKER_LOCK_SECONDS,
     sweepIntervalSeconds: 30,
     reconcileIntervalSeconds: 3,
+    scheduleReconcileSeconds: config.SLIPWAY_SCHEDULE_RECONCILE_SECONDS,
     log,
   });
   };

@@ -17,6 +17,8 @@ import { capText, readExecutionLogs } from "./read-execution-logs.js";
 export type ExecutionTarget = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
 
 export type ExecutionContext = {
+  /** The gateway node this process is (gateway_nodes.id), recorded on each execution it runs. */
+  nodeId: string;
   db: Queryable;
   docker: Docker;
   dispatcher: Dispatcher;

@@ -4,11 +4,28 @@
 // Redis lost).
 // Exactly-once rests on Postgres: an execution runs only if its row moves from waiting to
 // processing, and a tick or an event makes its row under a unique dedupe key.
+// The claim records the gateway node (gateway_nodes.id) that runs it. Only that node can
+// tell, from its runtime's log files, whether an interrupted run reached the function, so
+// only that node recovers it, once it is back (booted after the claim). A job that comes
+// back to another node is left alone while the claiming node lives; once that node has been
+// silent for SLIPWAY_GATEWAY_NODE_LOST_SECONDS, the execution ends failed and is not run
+// again (it may have run).
 import { Queue, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Queryable } from "../store/create-database.js";
-import { claimExecution, createExecution, findPendingExecutions, finishExecution, getExecution } from "../store/executions.js";
+import {
+  claimExecution,
+  createExecution,
+  failOrphanedExecution,
+  findInterruptedOnNode,
+  findOrphanedExecutions,
+  findPendingExecutions,
+  finishExecution,
+  getExecution,
+  getProcessingExecution,
+  type ProcessingExecution,
+} from "../store/executions.js";
 import {
   enqueueExecution,
   eventQueueName,
@@ -27,6 +44,8 @@ import { runExecution, type ExecutionContext } from "./run-execution.js";
 import { startExecutionReconciler } from "./start-execution-reconciler.js";
 
 export type ExecutionConsumerOptions = {
+  /** This gateway node: its id, when it registered, and how long a silent node counts as lost. */
+  node: { id: string; bootedAt: Date; lostAfterSeconds: number };
   db: Queryable;
   connection: Redis;
   prefix: string;
@@ -35,8 +54,10 @@ export type ExecutionConsumerOptions = {
   concurrency: number;
   lockSeconds: number;
   sweepIntervalSeconds: number;
-  /** How often Postgres's due executions and the schedules are checked against Redis. */
+  /** How often Postgres's due executions are checked against Redis. */
   reconcileIntervalSeconds: number;
+  /** How often the cron schedules in Redis are compared with Postgres and repaired. */
+  scheduleReconcileSeconds: number;
   log: Logger;
 };
 
@@ -54,30 +75,50 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
     maxStalledCount: 5,
   };
 
+  const { node } = options;
+
   async function execute(job: Job<ExecutionJobData>): Promise<string> {
     const { executionId } = job.data;
-    const claimed = await claimExecution(db, executionId);
+    const claimed = await claimExecution(db, executionId, node.id);
     if (!claimed) {
-      const current = await getExecution(db, executionId);
-      if (current?.status === "processing") await recoverInterrupted(executionId, current.functionId);
-      return current?.status ?? "missing";
+      const processing = await getProcessingExecution(db, executionId);
+      if (processing) return recoverOrLeave(processing);
+      return (await getExecution(db, executionId))?.status ?? "missing";
     }
     const result = await runExecution(context, claimed);
     await finishExecution(db, executionId, result);
     return result.status;
   }
 
+  // A job came back while its execution is processing (its gateway died, or lost the job's lock).
+  async function recoverOrLeave(execution: ProcessingExecution): Promise<string> {
+    // Claimed before node ids were recorded, or by this node before it restarted: this node's runtime has the answer.
+    if (execution.nodeId === null || (execution.nodeId === node.id && execution.startedAt < node.bootedAt)) {
+      await recoverInterrupted(execution);
+      return "recovered";
+    }
+    // Running here, or on another node: that node finishes it, or recovers it when back;
+    // findOrphanedExecutions below ends it if that node is lost.
+    return `processing on ${execution.nodeId}`;
+  }
+
   // The job came back after its gateway died mid-run. If the runtime never saw the request
   // (it writes the log files as a request arrives), the execution runs now; otherwise it
   // ran, and must not run twice: it ends with what its logs show.
-  async function recoverInterrupted(executionId: string, functionId: string): Promise<void> {
+  async function recoverInterrupted(execution: ProcessingExecution): Promise<void> {
+    const { id: executionId, functionId } = execution;
     const target = await context.resolveTarget(functionId).catch(() => null);
     const files = target ? await readExecutionLogs(context.docker, target.runtime.containerId, executionId).catch(() => null) : null;
     const seen = target ? await logFileExists(target.runtime.containerId, executionId) : true;
     if (!seen) {
-      const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing'", [executionId]);
+      // Only the very run that was interrupted: a claim since counts another attempt.
+      const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing' and attempt = $2 and node_id is not distinct from $3", [
+        executionId,
+        execution.attempt,
+        execution.nodeId,
+      ]);
       if (reset.rowCount === 1) {
-        const claimed = await claimExecution(db, executionId);
+        const claimed = await claimExecution(db, executionId, node.id);
         if (claimed) await finishExecution(db, executionId, await runExecution(context, claimed));
       }
       return;
@@ -181,8 +222,27 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
     maintenance,
     intervalSeconds: options.reconcileIntervalSeconds,
     sweepIntervalSeconds: options.sweepIntervalSeconds,
+    scheduleIntervalSeconds: options.scheduleReconcileSeconds,
     log,
   });
+
+  // Queued executions this node was running when it stopped, and those of lost nodes.
+  let recovering = false;
+  const recovery = setInterval(() => {
+    if (recovering) return;
+    recovering = true;
+    (async () => {
+      for (const execution of await findInterruptedOnNode(db, node.id, node.bootedAt)) {
+        await recoverInterrupted(execution).catch((error: Error) => log.warn({ err: { message: error.message }, executionId: execution.id }, "could not recover an interrupted execution"));
+      }
+      for (const execution of await findOrphanedExecutions(db, node.id, node.lostAfterSeconds)) {
+        if (await failOrphanedExecution(db, execution)) log.warn({ executionId: execution.id, node: execution.nodeId }, "an execution's gateway node is lost; it ends failed and is not run again");
+      }
+    })()
+      .catch((error: Error) => log.warn({ err: { message: error.message } }, "could not look for interrupted executions"))
+      .finally(() => (recovering = false));
+  }, options.reconcileIntervalSeconds * 1000);
+  recovery.unref();
 
   for (const worker of [executions, schedules, events, sweeper]) {
     worker.on("error", (error) => log.error({ err: error }, "execution consumer error"));
@@ -191,6 +251,7 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
 
   return {
     async close() {
+      clearInterval(recovery);
       reconciler.close();
       await Promise.all([executions.close(), schedules.close(), events.close(), sweeper.close()]);
       await maintenance.close();

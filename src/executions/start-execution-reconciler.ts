@@ -5,13 +5,16 @@
 // the sweeper and every production schedule are registered again; on each reconnect they
 // are registered again regardless. Re-adding never runs an execution twice: only the run
 // whose claim moves the row from waiting or scheduled to processing runs it.
+// Besides, every SLIPWAY_SCHEDULE_RECONCILE_SECONDS each gateway compares the cron schedules
+// in Redis with what production serves in Postgres and repairs the difference (one lost,
+// changed or left behind), so no loss of Redis data, whole or partial, drops a schedule.
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { Queryable } from "../store/create-database.js";
 import { findDueExecutions } from "../store/executions.js";
-import { enqueueExecution, executionJobId, registerSweep, sweepSchedulerId, syncFunctionSchedule, type ExecutionQueues } from "./execution-queues.js";
-import { findScheduledFunctions } from "./find-triggered-functions.js";
+import { enqueueExecution, executionJobId, registerSweep, scheduleSchedulerId, sweepSchedulerId, syncFunctionSchedule, type ExecutionQueues } from "./execution-queues.js";
+import { findScheduledFunction, findScheduledFunctions } from "./find-triggered-functions.js";
 
 export type ExecutionReconcilerOptions = {
   db: Queryable;
@@ -20,6 +23,8 @@ export type ExecutionReconcilerOptions = {
   maintenance: Queue;
   intervalSeconds: number;
   sweepIntervalSeconds: number;
+  /** How often the schedules in Redis are compared with Postgres and repaired. */
+  scheduleIntervalSeconds: number;
   log: Logger;
 };
 
@@ -38,6 +43,28 @@ export async function startExecutionReconciler(options: ExecutionReconcilerOptio
     }
     // Last, so a pass that fails half-way finds the sweeper missing and starts over.
     await registerSweep(maintenance, options.sweepIntervalSeconds);
+  }
+
+  /** Makes Redis's function schedulers match Postgres: adds the missing, fixes the changed, removes the stale. */
+  async function repairSchedules(): Promise<{ added: number; changed: number; removed: number }> {
+    const wanted = new Map((await findScheduledFunctions(db)).map((f) => [scheduleSchedulerId(f.functionId), f]));
+    const existing = new Map((await queues.schedules.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
+    const counts = { added: 0, changed: 0, removed: 0 };
+    for (const [key, { functionId, schedule }] of wanted) {
+      const current = existing.get(key);
+      if (current && current.pattern === schedule && current.tz === "UTC") continue;
+      await syncFunctionSchedule(queues.schedules, functionId, schedule);
+      counts[current ? "changed" : "added"]++;
+    }
+    for (const key of existing.keys()) {
+      if (wanted.has(key) || !key.startsWith(scheduleSchedulerId(""))) continue;
+      const functionId = key.slice(scheduleSchedulerId("").length);
+      // Looked at again: an activation may have given the function a schedule just now.
+      if (await findScheduledFunction(db, functionId)) continue;
+      await queues.schedules.removeJobScheduler(key);
+      counts.removed++;
+    }
+    return counts;
   }
 
   async function requeueMissingJobs(): Promise<number> {
@@ -93,10 +120,23 @@ export async function startExecutionReconciler(options: ExecutionReconcilerOptio
     void run(true);
   };
   connection.on("ready", onReady);
+  let repairing = false;
+  const scheduleTimer = setInterval(() => {
+    if (repairing) return;
+    repairing = true;
+    repairSchedules()
+      .then((counts) => {
+        if (counts.added || counts.changed || counts.removed) log.warn(counts, "repaired the cron schedules in Redis from Postgres");
+      })
+      .catch((error: Error) => log.warn({ err: { message: error.message } }, "could not compare the cron schedules in Redis with Postgres"))
+      .finally(() => (repairing = false));
+  }, options.scheduleIntervalSeconds * 1000);
+  scheduleTimer.unref();
 
   return {
     close() {
       clearInterval(timer);
+      clearInterval(scheduleTimer);
       connection.off("ready", onReady);
     },
   };

@@ -44,7 +44,7 @@ export async function startFunctionExecution(
     return { ok: true, execution: accepted, queued: true };
   }
 
-  const created = await createExecution(deps.db, { functionId: target.functionId, trigger: "sync", status: "processing", request, createdBy });
+  const created = await createExecution(deps.db, { functionId: target.functionId, trigger: "sync", status: "processing", request, createdBy, nodeId: deps.context.nodeId });
   const result = await runExecution(deps.context, { id: created.id, functionId: target.functionId, trigger: "sync", event: null, request, attempt: 1 });
   await finishExecution(deps.db, created.id, result);
   return { ok: true, execution: (await getExecution(deps.db, created.id))!, queued: false };

@@ -10,8 +10,10 @@ export type ActivationResult = {
   reason?: string;
   previousDeploymentId: string | null;
   durationMs: number;
-  /** Live gateways that did not confirm they serve the switch within SLIPWAY_ROUTE_CONFIRM_SECONDS. */
+  /** Live gateway nodes that did not serve the switch within SLIPWAY_ROUTE_CONFIRM_SECONDS, each "<id> at <url>: <why>". */
   unconfirmedGateways?: string[];
+  /** The same nodes, field by field. */
+  laggingGateways?: { id: string; url: string; servedRevision: number; reason: string }[];
 };
 
 /** The gateway answered and said no (a bad request, a deployment that would not start): final. */

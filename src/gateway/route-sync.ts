@@ -1,127 +1,169 @@
-// Owns how gateways agree on routes. Postgres holds them; each gateway serves its own copy.
-// A gateway that changes a function's routes announces it over Redis pub/sub, and every
-// other live gateway re-reads that function's routes, applies them (starting its container
-// if it has to) and confirms. The announcing gateway waits for those confirmations before
-// it answers, so a switch that Slipway reports as done is served by every live gateway.
-//
-// Live means registered: each gateway keeps its id in a Redis sorted set, scored with the
-// time its registration runs out, and renews it every few seconds. A gateway that has not
-// confirmed within the timeout is named in the answer (and logged); one that died drops out
-// of the set once its registration runs out, and is no longer waited for from then on. Every gateway also re-reads all routes every
-// SLIPWAY_ROUTE_RECONCILE_SECONDS, which repairs a copy that missed an announcement.
+// Owns how gateway nodes converge on the desired routes. PostgreSQL holds them (the aliases
+// table) with a revision number that every change bumps; each node serves its own copy and
+// reconciles it with PostgreSQL:
+//   - on a hint, published over Redis by the node that made a change;
+//   - when its Redis connection comes back (it may have missed hints meanwhile);
+//   - every SLIPWAY_ROUTE_RECONCILE_SECONDS, so a node that missed news, restarted or was
+//     partitioned catches up by itself even if no hint ever reaches it.
+// Each node registers in gateway_nodes, renews its heartbeat every
+// SLIPWAY_GATEWAY_HEARTBEAT_SECONDS, and after each reconcile reports the revision it serves.
+// A switch is reported done once every live node (heartbeat younger than
+// SLIPWAY_GATEWAY_NODE_TTL_SECONDS) serves its revision, or after
+// SLIPWAY_ROUTE_CONFIRM_SECONDS, naming the nodes that lag and why. A node whose heartbeat
+// stops during the wait is named at once and not waited for.
 import type { Redis } from "ioredis";
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { Database } from "../store/create-database.js";
+import { heartbeatGatewayNode, listGatewayNodes, registerGatewayNode, removeGatewayNode, reportServedRevision, type FailingRoute } from "../store/gateway-nodes.js";
+
+/** A live node that did not serve a switch when it was reported, and why. */
+export type LaggingGateway = { id: string; url: string; servedRevision: number; reason: string };
 
 export type RouteSync = {
-  readonly gatewayId: string;
-  /** Announces a change of the function's routes; resolves once every other live gateway applied it, or at the timeout, naming those that did not. */
-  announce(functionId: string): Promise<{ unconfirmed: string[] }>;
+  readonly nodeId: string;
+  /** When this node registered, by the database's clock. */
+  readonly bootedAt: Date;
+  /** Reconciles this node now (or right after the pass under way) and reports what it serves. */
+  reconcile(): Promise<void>;
+  /** Hints every node that the routes changed, then waits until every live node serves `revision` (see the header). */
+  announce(functionId: string, revision: number): Promise<{ unconfirmed: string[]; lagging: LaggingGateway[] }>;
   close(): Promise<void>;
 };
 
 /** Said of a switch that some gateway did not confirm: those may still serve the version it replaced. */
 export function unconfirmedNote(gateways: string[] | undefined): string {
   if (!gateways?.length) return "";
-  return `${gateways.length} gateway${gateways.length === 1 ? "" : "s"} did not confirm serving it (${gateways.join(", ")}); see their logs`;
+  return `${gateways.length} gateway${gateways.length === 1 ? "" : "s"} did not confirm serving it (${gateways.join("; ")}); see their logs`;
 }
 
-type Announcement = { functionId: string; change: string; from: string };
-type Confirmation = { change: string; gateway: string; ok: boolean };
+type Hint = { functionId: string; revision: number; from: string };
 
-const registrationMs = 6_000;
-const renewEveryMs = 2_000;
+const pollMs = 200;
 
 export async function startRouteSync(options: {
   prefix: string;
+  db: Database;
   publisher: Redis;
   subscriber: Redis;
+  node: { id: string; url: string };
+  heartbeatSeconds: number;
+  liveSeconds: number;
+  reconcileSeconds: number;
   confirmTimeoutMs: number;
   log: Logger;
-  /** Re-reads and applies the function's routes; throws if this gateway cannot serve them. */
-  refresh(functionId: string): Promise<void>;
+  /**
+   * Makes this node serve the desired routes; returns the revision it read them at and the
+   * functions whose routes it could not serve (it serves none of their stale routes instead).
+   */
+  converge(): Promise<{ revision: number; failing: FailingRoute[] }>;
 }): Promise<RouteSync> {
-  const { publisher, subscriber, log } = options;
-  const gatewayId = randomUUID();
-  const registry = `${options.prefix}:gateways`;
-  const changes = `${options.prefix}:routes`;
-  const confirmations = `${options.prefix}:routes:confirmed`;
-  const waiting = new Map<string, { remaining: Set<string>; failed: string[]; done(): void }>();
+  const { db, publisher, subscriber, log, node } = options;
+  const channel = `${options.prefix}:routes`;
+  const timers: NodeJS.Timeout[] = [];
+  let closed = false;
+  let servedRevision = 0;
 
-  const register = () => publisher.zadd(registry, Date.now() + registrationMs, gatewayId);
-  await register();
-  const renew = setInterval(() => {
-    register().catch((error: Error) => log.warn({ err: { message: error.message } }, "could not renew this gateway's registration"));
-  }, renewEveryMs);
-  renew.unref();
+  // Registered before the routes are read: a switch from now on waits for this node too.
+  const bootedAt = await registerGatewayNode(db, node);
+  const heartbeat = setInterval(() => {
+    heartbeatGatewayNode(db, { ...node, bootedAt }).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not renew this gateway node's heartbeat"));
+  }, options.heartbeatSeconds * 1000);
+  heartbeat.unref();
+  timers.push(heartbeat);
 
-  await subscriber.subscribe(changes, confirmations);
-  subscriber.on("message", (channel: string, message: string) => {
-    if (channel === confirmations) {
-      const confirmation = JSON.parse(message) as Confirmation;
-      const wait = waiting.get(confirmation.change);
-      if (!wait) return;
-      if (!wait.remaining.delete(confirmation.gateway)) return;
-      // A gateway that could not apply the change has stopped serving the route instead.
-      if (!confirmation.ok) wait.failed.push(confirmation.gateway);
-      if (wait.remaining.size === 0) wait.done();
+  // One pass at a time; asked for during a pass, one more runs right after it.
+  let running: Promise<void> | null = null;
+  let queued: Promise<void> | null = null;
+  async function pass(): Promise<void> {
+    if (closed) return;
+    try {
+      const { revision, failing } = await options.converge();
+      if (closed) return;
+      await reportServedRevision(db, node.id, revision, failing);
+      if (revision !== servedRevision || failing.length) log.debug({ revision, failing }, "routes reconciled");
+      servedRevision = revision;
+    } catch (error) {
+      log.warn({ err: { message: (error as Error).message } }, "could not reconcile the routes with PostgreSQL; trying again shortly");
+    }
+  }
+  function reconcile(): Promise<void> {
+    if (queued) return queued;
+    if (!running) {
+      running = pass().finally(() => (running = null));
+      return running;
+    }
+    queued = running.then(() => {
+      queued = null;
+      running = pass().finally(() => (running = null));
+      return running;
+    });
+    return queued;
+  }
+
+  await subscriber.subscribe(channel);
+  subscriber.on("message", (from: string, message: string) => {
+    if (from !== channel) return;
+    let hint: Hint;
+    try {
+      hint = JSON.parse(message) as Hint;
+    } catch {
       return;
     }
-    if (channel !== changes) return;
-    const announcement = JSON.parse(message) as Announcement;
-    if (announcement.from === gatewayId) return;
-    options.refresh(announcement.functionId).then(
-      () => true,
-      (error: Error) => {
-        log.error({ err: { message: error.message }, functionId: announcement.functionId }, "could not apply another gateway's route change");
-        return false;
-      },
-    ).then((ok) => publisher.publish(confirmations, JSON.stringify({ change: announcement.change, gateway: gatewayId, ok } satisfies Confirmation)))
-      .catch((error: Error) => log.error({ err: { message: error.message } }, "could not confirm a route change"));
+    if (hint.from === node.id || hint.revision <= servedRevision) return;
+    void reconcile();
   });
+  // Every `ready` from now on is a reconnect: hints sent meanwhile are lost, so look.
+  const onReady = () => {
+    log.info("reconnected to Redis: reconciling the routes with PostgreSQL");
+    void reconcile();
+  };
+  subscriber.on("ready", onReady);
 
-  async function liveGateways(): Promise<string[]> {
-    const now = Date.now();
-    await publisher.zremrangebyscore(registry, "-inf", now);
-    return publisher.zrangebyscore(registry, now, "+inf");
+  await reconcile();
+  const timer = setInterval(() => void reconcile(), options.reconcileSeconds * 1000);
+  timer.unref();
+  timers.push(timer);
+
+  async function waitForNodes(functionId: string, revision: number): Promise<LaggingGateway[]> {
+    const deadline = Date.now() + options.confirmTimeoutMs;
+    let liveAtStart: Set<string> | null = null;
+    for (;;) {
+      const nodes = await listGatewayNodes(db, options.liveSeconds);
+      liveAtStart ??= new Set(nodes.filter((n) => n.live).map((n) => n.id));
+      const lagging: (LaggingGateway & { final: boolean })[] = [];
+      for (const n of nodes) {
+        if (!n.live && !liveAtStart.has(n.id)) continue;
+        const failure = n.failing.find((f) => f.functionId === functionId);
+        const at = { id: n.id, url: n.url, servedRevision: n.servedRevision };
+        if (n.servedRevision >= revision && !failure) continue;
+        if (!n.live) lagging.push({ ...at, reason: `its heartbeat stopped (last seen ${n.lastSeen.toISOString()})`, final: true });
+        else if (n.servedRevision >= revision && failure) lagging.push({ ...at, reason: `could not serve it: ${failure.error}`, final: true });
+        else lagging.push({ ...at, reason: `serves route revision ${n.servedRevision}, not yet ${revision}`, final: false });
+      }
+      if (lagging.every((l) => l.final) || Date.now() >= deadline) return lagging.map(({ final: _final, ...rest }) => rest);
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
   }
 
   return {
-    gatewayId,
-    async announce(functionId) {
-      const change = randomUUID();
-      const remaining = new Set((await liveGateways()).filter((id) => id !== gatewayId));
-      const failed: string[] = [];
-      let timer: NodeJS.Timeout | undefined;
-      let recheck: NodeJS.Timeout | undefined;
-      const confirmed = new Promise<void>((resolve) => {
-        if (remaining.size === 0) return resolve();
-        waiting.set(change, { remaining, failed, done: resolve });
-        timer = setTimeout(resolve, options.confirmTimeoutMs);
-        // A gateway that dies meanwhile is not waited for once its registration runs out.
-        recheck = setInterval(() => {
-          liveGateways().then((live) => {
-            for (const id of remaining) if (!live.includes(id)) remaining.delete(id);
-            if (remaining.size === 0) resolve();
-          }, () => {});
-        }, renewEveryMs);
-      });
-      try {
-        await publisher.publish(changes, JSON.stringify({ functionId, change, from: gatewayId } satisfies Announcement));
-        await confirmed;
-      } finally {
-        clearTimeout(timer);
-        clearInterval(recheck);
-        waiting.delete(change);
-      }
-      const unconfirmed = [...remaining, ...failed];
-      if (unconfirmed.length) log.warn({ functionId, unconfirmed }, "gateways did not confirm a route change (see their logs)");
-      return { unconfirmed };
+    nodeId: node.id,
+    bootedAt,
+    reconcile,
+    async announce(functionId, revision) {
+      // Without Redis the hint is lost; the others still catch up on their timer.
+      await publisher.publish(channel, JSON.stringify({ functionId, revision, from: node.id } satisfies Hint)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not hint the other gateways of a route change"));
+      await reconcile();
+      const lagging = await waitForNodes(functionId, revision);
+      const unconfirmed = lagging.map((l) => `${l.id} at ${l.url}: ${l.reason}`);
+      if (lagging.length) log.warn({ functionId, revision, lagging }, "gateways did not confirm a route change (see their logs)");
+      return { unconfirmed, lagging };
     },
     async close() {
-      clearInterval(renew);
-      await publisher.zrem(registry, gatewayId).catch(() => {});
-      for (const wait of waiting.values()) wait.done();
+      closed = true;
+      for (const timer of timers) clearInterval(timer);
+      subscriber.off("ready", onReady);
+      // Gone on purpose: no switch waits for this node or names it. A pass under way reports nothing more.
+      await removeGatewayNode(db, node.id).catch(() => {});
     },
   };
 }

@@ -1,8 +1,8 @@
 // Owns the execution gateway: the activation API (authenticated with the shared gateway
 // secret), the route table from function URLs to warm runtime containers, and the proxy
-// that serves those URLs. Routes live in Postgres; this process holds a copy, rebuilt at
-// start, refreshed when another gateway announces a change (route-sync.ts) and re-read
-// every SLIPWAY_ROUTE_RECONCILE_SECONDS.
+// that serves those URLs. Routes live in Postgres with a revision number; this process
+// holds a copy and converges it on Postgres at start, on a hint from another gateway, on a
+// Redis reconnect and every SLIPWAY_ROUTE_RECONCILE_SECONDS (route-sync.ts).
 import { checkReadiness } from "../health/check-readiness.js";
 import { dockerCheck, postgresCheck, redisCheck } from "../health/readiness-checks.js";
 import { deploymentLogger } from "../logging/deployment-logger.js";
@@ -19,7 +19,8 @@ import { z } from "zod";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Config } from "../config/load-config.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
-import { getAlias, listRoutes, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";
+import { getAlias, listRoutesForFunction, removeAlias, switchAlias, type Route } from "../store/aliases.js";
+import { currentRouteRevision, readDesiredRoutes, type FailingRoute } from "../store/gateway-nodes.js";
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { prunedReason } from "../deployments/resolve-deployment-target.js";
@@ -286,10 +287,45 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     });
   }
 
-  /** Every function with a route here or in Postgres, refreshed one after another. */
-  async function reconcileAll(): Promise<void> {
-    const functionIds = new Set([...(await listRoutes(db)).map((route) => route.functionId), ...[...routes.values()].map((route) => route.functionId)]);
-    for (const functionId of functionIds) await refreshFunction(functionId).catch(() => {});
+  /**
+   * Serves what Postgres wants: every function whose routes here differ from the desired
+   * ones (a route missing, extra, or on another deployment; one that could not start is
+   * missing) is refreshed, and so is one whose runtime was forgotten; the others are left
+   * alone. Returns the revision read and the
+   * functions that could not be served.
+   */
+  async function convergeRoutes(): Promise<{ revision: number; failing: FailingRoute[] }> {
+    const desired = await readDesiredRoutes(db);
+    const wanted = new Map<string, Map<string, string>>();
+    for (const route of desired.routes) {
+      let keys = wanted.get(route.functionId);
+      if (!keys) wanted.set(route.functionId, (keys = new Map()));
+      keys.set(routeKey(route.slug, route.alias), route.deploymentId);
+    }
+    const served = new Map<string, Map<string, string>>();
+    const stale = new Set<string>();
+    for (const [key, route] of routes) {
+      let keys = served.get(route.functionId);
+      if (!keys) served.set(route.functionId, (keys = new Map()));
+      keys.set(key, route.deploymentId);
+      // Its runtime was forgotten (a call found it dead): started again here, if the healer has not.
+      if (!starting.has(route.deploymentId)) stale.add(route.functionId);
+    }
+    for (const functionId of new Set([...wanted.keys(), ...served.keys()])) {
+      const want = wanted.get(functionId) ?? new Map<string, string>();
+      const have = served.get(functionId) ?? new Map<string, string>();
+      if (want.size !== have.size || [...want].some(([key, deploymentId]) => have.get(key) !== deploymentId)) stale.add(functionId);
+    }
+    const failing: FailingRoute[] = [];
+    await Promise.all(
+      [...stale].map((functionId) =>
+        refreshFunction(functionId).catch((error: Error) => {
+          failing.push({ functionId, error: error.message });
+        }),
+      ),
+    );
+    if (stale.size) log.info({ revision: desired.revision, refreshed: stale.size, failing: failing.length }, "converged the routes on Postgres");
+    return { revision: desired.revision, failing };
   }
 
   function withFunctionLock<T>(functionId: string, work: () => Promise<T>): Promise<T> {
@@ -361,17 +397,18 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       // The schedule follows what production serves: registered, replaced or removed here.
       if (input.alias === "production") await executions.applySchedule(deployment.functionId, settings.schedule);
       if (previousDeploymentId && previousDeploymentId !== deployment.deploymentId) retireAfterGrace(previousDeploymentId);
-      return { activated: true, previousDeploymentId, durationMs: performance.now() - started };
+      return { activated: true, previousDeploymentId, revision: switched.revision, durationMs: performance.now() - started };
     });
-    if (!result.activated) return result;
-    // Outside the lock: another gateway switching this function at the same moment waits
-    // for this one's confirmation in turn.
-    const { unconfirmed } = await routeSync.announce(deployment.functionId);
+    if (!result.activated || result.revision === undefined) return result;
+    // Outside the lock: done once every live gateway node serves the switch's revision
+    // (read-your-writes), or after SLIPWAY_ROUTE_CONFIRM_SECONDS naming the nodes that lag.
+    const { unconfirmed, lagging } = await routeSync.announce(deployment.functionId, result.revision);
     deploymentLogger(log, deployment).info(
-      { alias: input.alias, previousDeploymentId: result.previousDeploymentId, ...(input.action ? { action: input.action, actor: input.actor, via: input.via } : {}), unconfirmed },
+      { alias: input.alias, previousDeploymentId: result.previousDeploymentId, revision: result.revision, ...(input.action ? { action: input.action, actor: input.actor, via: input.via } : {}), unconfirmed },
       "activated",
     );
-    return { ...result, durationMs: performance.now() - started, ...(unconfirmed.length ? { unconfirmedGateways: unconfirmed } : {}) };
+    const { revision: _revision, ...answer } = result;
+    return { ...answer, durationMs: performance.now() - started, ...(unconfirmed.length ? { unconfirmedGateways: unconfirmed, laggingGateways: lagging } : {}) };
   }
 
   function authorized(req: IncomingMessage): boolean {
@@ -453,10 +490,10 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         stopped++;
       }
       log.info({ functionId: input.functionId, alias: input.alias, previous, stopped }, "alias removed");
-      return { removed: previous !== null, stopped };
+      return { removed: previous !== null, stopped, revision: await currentRouteRevision(db) };
     });
-    await routeSync.announce(input.functionId);
-    return result;
+    await routeSync.announce(input.functionId, result.revision);
+    return { removed: result.removed, stopped: result.stopped };
   }
 
   async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
@@ -634,16 +671,20 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     });
   });
 
-  // Registered before the routes are read: a switch from now on waits for this gateway too.
+  // Registers this node and serves the desired routes before it returns.
   const routeSync: RouteSync = await startRouteSync({
     prefix: config.SLIPWAY_QUEUE_PREFIX,
+    db,
     publisher: deps.publisher,
     subscriber: deps.subscriber,
+    node: { id: config.gatewayNodeId, url: config.gatewayNodeUrl },
+    heartbeatSeconds: config.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS,
+    liveSeconds: config.SLIPWAY_GATEWAY_NODE_TTL_SECONDS,
+    reconcileSeconds: config.SLIPWAY_ROUTE_RECONCILE_SECONDS,
     confirmTimeoutMs: config.SLIPWAY_ROUTE_CONFIRM_SECONDS * 1000,
     log,
-    refresh: refreshFunction,
+    converge: convergeRoutes,
   });
-  await reconcileAll();
   // Containers no route needs any more (say, the gateway died during a grace period).
   for (const deploymentId of await listRuntimeDeployments(docker)) {
     // Only this installation's deployments: another Slipway (a test stack, a second
@@ -667,11 +708,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       return deployment ? { functionId: deployment.functionId, version: deployment.version } : null;
     },
   });
-  const reconcile = setInterval(() => void reconcileAll().catch((error: Error) => log.error({ err: { message: error.message } }, "could not re-read the routes")), config.SLIPWAY_ROUTE_RECONCILE_SECONDS * 1000);
-  reconcile.unref();
-  timers.add(reconcile);
-  log.info({ routes: routes.size }, "gateway routes restored");
-  await executions.startConsumers();
+  log.info({ routes: routes.size, node: routeSync.nodeId }, "gateway routes restored");
+  await executions.startConsumers({ bootedAt: routeSync.bootedAt });
 
   const nginx = config.SLIPWAY_DATA_PLANE === "nginx";
   // Behind nginx, this server takes only what nginx passes it, on loopback.

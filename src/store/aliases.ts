@@ -35,7 +35,7 @@ export async function switchAlias(
   alias: string,
   deploymentId: string,
   options: SwitchOptions = {},
-): Promise<{ switched: true; previousDeploymentId: string | null } | { switched: false; reason: string; current: AliasTarget | null }> {
+): Promise<{ switched: true; previousDeploymentId: string | null; revision: number } | { switched: false; reason: string; current: AliasTarget | null }> {
   return inTransaction(db, async (client) => {
     // An advisory lock also covers the first activation, when there is no row to lock yet.
     await client.query("select pg_advisory_xact_lock(hashtext($1))", [`alias:${functionId}:${alias}`]);
@@ -52,7 +52,9 @@ export async function switchAlias(
     );
     const previousDeploymentId = current?.deploymentId ?? null;
     await options.afterSwitch?.(client, previousDeploymentId);
-    return { switched: true, previousDeploymentId };
+    // The upsert bumped the route revision (a trigger) and holds its lock until commit.
+    const revision = await client.query<{ revision: string }>("select revision from route_revision");
+    return { switched: true, previousDeploymentId, revision: Number(revision.rows[0]!.revision) };
   });
 }
 

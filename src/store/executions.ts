@@ -16,6 +16,8 @@ export type NewExecution = {
   dedupeKey?: string | null;
   createdBy?: string | null;
   scheduledAt?: Date | null;
+  /** The gateway node that runs it, for one made processing at once (a sync execution). */
+  nodeId?: string | null;
 };
 
 export type ExecutionResult = {
@@ -62,11 +64,11 @@ export type ExecutionRecord = {
 /** Inserts the execution; with a dedupe key that exists already, returns the existing row's id. */
 export async function createExecution(db: Queryable, execution: NewExecution): Promise<{ id: string; created: boolean }> {
   const result = await db.query<{ id: string }>(
-    `insert into executions (function_id, trigger, status, event, request_method, request_path, request_headers, request_body, dedupe_key, created_by, scheduled_at, started_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $3 = 'processing' then now() end)
+    `insert into executions (function_id, trigger, status, event, request_method, request_path, request_headers, request_body, dedupe_key, created_by, scheduled_at, started_at, node_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $3 = 'processing' then now() end, case when $3 = 'processing' then $12 end)
      on conflict (dedupe_key) where dedupe_key is not null do nothing returning id`,
     [execution.functionId, execution.trigger, execution.status, execution.event ?? null, execution.request.method, execution.request.path,
-      JSON.stringify(execution.request.headers), execution.request.body, execution.dedupeKey ?? null, execution.createdBy ?? null, execution.scheduledAt ?? null],
+      JSON.stringify(execution.request.headers), execution.request.body, execution.dedupeKey ?? null, execution.createdBy ?? null, execution.scheduledAt ?? null, execution.nodeId ?? null],
   );
   if (result.rows[0]) return { id: result.rows[0].id, created: true };
   const existing = await db.query<{ id: string }>("select id from executions where dedupe_key = $1", [execution.dedupeKey]);
@@ -75,14 +77,14 @@ export async function createExecution(db: Queryable, execution: NewExecution): P
 
 export type ClaimedExecution = { id: string; functionId: string; trigger: ExecutionTrigger; event: string | null; request: ExecutionRequest; attempt: number };
 
-/** Moves a waiting or scheduled execution to processing; null if another run has it or it is done. */
-export async function claimExecution(db: Queryable, executionId: string): Promise<ClaimedExecution | null> {
+/** Moves a waiting or scheduled execution to processing on this gateway node; null if another run has it or it is done. */
+export async function claimExecution(db: Queryable, executionId: string, nodeId: string): Promise<ClaimedExecution | null> {
   const result = await db.query(
-    `update executions set status = 'processing', started_at = now(), attempt = attempt + 1
+    `update executions set status = 'processing', started_at = now(), attempt = attempt + 1, node_id = $2
       where id = $1 and status in ('waiting', 'scheduled')
       returning id, function_id as "functionId", trigger, event, attempt,
         json_build_object('method', request_method, 'path', request_path, 'headers', request_headers, 'body', request_body) as request`,
-    [executionId],
+    [executionId, nodeId],
   );
   return (result.rows[0] as ClaimedExecution | undefined) ?? null;
 }
@@ -156,4 +158,50 @@ export async function findDueExecutions(
     [window.waitingSeconds, window.dueWithinSeconds, window.limit],
   );
   return result.rows;
+}
+
+/** A queued execution that is processing, with the node that claimed it, when, and which claim (attempt) it is. */
+export type ProcessingExecution = { id: string; functionId: string; nodeId: string | null; startedAt: Date; attempt: number };
+
+const processingColumns = `id, function_id as "functionId", node_id as "nodeId", started_at as "startedAt", attempt`;
+
+export async function getProcessingExecution(db: Queryable, executionId: string): Promise<ProcessingExecution | null> {
+  const result = await db.query<ProcessingExecution>(`select ${processingColumns} from executions where id = $1 and status = 'processing'`, [executionId]);
+  return result.rows[0] ?? null;
+}
+
+/** Queued executions this node claimed before it (re)started: their run was interrupted here. */
+export async function findInterruptedOnNode(db: Queryable, nodeId: string, bootedAt: Date, limit = 100): Promise<ProcessingExecution[]> {
+  const result = await db.query<ProcessingExecution>(
+    `select ${processingColumns} from executions
+      where status = 'processing' and node_id = $1 and started_at < $2 and trigger not in ('sync', 'http') order by started_at limit $3`,
+    [nodeId, bootedAt, limit],
+  );
+  return result.rows;
+}
+
+/** Queued executions claimed by a node whose heartbeat is older than goneSeconds (or that left gateway_nodes). */
+export async function findOrphanedExecutions(db: Queryable, selfNodeId: string, goneSeconds: number, limit = 100): Promise<ProcessingExecution[]> {
+  const result = await db.query<ProcessingExecution>(
+    `select ${processingColumns} from executions e
+      where status = 'processing' and node_id is not null and node_id <> $1 and trigger not in ('sync', 'http')
+        and not exists (select 1 from gateway_nodes n where n.id = e.node_id and n.last_seen > now() - make_interval(secs => $2))
+      order by started_at limit $3`,
+    [selfNodeId, goneSeconds, limit],
+  );
+  return result.rows;
+}
+
+/**
+ * Ends an execution whose node is gone without running it again: that node alone could have
+ * told whether the function saw it. Only if it is still that run (same node, same claim).
+ */
+export async function failOrphanedExecution(db: Queryable, execution: ProcessingExecution): Promise<boolean> {
+  const result = await db.query(
+    `update executions set status = 'failed', finished_at = now(),
+            errors = coalesce(errors, '') || 'the gateway node ' || node_id || ' running this execution stopped before it finished; it may have run, so it was not run again'
+      where id = $1 and status = 'processing' and node_id = $2 and attempt = $3`,
+    [execution.id, execution.nodeId, execution.attempt],
+  );
+  return result.rowCount === 1;
 }

@@ -164,7 +164,8 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
 
   const kill = async (name: ProcessName, signal: NodeJS.Signals = "SIGTERM") => {
     const child = processes.get(name);
-    if (!child || child.exitCode !== null) return;
+    // A process killed by a signal has no exit code, only a signal code.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once("exit", r));
     child.kill(signal);
     await exited;

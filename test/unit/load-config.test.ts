@@ -97,3 +97,21 @@ test("the runtime pool's size is a count for every runtime or name=count pairs, 
     }, bad);
   }
 });
+
+test("a gateway node is named after its host and port unless told; its liveness settings must make sense together", () => {
+  const config = loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_GATEWAY_PORT: "3105" });
+  assert.match(config.gatewayNodeId, /^.+:3105$/);
+  assert.match(config.gatewayNodeUrl, /^http:\/\/.+:3105$/);
+  const named = loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_GATEWAY_NODE_ID: "edge-a", SLIPWAY_GATEWAY_NODE_URL: "http://edge-a.internal:3002/" });
+  assert.equal(named.gatewayNodeId, "edge-a");
+  assert.equal(named.gatewayNodeUrl, "http://edge-a.internal:3002");
+  assert.throws(() => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_GATEWAY_NODE_ID: "edge a" }), /SLIPWAY_GATEWAY_NODE_ID/);
+  assert.throws(
+    () => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: "10", SLIPWAY_GATEWAY_NODE_TTL_SECONDS: "10" }),
+    /SLIPWAY_GATEWAY_NODE_TTL_SECONDS \(10\) must be longer than SLIPWAY_GATEWAY_HEARTBEAT_SECONDS \(10\)/,
+  );
+  assert.throws(
+    () => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_GATEWAY_NODE_LOST_SECONDS: "5" }),
+    /SLIPWAY_GATEWAY_NODE_LOST_SECONDS \(5\) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS \(10\)/,
+  );
+});

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { getAlias, switchAlias } from "../../src/store/aliases.js";
+import { getAlias, removeAlias, switchAlias } from "../../src/store/aliases.js";
+import { currentRouteRevision, readDesiredRoutes } from "../../src/store/gateway-nodes.js";
 import { recordAudit } from "../../src/store/audit-log.js";
 import { createQueuedDeployment } from "../../src/store/deployments.js";
 import { upsertFunction } from "../../src/store/functions.js";
@@ -43,4 +44,20 @@ test("a guard sees the alias under the lock and can refuse; a pin survives a swi
   assert.deepEqual(refused.switched ? null : refused.reason, "pinned");
   await switchAlias(database.db, functionId, "production", deploymentIds[2]!);
   assert.equal((await getAlias(database.db, functionId, "production"))!.pinned, true);
+});
+
+test("every change of the aliases bumps the route revision; a switch returns the revision it committed", async () => {
+  // (An upsert fires both its insert and its update statement triggers: a revision may grow by more than one.)
+  const before = await currentRouteRevision(database.db);
+  const first = await switchAlias(database.db, functionId, "pr-7", deploymentIds[0]!);
+  assert.ok(first.switched);
+  assert.ok(first.revision > before);
+  assert.equal(await currentRouteRevision(database.db), first.revision);
+  const second = await switchAlias(database.db, functionId, "pr-7", deploymentIds[1]!);
+  assert.ok(second.switched);
+  assert.ok(second.revision > first.revision);
+  await removeAlias(database.db, functionId, "pr-7");
+  const desired = await readDesiredRoutes(database.db);
+  assert.ok(desired.revision > second.revision, "a removal is a change too");
+  assert.ok(!desired.routes.some((route) => route.alias === "pr-7"));
 });
