@@ -126,6 +126,13 @@ slipway_log "Build packaging started."
 
 cd "$BUILD_DIR"
 
+# pip installs at build time only. Left in, its ~940 files are most of a small function's
+# artifact and most of the time a cold start spends unpacking it.
+if [ -d "$VENV" ]; then
+	rm -rf "$VENV"/lib/python3*/site-packages/pip "$VENV"/lib/python3*/site-packages/pip-*.dist-info "$VENV"/bin/pip "$VENV"/bin/pip3 "$VENV"/bin/pip3.*
+	slipway_log "Left pip out of the artifact: a function runs with the packages it was built with."
+fi
+
 # Relocate the virtualenv: its interpreter finds its prefix through pyvenv.cfg
 # next to it, but scripts and activate files carry the build path.
 if [ -d "$VENV" ]; then

@@ -47,7 +47,7 @@ if [ -f "$FUNCTION_DIR/.open-runtimes" ]; then
 	set +o allexport
 fi
 
-# Subprocesses of the function (python, pip, console scripts) use its virtualenv.
+# Subprocesses of the function (python, console scripts) use its virtualenv.
 venv="$FUNCTION_DIR/$SLIPWAY_VENV_NAME"
 if [ -x "$venv/bin/python3" ]; then
 	export VIRTUAL_ENV="$venv"
