@@ -34,6 +34,7 @@ import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
 import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
+import { planDependencyInstall, type DependencyPlan } from "./dependency-reuse.js";
 import { buildNetwork } from "../sandbox/sandbox-networks.js";
 import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
 import { buildProxyEnvironment } from "../sandbox/build-proxy-environment.js";
@@ -164,7 +165,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
       if (appendLiveLog && text) void appendLiveLog(text);
     };
-    const buildOnce = (cacheVolume: string | undefined) =>
+    const buildOnce = (cacheVolume: string | undefined, dependencies: DependencyPlan | null) =>
       runBuildContainer(docker, {
         image: runtime.image,
         sourceDirectory,
@@ -182,12 +183,31 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         network: buildNetwork.name,
         packages,
         ...(extraCaBundle ? { extraCaBundle } : {}),
-        ...(cacheVolume ? { cacheVolume } : {}),
+        ...(cacheVolume ? { cacheVolume, dependencies } : {}),
         onOutput: (text) => showOutput(masker.push(text)),
       }).finally(() => showOutput(masker.flush()));
+    let dependencies: DependencyPlan | null = null;
     const build = await step("build", async () => {
-      const cacheVolume = deployment.cache && deployment.useCache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
-      const first = await buildOnce(cacheVolume);
+      const useCache = deployment.cache && deployment.useCache;
+      const [cacheVolume, plan] = await Promise.all([
+        useCache ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined,
+        // The install is skipped only with the cache (it holds the copy), never on a rebuild without it.
+        useCache
+          ? planDependencyInstall(db, {
+              sourceDirectory,
+              functionId: deployment.functionId,
+              runtime: deployment.runtime,
+              deploymentId,
+              imageId: (await docker.getImage(runtime.image).inspect()).Id,
+              commands: deployment.commands,
+              env: buildEnvironment,
+              packages,
+              secret: config.SLIPWAY_GATEWAY_SECRET,
+            })
+          : null,
+      ]);
+      dependencies = plan;
+      const first = await buildOnce(cacheVolume, plan);
       if (first.diskOverrun && cacheVolume) {
         // The cache counts towards the limit: a full one must not fail every build from now on.
         await first.container.remove({ force: true }).catch(() => {});
@@ -199,8 +219,10 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
       output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
-      return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime));
+      // A fresh cache holds no copy of node_modules: the retry installs.
+      return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime), plan && { ...plan, reuse: false, installReason: "the build cache was cleared" });
     });
+    for (const [phase, ms] of Object.entries(build.phases)) timings[`build › ${phase}`] = ms;
     clearInterval(liveLogTimer);
     container = build.container;
     if (build.diskOverrun) {
@@ -227,7 +249,14 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     );
     const ready = await transitionDeployment(db, deploymentId, "ready", {
       attempt,
-      fields: { artifact_digest: artifact.digest, artifact_size: artifact.size, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
+      fields: {
+        artifact_digest: artifact.digest,
+        artifact_size: artifact.size,
+        build_finished_at: new Date(),
+        log_tail: output.slice(-65_535),
+        timings,
+        dependency_key: (dependencies as DependencyPlan | null)?.key ?? null,
+      },
     });
     if (!ready) {
       log.warn("the deployment changed state while it built (cancelled or taken over); dropping this result");

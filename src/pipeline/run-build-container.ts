@@ -5,6 +5,7 @@
 import type Docker from "dockerode";
 import { PassThrough } from "node:stream";
 import { buildPackagesScript } from "./build-packages.js";
+import { dependencyEnvironment, dependencyReuseScript, type DependencyPlan } from "./dependency-reuse.js";
 import { packDirectory, type ExtraEntry } from "./pack-directory.js";
 import { probeStorageLimit } from "./probe-storage-limit.js";
 import { watchBuildDisk, type DiskOverrun } from "./watch-build-disk.js";
@@ -27,6 +28,8 @@ export type BuildRequest = {
   packages?: string[];
   /** The Docker network the build runs on: the sandbox network (src/sandbox/). */
   network?: string;
+  /** Reuse of node_modules from the cache volume (dependency-reuse.ts); needs cacheVolume. */
+  dependencies?: DependencyPlan | null;
   onOutput?: (text: string) => void;
 };
 
@@ -41,7 +44,8 @@ export const cacheEnvironment = [
   `CARGO_TARGET_DIR=${cacheMountPath}/target`,
 ];
 
-export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string; diskOverrun?: DiskOverrun | null; diskPeakMb?: number };
+/** `phases`: where the build's milliseconds went (container create, copy in, start, run, exit). */
+export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string; diskOverrun?: DiskOverrun | null; diskPeakMb?: number; phases: Record<string, number> };
 
 // How a write that hit the engine's hard limit fails, in any toolchain's words.
 const diskFull = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/;
@@ -77,12 +81,24 @@ export class TailBuffer {
 
 export async function runBuildContainer(docker: Docker, request: BuildRequest): Promise<BuildOutcome> {
   const { limits } = request;
+  const phases: Record<string, number> = {};
+  let phaseStarted = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = (phases[name] ?? 0) + now - phaseStarted;
+    phaseStarted = now;
+  };
   const storageLimit = limits.diskMb ? await probeStorageLimit(docker, request.image) : null;
   const hardDiskLimit = Boolean(storageLimit);
   // btrfs counts the image's files against the size as well.
   const imageMb = storageLimit?.countsImage ? Math.ceil(((await docker.getImage(request.image).inspect()).Size ?? 0) / (1024 * 1024)) : 0;
   const packages = request.packages ?? [];
-  const preludes = [...(request.extraCaBundle ? [caPrelude] : []), ...(packages.length > 0 ? [buildPackagesScript] : [])];
+  const dependencies = request.cacheVolume ? (request.dependencies ?? null) : null;
+  const preludes = [
+    ...(request.extraCaBundle ? [caPrelude] : []),
+    ...(packages.length > 0 ? [buildPackagesScript] : []),
+    ...(dependencies ? [dependencyReuseScript] : []),
+  ];
   const cmd =
     preludes.length > 0
       ? ["bash", "-c", `${preludes.join("\n")}\nexec bash helpers/build.sh "$1"\n`, "slipway-build", request.commands]
@@ -97,6 +113,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
       "CI=true",
       ...(request.cacheVolume ? cacheEnvironment : []),
       ...(packages.length > 0 ? [`SLIPWAY_BUILD_PACKAGES=${packages.join(" ")}`] : []),
+      ...(dependencies ? dependencyEnvironment(dependencies) : []),
     ],
     Labels: { ...request.labels, "slipway.role": "build" },
     Tty: false,
@@ -114,9 +131,11 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     },
   });
 
+  phase("create");
   const extras: ExtraEntry[] = request.extraCaBundle ? [{ name: extraCaPath, content: request.extraCaBundle }] : [];
   await container.putArchive(packDirectory(request.sourceDirectory, "mnt/code", extras) as unknown as NodeJS.ReadableStream, { path: "/" });
 
+  phase("copy source in");
   const output = new TailBuffer(256 * 1024);
   const stream = await container.attach({ stream: true, stdout: true, stderr: true });
   const sink = new PassThrough();
@@ -133,8 +152,10 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
   });
 
   await container.start();
+  phase("container start");
+  // Not awaited: the meter's own container starts while the build runs, not before it is waited for.
   const disk = limits.diskMb
-    ? await watchBuildDisk(docker, container, {
+    ? watchBuildDisk(docker, container, {
         limitMb: limits.diskMb,
         image: request.image,
         cacheMountPath,
@@ -149,6 +170,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
   }, limits.timeoutSeconds * 1000);
   try {
     const result = (await container.wait()) as { StatusCode: number };
+    phase("commands");
     // Give the log stream a moment to drain after the process exits.
     await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const text = output.toString();
@@ -158,10 +180,12 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     if (!diskOverrun && hardDiskLimit && result.StatusCode !== 0 && diskFull.test(text.slice(-16 * 1024))) {
       diskOverrun = { limitMb: limits.diskMb!, usedMb: limits.diskMb! };
     }
-    return { container, exitCode: result.StatusCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0 };
+    phase("disk check");
+    return { container, exitCode: result.StatusCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0, phases };
   } finally {
     clearTimeout(timer);
-    await disk?.stop();
+    // The meter goes in the background; removeBuildContainers finds it if this worker dies first.
+    void disk?.stop();
   }
 }
 

@@ -25,18 +25,21 @@ export type BuildDiskWatch = {
 const meterInterval = 2;
 const mb = 1024 * 1024;
 
-export async function watchBuildDisk(
+export function watchBuildDisk(
   docker: Docker,
   build: Docker.Container,
   options: { limitMb: number; image: string; cacheVolume?: string; cacheMountPath: string; labels: Record<string, string>; intervalMs?: number },
-): Promise<BuildDiskWatch> {
+): BuildDiskWatch {
   const limitBytes = options.limitMb * mb;
   let cacheBytes = 0;
   let peak = 0;
   let overrun: DiskOverrun | null = null;
   let stopped = false;
 
-  const meter = options.cacheVolume ? await startCacheMeter(docker, options, (bytes) => (cacheBytes = bytes)).catch(() => null) : null;
+  // Started beside the build rather than before it is waited for: a build that takes less
+  // than the meter's start (a few hundred ms) is not held up by it. Its first reading is
+  // the cache as the build found it, so a cache filled earlier still counts.
+  const meter = options.cacheVolume ? startCacheMeter(docker, options, (bytes) => (cacheBytes = bytes)).catch(() => null) : Promise.resolve(null);
 
   let timer: NodeJS.Timeout | undefined;
   const check = async () => {
@@ -66,7 +69,8 @@ export async function watchBuildDisk(
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      if (meter) await meter.remove({ force: true }).catch(() => {});
+      const container = await meter;
+      if (container) await container.remove({ force: true }).catch(() => {});
     },
   };
 }
