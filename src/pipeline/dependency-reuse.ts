@@ -53,6 +53,38 @@ export async function dependencyFilesDigest(directory: string): Promise<string |
   return createHash("sha256").update(lines.join("")).digest("hex");
 }
 
+// Scripts npm runs for the package itself on every install: their output depends on more
+// than the dependency files, so a package with one always installs.
+const installScripts = ["preinstall", "install", "postinstall", "prepublish", "preprepare", "prepare", "postprepare"];
+const dependencyFields = ["dependencies", "devDependencies", "optionalDependencies", "peerDependencies"];
+
+/**
+ * Why the package's install must run even with unchanged files, or null when a copy may stand
+ * in for it: a script npm runs on install, workspaces, or a dependency on a local folder or
+ * file (its contents are not in the key).
+ */
+export function installMustRun(manifestText: string): string | null {
+  let manifest: Record<string, unknown>;
+  try {
+    manifest = JSON.parse(manifestText) as Record<string, unknown>;
+  } catch {
+    return "package.json is not valid JSON";
+  }
+  if (!manifest || typeof manifest !== "object") return "package.json is not an object";
+  const scripts = (manifest.scripts ?? {}) as Record<string, unknown>;
+  const script = installScripts.find((name) => typeof scripts === "object" && scripts !== null && name in scripts);
+  if (script) return `package.json has a "${script}" script, which runs on every install`;
+  if (manifest.workspaces) return "package.json declares workspaces";
+  for (const field of dependencyFields) {
+    const specs = (manifest[field] ?? {}) as Record<string, unknown>;
+    if (typeof specs !== "object" || specs === null) continue;
+    for (const [name, spec] of Object.entries(specs)) {
+      if (typeof spec === "string" && /^(file:|link:|\.{0,2}\/|~\/)/.test(spec)) return `the dependency "${name}" is a local folder or file ("${spec}"), whose contents are not in the key`;
+    }
+  }
+  return null;
+}
+
 /** What the build will do about `npm install`; null when the function has no package.json to key on. */
 export async function planDependencyInstall(
   db: Queryable,
@@ -83,8 +115,11 @@ export async function planDependencyInstall(
     [options.functionId, options.runtime, options.deploymentId],
   );
   const previous = last.rows[0];
-  const reuse = previous?.dependency_key === key;
-  const installReason = !previous
+  const mustRun = installMustRun(await readFile(join(options.sourceDirectory, "package.json"), "utf8"));
+  const reuse = !mustRun && previous?.dependency_key === key;
+  const installReason = mustRun
+    ? mustRun
+    : !previous
     ? "this function has no earlier successful build"
     : reuse
       ? ""
