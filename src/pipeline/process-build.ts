@@ -33,7 +33,7 @@ import { buildLogKey, createBuildLogAppender, endBuildLog } from "./build-log-st
 import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
-import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
+import { prepareBuildContainer, removeBuildContainers, runBuildContainer, type BuildLimits, type PreparedBuildContainer } from "./run-build-container.js";
 import { planDependencyInstall, type DependencyPlan } from "./dependency-reuse.js";
 import { buildNetwork } from "../sandbox/sandbox-networks.js";
 import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
@@ -118,12 +118,34 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
   const appendLiveLog = liveLog ? createBuildLogAppender(deps.redis!, liveLog, config.SLIPWAY_BUILD_LOG_MAX_MB * 1024 * 1024) : null;
   let container: Docker.Container | undefined;
+  let preparing: Promise<PreparedBuildContainer> | undefined;
   try {
     const runtime = deps.runtimes.get(deployment.runtime);
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
     // Said here, in words, rather than as Docker's "No such image" from the build container.
     const missingImage = await describeMissingRuntimeImage(docker, runtime);
     if (missingImage) throw new BuildFailure(missingImage);
+
+    // The build's container (limits, network, cache volume; no variables, no source) is made
+    // and started while the source is fetched, so the build starts with an exec.
+    const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+    const limits: BuildLimits = {
+      memoryMb: Math.max(runtime.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
+      cpus: config.SLIPWAY_BUILD_CPUS,
+      pids: config.SLIPWAY_BUILD_PIDS,
+      timeoutSeconds,
+      diskMb: config.SLIPWAY_BUILD_DISK_MB,
+    };
+    const labels = { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId };
+    const useCache = deployment.cache && deployment.useCache;
+    const cacheVolumeReady = useCache ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
+    preparing = (async () => {
+      // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
+      await ensureSandboxNetwork(docker, buildNetwork);
+      const cacheVolume = await cacheVolumeReady;
+      return prepareBuildContainer(docker, { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cacheVolume ? { cacheVolume } : {}) });
+    })();
+    preparing.catch(() => {}); // awaited by the build; a failure surfaces there
 
     await step("fetch", async () => {
       if (deployment.sourceDigest) {
@@ -149,15 +171,12 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       throw new BuildFailure(`the function's root '${deployment.root}' leads outside the source`);
     }
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
-    // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
-    await ensureSandboxNetwork(docker, buildNetwork);
     let lastShown = 0;
     liveLogTimer = setInterval(() => {
       if (output.length === lastShown) return;
       lastShown = output.length;
       void reportLater(db, building(output)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not record the live log"));
     }, liveLogIntervalMs);
-    const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
     // Secret values never reach the stored log, the live log or a check run: masked first.
     const masker = createSecretMasker(Object.values(variables.secrets));
     const showOutput = (text: string) => {
@@ -165,32 +184,26 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
       if (appendLiveLog && text) void appendLiveLog(text);
     };
-    const buildOnce = (cacheVolume: string | undefined, dependencies: DependencyPlan | null) =>
+    const buildOnce = (cacheVolume: string | undefined, dependencies: DependencyPlan | null, prepared?: PreparedBuildContainer) =>
       runBuildContainer(docker, {
         image: runtime.image,
         sourceDirectory,
         entrypoint: deployment.entrypoint,
         commands: deployment.commands,
-        limits: {
-          memoryMb: Math.max(runtime.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
-          cpus: config.SLIPWAY_BUILD_CPUS,
-          pids: config.SLIPWAY_BUILD_PIDS,
-          timeoutSeconds,
-          diskMb: config.SLIPWAY_BUILD_DISK_MB,
-        },
-        labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
+        limits,
+        labels,
         env: [...buildEnvironment, ...buildProxyEnvironment(config.SLIPWAY_BUILD_PROXY)],
         network: buildNetwork.name,
         packages,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume, dependencies } : {}),
         onOutput: (text) => showOutput(masker.push(text)),
-      }).finally(() => showOutput(masker.flush()));
+      }, prepared).finally(() => showOutput(masker.flush()));
     let dependencies: DependencyPlan | null = null;
+    let waitedForContainer = 0;
     const build = await step("build", async () => {
-      const useCache = deployment.cache && deployment.useCache;
       const [cacheVolume, plan] = await Promise.all([
-        useCache ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined,
+        cacheVolumeReady,
         // The install is skipped only with the cache (it holds the copy), never on a rebuild without it.
         useCache
           ? planDependencyInstall(db, {
@@ -207,10 +220,14 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
           : null,
       ]);
       dependencies = plan;
-      const first = await buildOnce(cacheVolume, plan);
+      const waitStarted = performance.now();
+      const prepared = await preparing!;
+      waitedForContainer = performance.now() - waitStarted;
+      const first = await buildOnce(cacheVolume, plan, prepared);
       if (first.diskOverrun && cacheVolume) {
         // The cache counts towards the limit: a full one must not fail every build from now on.
         await first.container.remove({ force: true }).catch(() => {});
+        await first.meterGone;
         await resetCacheVolume(docker, deployment.functionId, deployment.runtime);
         output += "\n[slipway] The build passed its disk limit, so its build cache was cleared; the next build starts without it.\n";
       }
@@ -218,10 +235,12 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       // A broken cache must not fail every build from now on: start it afresh, once.
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
+      await first.meterGone;
       output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
       // A fresh cache holds no copy of node_modules: the retry installs.
       return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime), plan && { ...plan, reuse: false, installReason: "the build cache was cleared" });
     });
+    timings["build › waited for its container"] = waitedForContainer;
     for (const [phase, ms] of Object.entries(build.phases)) timings[`build › ${phase}`] = ms;
     clearInterval(liveLogTimer);
     container = build.container;
@@ -278,6 +297,9 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     if (liveLog) await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
     await rm(workdir, { recursive: true, force: true });
     if (container) await container.remove({ force: true }).catch(() => {});
+    // A build that ended before its container was used (a failed fetch, say) leaves none behind.
+    const prepared = await preparing?.catch(() => null);
+    if (prepared && prepared.container.id !== container?.id) await prepared.container.remove({ force: true }).catch(() => {});
   }
 }
 

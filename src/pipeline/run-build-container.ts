@@ -45,7 +45,17 @@ export const cacheEnvironment = [
 ];
 
 /** `phases`: where the build's milliseconds went (container create, copy in, start, run, exit). */
-export type BuildOutcome = { container: Docker.Container; exitCode: number; timedOut: boolean; output: string; diskOverrun?: DiskOverrun | null; diskPeakMb?: number; phases: Record<string, number> };
+/** `meterGone`: settles once the disk meter, which mounts the cache volume too, is removed. */
+export type BuildOutcome = {
+  container: Docker.Container;
+  exitCode: number;
+  timedOut: boolean;
+  output: string;
+  diskOverrun?: DiskOverrun | null;
+  diskPeakMb?: number;
+  phases: Record<string, number>;
+  meterGone: Promise<void>;
+};
 
 // How a write that hit the engine's hard limit fails, in any toolchain's words.
 const diskFull = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/;
@@ -79,7 +89,60 @@ export class TailBuffer {
   }
 }
 
-export async function runBuildContainer(docker: Docker, request: BuildRequest): Promise<BuildOutcome> {
+/** What a build container is made with before its build is known: no variables, no source. */
+export type BuildContainerSpec = Pick<BuildRequest, "image" | "limits" | "labels" | "cacheVolume" | "network">;
+
+export type PreparedBuildContainer = { container: Docker.Container; hardDiskLimit: boolean; imageMb: number };
+
+// The container's first process only waits; the build runs as an exec in it, with the
+// variables given to that exec. docker-init (Init) reaps what the build leaves behind.
+const idleCommand = ["sh", "-c", "while :; do sleep 3600; done"];
+
+/**
+ * Creates and starts the container a build will run in, with its limits, network, cache
+ * volume and capabilities, but without the function's variables or source: those come with
+ * the build (runBuildContainer). Made while the source is fetched, so the build itself starts
+ * with an exec, not a container create and start.
+ */
+export async function prepareBuildContainer(docker: Docker, spec: BuildContainerSpec): Promise<PreparedBuildContainer> {
+  const { limits } = spec;
+  const storageLimit = limits.diskMb ? await probeStorageLimit(docker, spec.image) : null;
+  const hardDiskLimit = Boolean(storageLimit);
+  // btrfs counts the image's files against the size as well.
+  const imageMb = storageLimit?.countsImage ? Math.ceil(((await docker.getImage(spec.image).inspect()).Size ?? 0) / (1024 * 1024)) : 0;
+  const container = await docker.createContainer({
+    Image: spec.image,
+    WorkingDir: "/usr/local/server",
+    Entrypoint: idleCommand,
+    Cmd: [],
+    Labels: { ...spec.labels, "slipway.role": "build" },
+    Tty: false,
+    HostConfig: {
+      Init: true,
+      Memory: limits.memoryMb * 1024 * 1024,
+      MemorySwap: limits.memoryMb * 1024 * 1024,
+      NanoCpus: Math.round(limits.cpus * 1e9),
+      PidsLimit: limits.pids,
+      SecurityOpt: ["no-new-privileges"],
+      CapDrop: ["ALL"],
+      CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID"],
+      ...(spec.cacheVolume ? { Mounts: [{ Type: "volume" as const, Source: spec.cacheVolume, Target: cacheMountPath }] } : {}),
+      ...(spec.network ? { NetworkMode: spec.network } : {}),
+      ...(hardDiskLimit ? { StorageOpt: { size: `${limits.diskMb! + imageMb}M` } } : {}),
+      LogConfig: { Type: "none", Config: {} },
+    },
+  });
+  try {
+    await container.start();
+  } catch (error) {
+    await container.remove({ force: true }).catch(() => {});
+    throw error;
+  }
+  return { container, hardDiskLimit, imageMb };
+}
+
+/** Runs the build in `prepared` (made for the same image, limits, network and cache), or in a container made now. */
+export async function runBuildContainer(docker: Docker, request: BuildRequest, prepared?: PreparedBuildContainer): Promise<BuildOutcome> {
   const { limits } = request;
   const phases: Record<string, number> = {};
   let phaseStarted = performance.now();
@@ -88,10 +151,9 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     phases[name] = (phases[name] ?? 0) + now - phaseStarted;
     phaseStarted = now;
   };
-  const storageLimit = limits.diskMb ? await probeStorageLimit(docker, request.image) : null;
-  const hardDiskLimit = Boolean(storageLimit);
-  // btrfs counts the image's files against the size as well.
-  const imageMb = storageLimit?.countsImage ? Math.ceil(((await docker.getImage(request.image).inspect()).Size ?? 0) / (1024 * 1024)) : 0;
+  const ready = prepared ?? (await prepareBuildContainer(docker, request));
+  const { container, hardDiskLimit } = ready;
+  if (!prepared) phase("container start");
   const packages = request.packages ?? [];
   const dependencies = request.cacheVolume ? (request.dependencies ?? null) : null;
   const preludes = [
@@ -103,10 +165,14 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     preludes.length > 0
       ? ["bash", "-c", `${preludes.join("\n")}\nexec bash helpers/build.sh "$1"\n`, "slipway-build", request.commands]
       : ["bash", "helpers/build.sh", request.commands];
-  const container = await docker.createContainer({
-    Image: request.image,
-    WorkingDir: "/usr/local/server",
+
+  const extras: ExtraEntry[] = request.extraCaBundle ? [{ name: extraCaPath, content: request.extraCaBundle }] : [];
+  await container.putArchive(packDirectory(request.sourceDirectory, "mnt/code", extras) as unknown as NodeJS.ReadableStream, { path: "/" });
+  phase("copy source in");
+
+  const exec = await container.exec({
     Cmd: cmd,
+    WorkingDir: "/usr/local/server",
     Env: [
       ...(request.env ?? []),
       `OPEN_RUNTIMES_ENTRYPOINT=${request.entrypoint}`,
@@ -115,29 +181,12 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
       ...(packages.length > 0 ? [`SLIPWAY_BUILD_PACKAGES=${packages.join(" ")}`] : []),
       ...(dependencies ? dependencyEnvironment(dependencies) : []),
     ],
-    Labels: { ...request.labels, "slipway.role": "build" },
+    AttachStdout: true,
+    AttachStderr: true,
     Tty: false,
-    HostConfig: {
-      Memory: limits.memoryMb * 1024 * 1024,
-      MemorySwap: limits.memoryMb * 1024 * 1024,
-      NanoCpus: Math.round(limits.cpus * 1e9),
-      PidsLimit: limits.pids,
-      SecurityOpt: ["no-new-privileges"],
-      CapDrop: ["ALL"],
-      CapAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETGID", "SETUID"],
-      ...(request.cacheVolume ? { Mounts: [{ Type: "volume" as const, Source: request.cacheVolume, Target: cacheMountPath }] } : {}),
-      ...(request.network ? { NetworkMode: request.network } : {}),
-      ...(hardDiskLimit ? { StorageOpt: { size: `${limits.diskMb! + imageMb}M` } } : {}),
-    },
   });
-
-  phase("create");
-  const extras: ExtraEntry[] = request.extraCaBundle ? [{ name: extraCaPath, content: request.extraCaBundle }] : [];
-  await container.putArchive(packDirectory(request.sourceDirectory, "mnt/code", extras) as unknown as NodeJS.ReadableStream, { path: "/" });
-
-  phase("copy source in");
   const output = new TailBuffer(256 * 1024);
-  const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
   const sink = new PassThrough();
   sink.on("data", (chunk: Buffer) => {
     const text = chunk.toString("utf8");
@@ -145,14 +194,13 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     request.onOutput?.(text);
   });
   docker.modem.demuxStream(stream, sink, sink);
+  // The exec's output ends when its process does (or when the container is killed).
   const streamEnded = new Promise<void>((resolve) => {
     stream.on("end", resolve);
     stream.on("close", resolve);
     stream.on("error", () => resolve());
   });
-
-  await container.start();
-  phase("container start");
+  phase("exec start");
   // Not awaited: the meter's own container starts while the build runs, not before it is waited for.
   const disk = limits.diskMb
     ? watchBuildDisk(docker, container, {
@@ -168,25 +216,41 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest): 
     timedOut = true;
     container.kill().catch(() => {});
   }, limits.timeoutSeconds * 1000);
+  let meterGone: Promise<void> = Promise.resolve();
   try {
-    const result = (await container.wait()) as { StatusCode: number };
+    await streamEnded;
+    const exitCode = await execExitCode(exec);
     phase("commands");
-    // Give the log stream a moment to drain after the process exits.
-    await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
     const text = output.toString();
     await disk?.measure();
     let diskOverrun = disk?.overrun() ?? null;
     // The engine's hard limit makes the write fail instead: the same reason, in the build's words.
-    if (!diskOverrun && hardDiskLimit && result.StatusCode !== 0 && diskFull.test(text.slice(-16 * 1024))) {
+    if (!diskOverrun && hardDiskLimit && exitCode !== 0 && diskFull.test(text.slice(-16 * 1024))) {
       diskOverrun = { limitMb: limits.diskMb!, usedMb: limits.diskMb! };
     }
     phase("disk check");
-    return { container, exitCode: result.StatusCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0, phases };
+    if (disk) meterGone = disk.stop();
+    return { container, exitCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0, phases, meterGone };
   } finally {
     clearTimeout(timer);
-    // The meter goes in the background; removeBuildContainers finds it if this worker dies first.
-    void disk?.stop();
+    // The meter goes in the background (meterGone); removeBuildContainers finds it if this worker dies first.
+    if (disk) meterGone = disk.stop();
   }
+}
+
+/**
+ * The exit code of a finished exec. Its output can end a moment before the engine records
+ * the code; a container that was killed or removed (time limit, memory, cancelled) counts as
+ * killed (137), as a container's own process would.
+ */
+async function execExitCode(exec: Docker.Exec): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const info = await exec.inspect().catch(() => null);
+    if (!info) return 137;
+    if (!info.Running && info.ExitCode !== null) return info.ExitCode;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return 137;
 }
 
 /** Removes build containers left behind by a worker that died mid-build. */

@@ -35,6 +35,7 @@ export function watchBuildDisk(
   let peak = 0;
   let overrun: DiskOverrun | null = null;
   let stopped = false;
+  let stopping: Promise<void> | null = null;
 
   // Started beside the build rather than before it is waited for: a build that takes less
   // than the meter's start (a few hundred ms) is not held up by it. Its first reading is
@@ -66,11 +67,15 @@ export function watchBuildDisk(
     overrun: () => overrun,
     peakMb: () => Math.ceil(peak / mb),
     measure: () => (stopped || overrun ? Promise.resolve() : check()),
-    async stop() {
+    stop() {
+      if (stopping) return stopping;
       stopped = true;
       clearTimeout(timer);
-      const container = await meter;
-      if (container) await container.remove({ force: true }).catch(() => {});
+      stopping = meter.then((container) => container?.remove({ force: true })).then(
+        () => {},
+        () => {},
+      );
+      return stopping;
     },
   };
 }
