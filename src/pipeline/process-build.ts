@@ -205,7 +205,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       const [cacheVolume, plan] = await Promise.all([
         cacheVolumeReady,
         // The install is skipped only with the cache (it holds the copy), never on a rebuild without it.
-        useCache
+        useCache && config.SLIPWAY_BUILD_REUSE_DEPENDENCIES === "true"
           ? planDependencyInstall(db, {
               sourceDirectory,
               functionId: deployment.functionId,
