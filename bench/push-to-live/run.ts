@@ -34,7 +34,7 @@ const ms = (value: number) => `${value.toFixed(0).padStart(6)} ms`;
 const spread = (values: number[]) =>
   values.length === 0 ? "—" : `${ms(median(values))} (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
 const topSteps = ["queue wait", "fetch", "build", "artifact", "activate"];
-const phaseOrder = ["create", "copy source in", "container start", "commands", "disk check"];
+const phaseOrder = ["waited for its container", "container start", "copy source in", "exec start", "commands", "disk check"];
 const webhookStep = "webhook → deployment recorded";
 const otherStep = "other (reporting, routes, polling)";
 

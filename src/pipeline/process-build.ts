@@ -281,9 +281,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       log.warn("the deployment changed state while it built (cancelled or taken over); dropping this result");
       return;
     }
-    await emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
+    // Published while the gateway activates: the event says built, not live, so neither waits for the other.
+    const published = emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
 
     const activations = await step("activate", () => activateTargets(deps, deployment));
+    await published;
     await markSettled(db, deploymentId, timings);
     await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
     log.info({ activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
