@@ -95,8 +95,9 @@ export type BuildContainerSpec = Pick<BuildRequest, "image" | "limits" | "labels
 export type PreparedBuildContainer = { container: Docker.Container; hardDiskLimit: boolean; imageMb: number };
 
 // The container's first process only waits; the build runs as an exec in it, with the
-// variables given to that exec. docker-init (Init) reaps what the build leaves behind.
-const idleCommand = ["sh", "-c", "while :; do sleep 3600; done"];
+// variables given to that exec. Waiting in bash (which builds need anyway) as the first
+// process also reaps what the build leaves behind, so no zombie holds one of its pids.
+const idleCommand = ["bash", "-c", "while :; do sleep 3600 & wait $!; done"];
 
 /**
  * Creates and starts the container a build will run in, with its limits, network, cache
@@ -118,7 +119,6 @@ export async function prepareBuildContainer(docker: Docker, spec: BuildContainer
     Labels: { ...spec.labels, "slipway.role": "build" },
     Tty: false,
     HostConfig: {
-      Init: true,
       Memory: limits.memoryMb * 1024 * 1024,
       MemorySwap: limits.memoryMb * 1024 * 1024,
       NanoCpus: Math.round(limits.cpus * 1e9),
