@@ -83,6 +83,33 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   if (leftovers > 0) log.warn({ leftovers }, "removed build containers of a dead attempt");
 
   const deployment = (await getBuildContext(db, deploymentId))!;
+
+  // The build's container (limits, network, cache volume; no variables, no source) is made
+  // and started from here on, while the build is set up and its source fetched, so the build
+  // itself starts with an exec.
+  const runtime = deps.runtimes.get(deployment.runtime);
+  const timeoutSeconds = runtime?.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+  const limits: BuildLimits = {
+    memoryMb: Math.max(runtime?.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
+    cpus: config.SLIPWAY_BUILD_CPUS,
+    pids: config.SLIPWAY_BUILD_PIDS,
+    timeoutSeconds,
+    diskMb: config.SLIPWAY_BUILD_DISK_MB,
+  };
+  const labels = { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId };
+  const useCache = deployment.cache && deployment.useCache;
+  const cacheVolumeReady = useCache && runtime ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
+  const preparing = runtime
+    ? (async () => {
+        // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
+        await ensureSandboxNetwork(docker, buildNetwork);
+        const cacheVolume = await cacheVolumeReady;
+        return prepareBuildContainer(docker, { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cacheVolume ? { cacheVolume } : {}) });
+      })()
+    : undefined;
+  // Awaited by the build; a failure (a missing image, said in words below) surfaces there.
+  cacheVolumeReady.catch(() => {});
+  preparing?.catch(() => {});
   const building = (log: string): DeploymentFacts => ({ kind: "deployment", deploymentId, phase: "building", log: log.slice(-liveLogBytes) });
 
   const timings: Record<string, number> = {};
@@ -118,34 +145,12 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
   const appendLiveLog = liveLog ? createBuildLogAppender(deps.redis!, liveLog, config.SLIPWAY_BUILD_LOG_MAX_MB * 1024 * 1024) : null;
   let container: Docker.Container | undefined;
-  let preparing: Promise<PreparedBuildContainer> | undefined;
   try {
-    const runtime = deps.runtimes.get(deployment.runtime);
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
     // Said here, in words, rather than as Docker's "No such image" from the build container.
     const missingImage = await describeMissingRuntimeImage(docker, runtime);
     if (missingImage) throw new BuildFailure(missingImage);
 
-    // The build's container (limits, network, cache volume; no variables, no source) is made
-    // and started while the source is fetched, so the build starts with an exec.
-    const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
-    const limits: BuildLimits = {
-      memoryMb: Math.max(runtime.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
-      cpus: config.SLIPWAY_BUILD_CPUS,
-      pids: config.SLIPWAY_BUILD_PIDS,
-      timeoutSeconds,
-      diskMb: config.SLIPWAY_BUILD_DISK_MB,
-    };
-    const labels = { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId };
-    const useCache = deployment.cache && deployment.useCache;
-    const cacheVolumeReady = useCache ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
-    preparing = (async () => {
-      // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
-      await ensureSandboxNetwork(docker, buildNetwork);
-      const cacheVolume = await cacheVolumeReady;
-      return prepareBuildContainer(docker, { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cacheVolume ? { cacheVolume } : {}) });
-    })();
-    preparing.catch(() => {}); // awaited by the build; a failure surfaces there
 
     await step("fetch", async () => {
       if (deployment.sourceDigest) {

@@ -96,8 +96,10 @@ export type PreparedBuildContainer = { container: Docker.Container; hardDiskLimi
 
 // The container's first process only waits; the build runs as an exec in it, with the
 // variables given to that exec. Waiting in bash (which builds need anyway) as the first
-// process also reaps what the build leaves behind, so no zombie holds one of its pids.
-const idleCommand = ["bash", "-c", "while :; do sleep 3600 & wait $!; done"];
+// process also reaps what the build leaves behind, so no zombie holds one of its pids. It
+// waits for the build's time limit plus half an hour at most, so a container its worker lost
+// track of stops by itself; the worker kills a build at its limit long before.
+const idleCommand = (timeoutSeconds: number) => ["bash", "-c", 'sleep "$1" & wait $!', "slipway-build-idle", String(timeoutSeconds + 1800)];
 
 /**
  * Creates and starts the container a build will run in, with its limits, network, cache
@@ -114,7 +116,7 @@ export async function prepareBuildContainer(docker: Docker, spec: BuildContainer
   const container = await docker.createContainer({
     Image: spec.image,
     WorkingDir: "/usr/local/server",
-    Entrypoint: idleCommand,
+    Entrypoint: idleCommand(limits.timeoutSeconds),
     Cmd: [],
     Labels: { ...spec.labels, "slipway.role": "build" },
     Tty: false,
