@@ -145,6 +145,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
   const appendLiveLog = liveLog ? createBuildLogAppender(deps.redis!, liveLog, config.SLIPWAY_BUILD_LOG_MAX_MB * 1024 * 1024) : null;
   let container: Docker.Container | undefined;
+  let removeMeter: (() => Promise<void>) | undefined;
   try {
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
     // Said here, in words, rather than as Docker's "No such image" from the build container.
@@ -232,7 +233,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       if (first.diskOverrun && cacheVolume) {
         // The cache counts towards the limit: a full one must not fail every build from now on.
         await first.container.remove({ force: true }).catch(() => {});
-        await first.meterGone;
+        await first.removeMeter();
         await resetCacheVolume(docker, deployment.functionId, deployment.runtime);
         output += "\n[slipway] The build passed its disk limit, so its build cache was cleared; the next build starts without it.\n";
       }
@@ -240,7 +241,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       // A broken cache must not fail every build from now on: start it afresh, once.
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
-      await first.meterGone;
+      await first.removeMeter();
       output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
       // A fresh cache holds no copy of node_modules: the retry installs.
       return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime), plan && { ...plan, reuse: false, installReason: "the build cache was cleared" });
@@ -249,6 +250,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     for (const [phase, ms] of Object.entries(build.phases)) timings[`build › ${phase}`] = ms;
     clearInterval(liveLogTimer);
     container = build.container;
+    removeMeter = build.removeMeter;
     if (build.diskOverrun) {
       throw new BuildFailure(describeDiskOverrun(build.diskOverrun), "failure", deployment.commands);
     }
@@ -304,6 +306,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     if (liveLog) await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
     await rm(workdir, { recursive: true, force: true });
     if (container) await container.remove({ force: true }).catch(() => {});
+    await removeMeter?.();
     // A build that ended before its container was used (a failed fetch, say) leaves none behind.
     const prepared = await preparing?.catch(() => null);
     if (prepared && prepared.container.id !== container?.id) await prepared.container.remove({ force: true }).catch(() => {});

@@ -45,7 +45,11 @@ export const cacheEnvironment = [
 ];
 
 /** `phases`: where the build's milliseconds went (container create, copy in, start, run, exit). */
-/** `meterGone`: settles once the disk meter, which mounts the cache volume too, is removed. */
+/**
+ * `removeMeter`: removes the disk meter, which mounts the cache volume too. Left to the
+ * caller, so that its removal does not compete with what comes next (the artifact, the
+ * activation) on a successful build; removeBuildContainers finds it if the worker dies first.
+ */
 export type BuildOutcome = {
   container: Docker.Container;
   exitCode: number;
@@ -54,7 +58,7 @@ export type BuildOutcome = {
   diskOverrun?: DiskOverrun | null;
   diskPeakMb?: number;
   phases: Record<string, number>;
-  meterGone: Promise<void>;
+  removeMeter(): Promise<void>;
 };
 
 // How a write that hit the engine's hard limit fails, in any toolchain's words.
@@ -218,7 +222,7 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest, p
     timedOut = true;
     container.kill().catch(() => {});
   }, limits.timeoutSeconds * 1000);
-  let meterGone: Promise<void> = Promise.resolve();
+  const removeMeter = () => disk?.stop() ?? Promise.resolve();
   try {
     await streamEnded;
     const exitCode = await execExitCode(exec);
@@ -231,12 +235,13 @@ export async function runBuildContainer(docker: Docker, request: BuildRequest, p
       diskOverrun = { limitMb: limits.diskMb!, usedMb: limits.diskMb! };
     }
     phase("disk check");
-    if (disk) meterGone = disk.stop();
-    return { container, exitCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0, phases, meterGone };
+    disk?.pause();
+    return { container, exitCode, timedOut, output: text, diskOverrun, diskPeakMb: disk?.peakMb() ?? 0, phases, removeMeter };
+  } catch (error) {
+    void removeMeter();
+    throw error;
   } finally {
     clearTimeout(timer);
-    // The meter goes in the background (meterGone); removeBuildContainers finds it if this worker dies first.
-    if (disk) meterGone = disk.stop();
   }
 }
 

@@ -19,6 +19,8 @@ export type BuildDiskWatch = {
   peakMb(): number;
   /** Measures once more now: a build that wrote fast and exited between two readings is caught. */
   measure(): Promise<void>;
+  /** Stops the readings; the meter's container stays until stop(). */
+  pause(): void;
   stop(): Promise<void>;
 };
 
@@ -67,6 +69,10 @@ export function watchBuildDisk(
     overrun: () => overrun,
     peakMb: () => Math.ceil(peak / mb),
     measure: () => (stopped || overrun ? Promise.resolve() : check()),
+    pause() {
+      stopped = true;
+      clearTimeout(timer);
+    },
     stop() {
       if (stopping) return stopping;
       stopped = true;
