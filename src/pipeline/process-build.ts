@@ -28,13 +28,14 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { reportLater, type DeploymentFacts } from "../store/github-reports.js";
-import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
+import { cacheVolumeName, ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
 import { buildLogKey, createBuildLogAppender, endBuildLog } from "./build-log-stream.js";
 import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
-import { prepareBuildContainer, removeBuildContainers, runBuildContainer, type BuildLimits, type PreparedBuildContainer } from "./run-build-container.js";
+import { buildContainerName, prepareBuildContainer, removeBuildContainers, runBuildContainer, type BuildContainerSpec, type BuildLimits, type PreparedBuildContainer } from "./run-build-container.js";
 import { planDependencyInstall, type DependencyPlan } from "./dependency-reuse.js";
+import type { BuildContainersAhead } from "./build-containers-ahead.js";
 import { buildNetwork } from "../sandbox/sandbox-networks.js";
 import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
 import { buildProxyEnvironment } from "../sandbox/build-proxy-environment.js";
@@ -52,6 +53,8 @@ export type BuildDependencies = {
   log: Logger;
   /** Live build logs for followers; optional so a worker without it still builds. */
   redis?: Redis;
+  /** Build containers made ahead (build-containers-ahead.ts); none: each build makes its own. */
+  ahead?: BuildContainersAhead;
   /** Where `deployments.<function>.ready|failed` events go; none: not published. */
   events?: Queue<EventJobData>;
 };
@@ -99,14 +102,32 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const labels = { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId };
   const useCache = deployment.cache && deployment.useCache;
   const cacheVolumeReady = useCache && runtime ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
-  const preparing = runtime
-    ? (async () => {
-        // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
-        await ensureSandboxNetwork(docker, buildNetwork);
-        const cacheVolume = await cacheVolumeReady;
-        return prepareBuildContainer(docker, { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cacheVolume ? { cacheVolume } : {}) });
-      })()
-    : undefined;
+  const containerSpec = (cache: boolean): BuildContainerSpec | null =>
+    runtime
+      ? { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cache ? { cacheVolume: cacheVolumeName(deployment.functionId, deployment.runtime) } : {}) }
+      : null;
+  const makeContainer = async () => {
+    // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
+    await ensureSandboxNetwork(docker, buildNetwork);
+    await cacheVolumeReady;
+    return prepareBuildContainer(docker, containerSpec(useCache)!);
+  };
+  // One made ahead, after the function's last successful build, if it has the same settings;
+  // renamed for this deployment, so that a cancel or a takeover finds it.
+  const takenAhead = runtime ? deps.ahead?.take(deployment.functionId, containerSpec(useCache)!) : null;
+  const preparing = !runtime
+    ? undefined
+    : takenAhead
+      ? takenAhead
+          .then(async (prepared) => {
+            await prepared.container.rename({ name: buildContainerName(deploymentId) });
+            return prepared;
+          })
+          .catch((error: Error) => {
+            log.warn({ err: { message: error.message } }, "the build container made ahead could not be used; making one");
+            return makeContainer();
+          })
+      : makeContainer();
   // Awaited by the build; a failure (a missing image, said in words below) surfaces there.
   cacheVolumeReady.catch(() => {});
   preparing?.catch(() => {});
@@ -234,6 +255,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         // The cache counts towards the limit: a full one must not fail every build from now on.
         await first.container.remove({ force: true }).catch(() => {});
         await first.removeMeter();
+        await deps.ahead?.discard(deployment.functionId);
         await resetCacheVolume(docker, deployment.functionId, deployment.runtime);
         output += "\n[slipway] The build passed its disk limit, so its build cache was cleared; the next build starts without it.\n";
       }
@@ -242,6 +264,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
       await first.removeMeter();
+      await deps.ahead?.discard(deployment.functionId);
       output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
       // A fresh cache holds no copy of node_modules: the retry installs.
       return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime), plan && { ...plan, reuse: false, installReason: "the build cache was cleared" });
@@ -296,6 +319,10 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     await markSettled(db, deploymentId, timings);
     await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
     log.info({ activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
+    // The function's next build will find its container started. Labelled for the function
+    // only: it belongs to no deployment until a build takes it.
+    // Not after a build without its cache: the cache volume might not exist, and Docker would make an unlabelled one.
+    if (runtime && deps.ahead && (useCache || !deployment.cache)) deps.ahead.prepare(deployment.functionId, { ...containerSpec(useCache)!, labels: { "slipway.function": deployment.functionId } });
   } catch (error) {
     clearInterval(liveLogTimer);
     await failBuild({ ...deps, log }, deployment, attempt, error, output, timings);

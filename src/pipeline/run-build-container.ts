@@ -103,7 +103,34 @@ export type PreparedBuildContainer = { container: Docker.Container; hardDiskLimi
 // process also reaps what the build leaves behind, so no zombie holds one of its pids. It
 // waits for the build's time limit plus half an hour at most, so a container its worker lost
 // track of stops by itself; the worker kills a build at its limit long before.
-const idleCommand = (timeoutSeconds: number) => ["bash", "-c", 'sleep "$1" & wait $!', "slipway-build-idle", String(timeoutSeconds + 1800)];
+const idleCommand = (seconds: number) => ["bash", "-c", 'sleep "$1" & wait $!', "slipway-build-idle", String(seconds)];
+
+// One made ahead waits `$1` seconds for a build to take it (SIGUSR1, see takeAheadSignal) and
+// then stops, and Docker removes it; once taken, it lives as long as one made for its build.
+const aheadCommand = (idleSeconds: number, buildSeconds: number) => [
+  "bash",
+  "-c",
+  `taken=0
+trap 'taken=1' USR1
+sleep "$1" & idle=$!
+while [ "$taken" = 0 ] && kill -0 "$idle" 2>/dev/null; do wait "$idle"; done
+kill "$idle" 2>/dev/null
+[ "$taken" = 1 ] || exit 0
+trap '' USR1
+sleep "$2" & busy=$!
+while kill -0 "$busy" 2>/dev/null; do wait "$busy"; done`,
+  "slipway-build-ahead",
+  String(idleSeconds),
+  String(buildSeconds),
+];
+
+/** Tells a container made ahead that a build took it (it then stays for the build). */
+export const takeAheadSignal = "SIGUSR1";
+
+/** The name a build's container gets once it is that deployment's (one made ahead is renamed to it). */
+export function buildContainerName(deploymentId: string): string {
+  return `slipway-build-${deploymentId}`;
+}
 
 /**
  * Creates and starts the container a build will run in, with its limits, network, cache
@@ -111,7 +138,12 @@ const idleCommand = (timeoutSeconds: number) => ["bash", "-c", 'sleep "$1" & wai
  * the build (runBuildContainer). Made while the source is fetched, so the build itself starts
  * with an exec, not a container create and start.
  */
-export async function prepareBuildContainer(docker: Docker, spec: BuildContainerSpec): Promise<PreparedBuildContainer> {
+export async function prepareBuildContainer(
+  docker: Docker,
+  spec: BuildContainerSpec,
+  /** idleSeconds: made ahead of a build not known yet (build-containers-ahead.ts): it may wait that long first, and goes by itself. */
+  ahead?: { idleSeconds: number },
+): Promise<PreparedBuildContainer> {
   const { limits } = spec;
   const storageLimit = limits.diskMb ? await probeStorageLimit(docker, spec.image) : null;
   const hardDiskLimit = Boolean(storageLimit);
@@ -120,11 +152,12 @@ export async function prepareBuildContainer(docker: Docker, spec: BuildContainer
   const container = await docker.createContainer({
     Image: spec.image,
     WorkingDir: "/usr/local/server",
-    Entrypoint: idleCommand(limits.timeoutSeconds),
+    Entrypoint: ahead ? aheadCommand(ahead.idleSeconds, limits.timeoutSeconds + 1800) : idleCommand(limits.timeoutSeconds + 1800),
     Cmd: [],
-    Labels: { ...spec.labels, "slipway.role": "build" },
+    Labels: { ...spec.labels, "slipway.role": "build", ...(ahead ? { "slipway.ahead": "true" } : {}) },
     Tty: false,
     HostConfig: {
+      ...(ahead ? { AutoRemove: true } : {}),
       Memory: limits.memoryMb * 1024 * 1024,
       MemorySwap: limits.memoryMb * 1024 * 1024,
       NanoCpus: Math.round(limits.cpus * 1e9),
@@ -265,6 +298,9 @@ export async function removeBuildContainers(docker: Docker, deploymentId: string
   const listed = await docker.listContainers({ all: true, filters: { label: [`slipway.deployment=${deploymentId}`] } });
   // The build and the container that measures its cache volume's disk use.
   const containers = listed.filter((c) => c.Labels["slipway.role"] === "build" || c.Labels["slipway.role"] === "build-meter");
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
-  return containers.length;
+  // One made ahead carries no deployment label; it was renamed for the deployment instead.
+  const named = await docker.getContainer(buildContainerName(deploymentId)).inspect().catch(() => null);
+  const ids = new Set([...containers.map((c) => c.Id), ...(named ? [named.Id] : [])]);
+  await Promise.all([...ids].map((id) => docker.getContainer(id).remove({ force: true }).catch(() => {})));
+  return ids.size;
 }
