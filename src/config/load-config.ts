@@ -127,6 +127,8 @@ const baseSchema = z.object({
   SLIPWAY_BUILD_TIMEOUT_SECONDS: positiveInt.default(900),
   // What one build may hold on disk: its container's writable layer plus its cache volume.
   SLIPWAY_BUILD_DISK_MB: positiveInt.default(4096),
+  SLIPWAY_BUILD_REUSE_DEPENDENCIES: z.enum(["true", "false"]).default("true"),
+  SLIPWAY_BUILD_AHEAD_SECONDS: z.coerce.number().int().min(0).default(600),
   SLIPWAY_BUILD_CA_BUNDLE: z.string().optional(),
   // An HTTP(S) proxy builds reach the package registries through (HTTPS_PROXY and the like in
   // the build); scripts/sandbox-firewall.sh lets builds reach its address.

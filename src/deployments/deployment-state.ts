@@ -33,6 +33,7 @@ export type DeploymentFields = Partial<{
   timings: Record<string, number>;
   build_started_at: Date;
   build_finished_at: Date;
+  dependency_key: string | null;
 }>;
 
 /**

@@ -46,7 +46,8 @@ export function formatDuration(ms: number): string {
 }
 
 export function timingTable(timings: Record<string, number>): string {
-  const rows = Object.entries(timings).map(([step, ms]) => `| ${step} | ${formatDuration(ms)} |`);
+  // "build › container start" and the like are the API's detail; the check run keeps to the steps.
+  const rows = Object.entries(timings).filter(([step]) => !step.includes(" › ")).map(([step, ms]) => `| ${step} | ${formatDuration(ms)} |`);
   return rows.length === 0 ? "" : ["| step | time |", "| --- | --- |", ...rows].join("\n");
 }
 

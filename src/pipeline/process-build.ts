@@ -28,12 +28,14 @@ import type { Runtime } from "../runtimes/runtime-catalog.js";
 import type { Database } from "../store/create-database.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { reportLater, type DeploymentFacts } from "../store/github-reports.js";
-import { ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
+import { cacheVolumeName, ensureCacheVolume, looksLikeCorruptCache, resetCacheVolume } from "./build-cache.js";
 import { buildLogKey, createBuildLogAppender, endBuildLog } from "./build-log-stream.js";
 import { activateTargets } from "./activate-targets.js";
 import { fetchSource } from "./fetch-source.js";
 import { unpackSourceArchive } from "./source-archive.js";
-import { removeBuildContainers, runBuildContainer } from "./run-build-container.js";
+import { buildContainerName, prepareBuildContainer, removeBuildContainers, runBuildContainer, type BuildContainerSpec, type BuildLimits, type PreparedBuildContainer } from "./run-build-container.js";
+import { planDependencyInstall, type DependencyPlan } from "./dependency-reuse.js";
+import type { BuildContainersAhead } from "./build-containers-ahead.js";
 import { buildNetwork } from "../sandbox/sandbox-networks.js";
 import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
 import { buildProxyEnvironment } from "../sandbox/build-proxy-environment.js";
@@ -51,6 +53,8 @@ export type BuildDependencies = {
   log: Logger;
   /** Live build logs for followers; optional so a worker without it still builds. */
   redis?: Redis;
+  /** Build containers made ahead (build-containers-ahead.ts); none: each build makes its own. */
+  ahead?: BuildContainersAhead;
   /** Where `deployments.<function>.ready|failed` events go; none: not published. */
   events?: Queue<EventJobData>;
 };
@@ -82,6 +86,51 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   if (leftovers > 0) log.warn({ leftovers }, "removed build containers of a dead attempt");
 
   const deployment = (await getBuildContext(db, deploymentId))!;
+
+  // The build's container (limits, network, cache volume; no variables, no source) is made
+  // and started from here on, while the build is set up and its source fetched, so the build
+  // itself starts with an exec.
+  const runtime = deps.runtimes.get(deployment.runtime);
+  const timeoutSeconds = runtime?.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
+  const limits: BuildLimits = {
+    memoryMb: Math.max(runtime?.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
+    cpus: config.SLIPWAY_BUILD_CPUS,
+    pids: config.SLIPWAY_BUILD_PIDS,
+    timeoutSeconds,
+    diskMb: config.SLIPWAY_BUILD_DISK_MB,
+  };
+  const labels = { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId };
+  const useCache = deployment.cache && deployment.useCache;
+  const cacheVolumeReady = useCache && runtime ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
+  const containerSpec = (cache: boolean): BuildContainerSpec | null =>
+    runtime
+      ? { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cache ? { cacheVolume: cacheVolumeName(deployment.functionId, deployment.runtime) } : {}) }
+      : null;
+  const makeContainer = async () => {
+    // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
+    await ensureSandboxNetwork(docker, buildNetwork);
+    await cacheVolumeReady;
+    return prepareBuildContainer(docker, containerSpec(useCache)!);
+  };
+  // One made ahead, after the function's last successful build, if it has the same settings;
+  // renamed for this deployment, so that a cancel or a takeover finds it.
+  const takenAhead = runtime ? deps.ahead?.take(deployment.functionId, containerSpec(useCache)!) : null;
+  const preparing = !runtime
+    ? undefined
+    : takenAhead
+      ? takenAhead
+          .then(async (prepared) => {
+            await prepared.container.rename({ name: buildContainerName(deploymentId) });
+            return prepared;
+          })
+          .catch((error: Error) => {
+            log.warn({ err: { message: error.message } }, "the build container made ahead could not be used; making one");
+            return makeContainer();
+          })
+      : makeContainer();
+  // Awaited by the build; a failure (a missing image, said in words below) surfaces there.
+  cacheVolumeReady.catch(() => {});
+  preparing?.catch(() => {});
   const building = (log: string): DeploymentFacts => ({ kind: "deployment", deploymentId, phase: "building", log: log.slice(-liveLogBytes) });
 
   const timings: Record<string, number> = {};
@@ -117,12 +166,13 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const liveLog = deps.redis ? buildLogKey(config.SLIPWAY_QUEUE_PREFIX, deploymentId) : null;
   const appendLiveLog = liveLog ? createBuildLogAppender(deps.redis!, liveLog, config.SLIPWAY_BUILD_LOG_MAX_MB * 1024 * 1024) : null;
   let container: Docker.Container | undefined;
+  let removeMeter: (() => Promise<void>) | undefined;
   try {
-    const runtime = deps.runtimes.get(deployment.runtime);
     if (!runtime) throw new BuildFailure(`the runtime '${deployment.runtime}' is not available on this worker`);
     // Said here, in words, rather than as Docker's "No such image" from the build container.
     const missingImage = await describeMissingRuntimeImage(docker, runtime);
     if (missingImage) throw new BuildFailure(missingImage);
+
 
     await step("fetch", async () => {
       if (deployment.sourceDigest) {
@@ -148,15 +198,12 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       throw new BuildFailure(`the function's root '${deployment.root}' leads outside the source`);
     }
     const extraCaBundle = config.SLIPWAY_BUILD_CA_BUNDLE ? await readFile(config.SLIPWAY_BUILD_CA_BUNDLE) : undefined;
-    // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
-    await ensureSandboxNetwork(docker, buildNetwork);
     let lastShown = 0;
     liveLogTimer = setInterval(() => {
       if (output.length === lastShown) return;
       lastShown = output.length;
       void reportLater(db, building(output)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not record the live log"));
     }, liveLogIntervalMs);
-    const timeoutSeconds = runtime.buildTimeoutSeconds ?? config.SLIPWAY_BUILD_TIMEOUT_SECONDS;
     // Secret values never reach the stored log, the live log or a check run: masked first.
     const masker = createSecretMasker(Object.values(variables.secrets));
     const showOutput = (text: string) => {
@@ -164,33 +211,51 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
       if (appendLiveLog && text) void appendLiveLog(text);
     };
-    const buildOnce = (cacheVolume: string | undefined) =>
+    const buildOnce = (cacheVolume: string | undefined, dependencies: DependencyPlan | null, prepared?: PreparedBuildContainer) =>
       runBuildContainer(docker, {
         image: runtime.image,
         sourceDirectory,
         entrypoint: deployment.entrypoint,
         commands: deployment.commands,
-        limits: {
-          memoryMb: Math.max(runtime.buildMemoryMb ?? 0, config.SLIPWAY_BUILD_MEMORY_MB),
-          cpus: config.SLIPWAY_BUILD_CPUS,
-          pids: config.SLIPWAY_BUILD_PIDS,
-          timeoutSeconds,
-          diskMb: config.SLIPWAY_BUILD_DISK_MB,
-        },
-        labels: { "slipway.deployment": deploymentId, "slipway.function": deployment.functionId },
+        limits,
+        labels,
         env: [...buildEnvironment, ...buildProxyEnvironment(config.SLIPWAY_BUILD_PROXY)],
         network: buildNetwork.name,
         packages,
         ...(extraCaBundle ? { extraCaBundle } : {}),
-        ...(cacheVolume ? { cacheVolume } : {}),
+        ...(cacheVolume ? { cacheVolume, dependencies } : {}),
         onOutput: (text) => showOutput(masker.push(text)),
-      }).finally(() => showOutput(masker.flush()));
+      }, prepared).finally(() => showOutput(masker.flush()));
+    let dependencies: DependencyPlan | null = null;
+    let waitedForContainer = 0;
     const build = await step("build", async () => {
-      const cacheVolume = deployment.cache && deployment.useCache ? await ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : undefined;
-      const first = await buildOnce(cacheVolume);
+      const [cacheVolume, plan] = await Promise.all([
+        cacheVolumeReady,
+        // The install is skipped only with the cache (it holds the copy), never on a rebuild without it.
+        useCache && config.SLIPWAY_BUILD_REUSE_DEPENDENCIES === "true"
+          ? planDependencyInstall(db, {
+              sourceDirectory,
+              functionId: deployment.functionId,
+              runtime: deployment.runtime,
+              deploymentId,
+              imageId: (await docker.getImage(runtime.image).inspect()).Id,
+              commands: deployment.commands,
+              env: buildEnvironment,
+              packages,
+              secret: config.SLIPWAY_GATEWAY_SECRET,
+            })
+          : null,
+      ]);
+      dependencies = plan;
+      const waitStarted = performance.now();
+      const prepared = await preparing!;
+      waitedForContainer = performance.now() - waitStarted;
+      const first = await buildOnce(cacheVolume, plan, prepared);
       if (first.diskOverrun && cacheVolume) {
         // The cache counts towards the limit: a full one must not fail every build from now on.
         await first.container.remove({ force: true }).catch(() => {});
+        await first.removeMeter();
+        await deps.ahead?.discard(deployment.functionId);
         await resetCacheVolume(docker, deployment.functionId, deployment.runtime);
         output += "\n[slipway] The build passed its disk limit, so its build cache was cleared; the next build starts without it.\n";
       }
@@ -198,11 +263,17 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
       // A broken cache must not fail every build from now on: start it afresh, once.
       log.warn("the build cache looks corrupt; rebuilding it");
       await first.container.remove({ force: true }).catch(() => {});
+      await first.removeMeter();
+      await deps.ahead?.discard(deployment.functionId);
       output += "\n[slipway] The build cache looked corrupt, so it was cleared and the build ran again.\n";
-      return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime));
+      // A fresh cache holds no copy of node_modules: the retry installs.
+      return buildOnce(await resetCacheVolume(docker, deployment.functionId, deployment.runtime), plan && { ...plan, reuse: false, installReason: "the build cache was cleared" });
     });
+    timings["build › waited for its container"] = waitedForContainer;
+    for (const [phase, ms] of Object.entries(build.phases)) timings[`build › ${phase}`] = ms;
     clearInterval(liveLogTimer);
     container = build.container;
+    removeMeter = build.removeMeter;
     if (build.diskOverrun) {
       throw new BuildFailure(describeDiskOverrun(build.diskOverrun), "failure", deployment.commands);
     }
@@ -227,18 +298,31 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     );
     const ready = await transitionDeployment(db, deploymentId, "ready", {
       attempt,
-      fields: { artifact_digest: artifact.digest, artifact_size: artifact.size, build_finished_at: new Date(), log_tail: output.slice(-65_535), timings },
+      fields: {
+        artifact_digest: artifact.digest,
+        artifact_size: artifact.size,
+        build_finished_at: new Date(),
+        log_tail: output.slice(-65_535),
+        timings,
+        dependency_key: (dependencies as DependencyPlan | null)?.key ?? null,
+      },
     });
     if (!ready) {
       log.warn("the deployment changed state while it built (cancelled or taken over); dropping this result");
       return;
     }
-    await emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
+    // Published while the gateway activates: the event says built, not live, so neither waits for the other.
+    const published = emitDeploymentEvent(deps.events, deployment, "ready").catch((error: Error) => log.warn({ err: { message: error.message } }, "could not publish the deployment event"));
 
     const activations = await step("activate", () => activateTargets(deps, deployment));
+    await published;
     await markSettled(db, deploymentId, timings);
     await reportLater(db, { kind: "deployment", deploymentId, phase: "ready", activations });
     log.info({ activated: activations.filter((a) => a.activated).map((a) => a.alias), timings }, "deployment ready");
+    // The function's next build will find its container started. Labelled for the function
+    // only: it belongs to no deployment until a build takes it.
+    // Not after a build without its cache: the cache volume might not exist, and Docker would make an unlabelled one.
+    if (runtime && deps.ahead && (useCache || !deployment.cache)) deps.ahead.prepare(deployment.functionId, { ...containerSpec(useCache)!, labels: { "slipway.function": deployment.functionId } });
   } catch (error) {
     clearInterval(liveLogTimer);
     await failBuild({ ...deps, log }, deployment, attempt, error, output, timings);
@@ -249,6 +333,10 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
     if (liveLog) await endBuildLog(deps.redis!, liveLog, final).catch(() => {});
     await rm(workdir, { recursive: true, force: true });
     if (container) await container.remove({ force: true }).catch(() => {});
+    await removeMeter?.();
+    // A build that ended before its container was used (a failed fetch, say) leaves none behind.
+    const prepared = await preparing?.catch(() => null);
+    if (prepared && prepared.container.id !== container?.id) await prepared.container.remove({ force: true }).catch(() => {});
   }
 }
 

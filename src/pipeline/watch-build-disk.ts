@@ -19,24 +19,30 @@ export type BuildDiskWatch = {
   peakMb(): number;
   /** Measures once more now: a build that wrote fast and exited between two readings is caught. */
   measure(): Promise<void>;
+  /** Stops the readings; the meter's container stays until stop(). */
+  pause(): void;
   stop(): Promise<void>;
 };
 
 const meterInterval = 2;
 const mb = 1024 * 1024;
 
-export async function watchBuildDisk(
+export function watchBuildDisk(
   docker: Docker,
   build: Docker.Container,
   options: { limitMb: number; image: string; cacheVolume?: string; cacheMountPath: string; labels: Record<string, string>; intervalMs?: number },
-): Promise<BuildDiskWatch> {
+): BuildDiskWatch {
   const limitBytes = options.limitMb * mb;
   let cacheBytes = 0;
   let peak = 0;
   let overrun: DiskOverrun | null = null;
   let stopped = false;
+  let stopping: Promise<void> | null = null;
 
-  const meter = options.cacheVolume ? await startCacheMeter(docker, options, (bytes) => (cacheBytes = bytes)).catch(() => null) : null;
+  // Started beside the build rather than before it is waited for: a build that takes less
+  // than the meter's start (a few hundred ms) is not held up by it. Its first reading is
+  // the cache as the build found it, so a cache filled earlier still counts.
+  const meter = options.cacheVolume ? startCacheMeter(docker, options, (bytes) => (cacheBytes = bytes)).catch(() => null) : Promise.resolve(null);
 
   let timer: NodeJS.Timeout | undefined;
   const check = async () => {
@@ -63,10 +69,19 @@ export async function watchBuildDisk(
     overrun: () => overrun,
     peakMb: () => Math.ceil(peak / mb),
     measure: () => (stopped || overrun ? Promise.resolve() : check()),
-    async stop() {
+    pause() {
       stopped = true;
       clearTimeout(timer);
-      if (meter) await meter.remove({ force: true }).catch(() => {});
+    },
+    stop() {
+      if (stopping) return stopping;
+      stopped = true;
+      clearTimeout(timer);
+      stopping = meter.then((container) => container?.remove({ force: true })).then(
+        () => {},
+        () => {},
+      );
+      return stopping;
     },
   };
 }

@@ -5,6 +5,7 @@ import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { eventQueueName, type EventJobData } from "../executions/execution-queues.js";
 import { processBuild, type BuildDependencies } from "../pipeline/process-build.js";
+import { createBuildContainersAhead } from "../pipeline/build-containers-ahead.js";
 import { buildQueueName, createBuildQueue, type BuildJobData } from "./build-queue.js";
 import { runRetention } from "./run-retention.js";
 import { runWatchdog } from "./run-watchdog.js";
@@ -19,7 +20,9 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
   const prefix = config.SLIPWAY_QUEUE_PREFIX;
   // Deployment events (`deployments.<function>.ready|failed`) for functions subscribed to them.
   const events = new Queue<EventJobData>(eventQueueName, { connection, prefix });
-  const builds = new Worker<BuildJobData>(buildQueueName, (job) => processBuild(job.data.deploymentId, { ...deps, events }), {
+  // Each function's next build container, started after its last successful build.
+  const ahead = deps.ahead ?? createBuildContainersAhead(deps.docker, { idleSeconds: config.SLIPWAY_BUILD_AHEAD_SECONDS, log: deps.log });
+  const builds = new Worker<BuildJobData>(buildQueueName, (job) => processBuild(job.data.deploymentId, { ...deps, events, ahead }), {
     connection,
     prefix,
     concurrency: config.SLIPWAY_WORKER_CONCURRENCY,
@@ -71,6 +74,7 @@ export async function startBuildWorker(deps: BuildDependencies, connection: Redi
       clearInterval(check);
       connection.off("ready", reregister);
       await Promise.all([builds.close(), maintenanceWorker.close()]);
+      await ahead.close();
       await Promise.all([buildQueue.close(), maintenance.close(), events.close()]);
     },
   };

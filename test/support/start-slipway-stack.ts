@@ -105,6 +105,9 @@ export async function startSlipwayStack(options: SlipwayStackOptions = {}) {
     SLIPWAY_WORKER_LOCK_SECONDS: "4",
     SLIPWAY_WATCHDOG_INTERVAL_SECONDS: "5",
     SLIPWAY_ACTIVATION_GRACE_SECONDS: "5",
+    // A stack is SIGKILLed at its end; the build containers its worker made ahead then go
+    // by themselves after this, not after the production default's 10 minutes.
+    SLIPWAY_BUILD_AHEAD_SECONDS: "60",
     LOG_LEVEL: "info",
     // Tests run the gateway as the README recommends for production: nginx serves public
     // function URLs. SLIPWAY_TEST_DATA_PLANE=node runs them against the gateway's own proxy.
