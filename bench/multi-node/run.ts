@@ -1,0 +1,250 @@
+// bench/multi-node: push-to-live and rollback with two gateway nodes against one, in one
+// run. Two real stacks run side by side on the same S3-compatible artifact store (one
+// versitygw, a prefix each): one node (a gateway and a worker) and two nodes (two gateways
+// and two workers, each process with an artifact cache of its own, so the second node reads
+// from the bucket). Their measurements are interleaved, in alternating order, so both see
+// the same machine load. Measured:
+//   1. push → the first 200 from the new version on EVERY node;
+//   2. `/slipway rollback vN` comment → every node serves the old version (its container
+//      retired and parked first, as it is some seconds after a switch).
+// Prints min/median/max of BENCH_ITERATIONS (default 5, at least 3) per case, the ratio two
+// nodes / one node, and a step table of where the time goes, from Postgres (when the switch
+// was written, when each node reported serving its revision) and from polling each node.
+// Both stacks share this machine's single Docker engine, and runtime containers are named
+// after their deployment, so the second node finds the container the first one started
+// for the switch: the second node's figures are its convergence (hint, reconcile, route),
+// not a container start of its own, which it would pay on a machine of its own.
+//
+//   BENCH_ITERATIONS=5 node --import tsx bench/multi-node/run.ts
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Docker from "dockerode";
+import { deliverWebhook, issueCommentPayload, pushPayload } from "../../test/emulator/webhooks.js";
+import { startS3Server } from "../../test/support/start-s3-server.js";
+import { startSlipwayStack, type SlipwayStack } from "../../test/support/start-slipway-stack.js";
+
+const iterations = Math.max(3, Number(process.env.BENCH_ITERATIONS ?? 5));
+const graceSeconds = 2;
+const owner = "bench";
+const repoName = "multi";
+const slug = `hello~${repoName}~${owner}`;
+const yml = 'functions:\n  - id: hello\n    runtime: node-20\n    root: fn\n    commands: ""\n    execute: any\n';
+const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
+const docker = new Docker();
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+/** "median (min–max)" of a list of milliseconds. */
+const spread = (values: number[]) =>
+  values.length === 0 ? "—" : `${median(values).toFixed(0).padStart(5)} ms (${Math.min(...values).toFixed(0)}–${Math.max(...values).toFixed(0)})`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string, intervalMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe().catch(() => null);
+    if (value) return value;
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+type Side = {
+  label: string;
+  stack: SlipwayStack;
+  repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
+  prNumber?: number;
+};
+
+const servedBy = async (gatewayUrl: string) => {
+  const response = await fetch(`${gatewayUrl}/fn/${slug}/`);
+  return response.status === 200 ? response.text() : null;
+};
+
+const switchStep = "→ switch written";
+const firstStep = "switch → first node serves";
+const slowestStep = "first → every node serves (slowest node)";
+const reportedNodeStep = "switch → slowest node reports the revision";
+const reportedStep = "every node serves → reported done";
+const totalStep = "total: → every node serves";
+
+/**
+ * Runs `trigger` and follows the switch it makes through every node: when Postgres records it,
+ * when each node reports serving its revision, when each node answers with `expected`.
+ */
+async function follow(side: Side, trigger: () => Promise<void>, expected: string) {
+  const { stack } = side;
+  const nodes = stack.gatewayUrls.length;
+  const before = Number((await stack.db.query<{ revision: string }>("select revision from route_revision")).rows[0]!.revision);
+  const t0 = Date.now();
+  await trigger();
+  const deadline = t0 + 180_000;
+  const servedAt: number[] = [];
+  const reportedAt = new Map<string, number>();
+  let switchAt = 0;
+  await Promise.all([
+    ...stack.gatewayUrls.map(async (url, n) => {
+      while (!servedAt[n]) {
+        if (Date.now() > deadline) throw new Error(`${side.label}: ${url} did not serve ${expected}\n${stack.logs().slice(-3000)}`);
+        if ((await servedBy(url).catch(() => null)) === expected) servedAt[n] = Date.now();
+        else await sleep(10);
+      }
+    }),
+    (async () => {
+      let revision = 0;
+      while (reportedAt.size < nodes) {
+        if (Date.now() > deadline) throw new Error(`${side.label}: not every node reported the switch`);
+        if (!revision) {
+          const row = (await stack.db.query<{ revision: string; changed_at: Date }>("select revision, changed_at from route_revision")).rows[0]!;
+          if (Number(row.revision) > before) [revision, switchAt] = [Number(row.revision), row.changed_at.getTime()];
+        }
+        if (revision) {
+          const rows = (await stack.db.query<{ id: string; served_revision: string }>("select id, served_revision from gateway_nodes")).rows;
+          for (const row of rows) if (Number(row.served_revision) >= revision && !reportedAt.has(row.id)) reportedAt.set(row.id, Date.now());
+        }
+        await sleep(15);
+      }
+    })(),
+  ]);
+  const first = Math.min(...servedAt);
+  const every = Math.max(...servedAt);
+  return {
+    t0,
+    switchAt,
+    every,
+    steps: {
+      [firstStep]: first - switchAt,
+      [slowestStep]: every - first,
+      [reportedNodeStep]: Math.max(...reportedAt.values()) - switchAt,
+      [totalStep]: every - t0,
+    } as Record<string, number>,
+  };
+}
+
+async function push(side: Side, version: string, files: Record<string, string>) {
+  const { stack, repo } = side;
+  const commit = await stack.emulator.commit({ owner, repo: repoName, files, message: version });
+  const followed = await follow(
+    side,
+    async () => {
+      const sent = await deliverWebhook({ url: stack.webhookUrl, event: "push", payload: pushPayload({ repo, before: commit.before, after: commit.sha, message: version }), secret: stack.webhookSecret });
+      if (sent.status !== 202) throw new Error(`push webhook answered ${sent.status}`);
+    },
+    version,
+  );
+  // The worker records the deployment settled once the gateway has answered the activation,
+  // which it does once every live node serves the switch.
+  type Row = { timings: Record<string, number>; created_at: Date; settled_at: Date };
+  const row = await until(
+    async () => (await stack.db.query<Row>("select timings, created_at, settled_at from deployments where commit_sha = $1 and settled_at is not null", [commit.sha])).rows[0],
+    60_000,
+    "the deployment to settle",
+  );
+  const t = row.timings;
+  const buildDone = row.created_at.getTime() + ["queue wait", "fetch", "build", "artifact"].reduce((sum, name) => sum + (t[name] ?? 0), 0);
+  return {
+    "webhook → build done (queue, fetch, build, artifact)": buildDone - followed.t0,
+    [`activation ${switchStep} (container start, health check)`]: followed.switchAt - buildDone,
+    ...followed.steps,
+    [reportedStep]: row.settled_at.getTime() - followed.every,
+  };
+}
+
+async function rollback(side: Side, version: number, expected: string) {
+  const { stack, repo } = side;
+  // Cold, as a rollback usually is: the old version's container retired (stopped, parked).
+  const id = (await stack.db.query<{ id: string }>("select id from deployments where version = $1", [version])).rows[0]!.id;
+  await until(async () => !(await docker.getContainer(`slipway-runtime-${id}`).inspect().then((i) => i.State.Running, () => false)), 60_000, `v${version}'s container to be retired`, 200);
+  const comments = () => stack.emulator.comments(owner, repoName, side.prNumber!);
+  let count = 0;
+  const followed = await follow(
+    side,
+    async () => {
+      const posted = stack.emulator.createIssueComment({ owner, repo: repoName, issueNumber: side.prNumber!, body: `/slipway rollback v${version}` });
+      count = comments().length;
+      // Not awaited: the clock runs while Slipway still answers, what counts is when users get the old version.
+      void deliverWebhook({ url: stack.webhookUrl, event: "issue_comment", payload: issueCommentPayload({ repo, issueNumber: side.prNumber!, comment: posted }), secret: stack.webhookSecret });
+    },
+    expected,
+  );
+  // Reported: Slipway's reply on the pull request, posted once every live node serves it.
+  const repliedAt = await until(async () => comments().length > count && Date.now(), 60_000, "the rollback's reply");
+  return {
+    [`comment ${switchStep} (container start, health check)`]: followed.switchAt - followed.t0,
+    ...followed.steps,
+    [reportedStep]: repliedAt - followed.every,
+  };
+}
+
+function table(title: string, one: Record<string, number>[], two: Record<string, number>[]) {
+  console.log(`\n${title}, ${iterations} iterations each: median (min–max)\n`);
+  console.log(`${"step".padEnd(58)} ${"one node".padStart(22)} ${"two nodes".padStart(22)}`);
+  for (const step of Object.keys(one[0]!)) {
+    console.log(`${step.padEnd(58)} ${spread(one.map((r) => r[step]!)).padStart(22)} ${spread(two.map((r) => r[step]!)).padStart(22)}`);
+  }
+  const totals = (rows: Record<string, number>[]) => rows.map((r) => r[totalStep]!);
+  const ratios = two.map((r, n) => r[totalStep]! / one[n]![totalStep]!);
+  console.log(`ratio two nodes / one node = ${(median(totals(two)) / median(totals(one))).toFixed(2)}× of the medians; per iteration ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`);
+}
+
+async function main() {
+  const s3 = await startS3Server();
+  const caches = await mkdtemp(join(tmpdir(), "bench-multi-node-caches-"));
+  const sides: Side[] = [];
+  try {
+    // Production's default for build containers made ahead; a short grace so old versions retire.
+    const env = (prefix: string) => ({ ...s3.env(prefix), SLIPWAY_ACTIVATION_GRACE_SECONDS: String(graceSeconds), SLIPWAY_BUILD_AHEAD_SECONDS: "600" });
+    // Each process is a node's: an artifact cache of its own, nothing shared but the bucket.
+    const ownCache = (side: string, name: string) => ({ SLIPWAY_ARTIFACT_CACHE_DIR: join(caches, side, name) });
+    const cachesOf = (side: string, names: string[]) => Object.fromEntries(names.map((name) => [name, ownCache(side, name)]));
+    const one = await startSlipwayStack({ env: env("one/"), processEnv: cachesOf("one", ["app", "worker", "gateway"]) });
+    sides.push({ label: "one node", stack: one, repo: await one.emulator.createRepo({ owner, name: repoName, installationId: 4201 }) });
+    const two = await startSlipwayStack({
+      env: env("two/"),
+      extraGateways: 1,
+      extraWorkers: 1,
+      processEnv: cachesOf("two", ["app", "worker", "worker-2", "gateway", "gateway-2"]),
+    });
+    sides.push({ label: "two nodes", stack: two, repo: await two.emulator.createRepo({ owner, name: repoName, installationId: 4202 }) });
+    process.stderr.write(`stacks up: one node ${one.gatewayUrls.join(" ")}; two nodes ${two.gatewayUrls.join(" ")}\n`);
+
+    // Warm-up, not counted: the first deployment (npm, caches, first container of the image).
+    for (const side of sides) await push(side, "v0", { "slipway.yml": yml, "fn/index.js": handler("v0") });
+
+    const pushes: Record<string, Record<string, number>[]> = { "one node": [], "two nodes": [] };
+    for (let i = 1; i <= iterations; i++) {
+      const order = i % 2 ? sides : [...sides].reverse();
+      for (const side of order) pushes[side.label]!.push(await push(side, `v${i}`, { "fn/index.js": handler(`v${i}`), "fn/n.txt": randomBytes(4).toString("hex") }));
+      process.stderr.write(`push ${i}: one node ${pushes["one node"]!.at(-1)![totalStep]!.toFixed(0)} ms, two nodes ${pushes["two nodes"]!.at(-1)![totalStep]!.toFixed(0)} ms\n`);
+    }
+
+    // Rollbacks from a pull request's comments, alternating between the last two versions
+    // (deployment versions count from 1: v0's code is version 1, so v<i> is version i + 1).
+    for (const side of sides) {
+      await side.stack.emulator.commit({ owner, repo: repoName, branch: "ops", files: { "ops.md": "x" }, message: "ops" });
+      side.prNumber = (await side.stack.emulator.createPullRequest({ owner, repo: repoName, head: "ops" })).number;
+    }
+    const rollbacks: Record<string, Record<string, number>[]> = { "one node": [], "two nodes": [] };
+    for (let i = 1; i <= iterations; i++) {
+      const to = i % 2 ? iterations - 1 : iterations;
+      const order = i % 2 ? sides : [...sides].reverse();
+      for (const side of order) rollbacks[side.label]!.push(await rollback(side, to + 1, `v${to}`));
+      process.stderr.write(`rollback ${i} (to v${to}): one node ${rollbacks["one node"]!.at(-1)![totalStep]!.toFixed(0)} ms, two nodes ${rollbacks["two nodes"]!.at(-1)![totalStep]!.toFixed(0)} ms\n`);
+    }
+
+    console.log(`\nbench/multi-node: two gateway nodes (and two workers) against one, on one S3 artifact store and one Docker engine`);
+    table("push → first 200 from the new version on every node", pushes["one node"]!, pushes["two nodes"]!);
+    table("`/slipway rollback` comment → every node serves the old version (retired, parked)", rollbacks["one node"]!, rollbacks["two nodes"]!);
+    console.log(`\nboth stacks share one Docker engine: the second node adopts the container the first started, so no second container start is in its figures`);
+  } finally {
+    for (const side of sides) await side.stack.stop().catch((error: Error) => console.error(`stopping ${side.label}: ${error.message}`));
+    await s3.stop();
+    await rm(caches, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
