@@ -14,6 +14,8 @@
 // after their deployment, so the second node finds the container the first one started
 // for the switch: the second node's figures are its convergence (hint, reconcile, route),
 // not a container start of its own, which it would pay on a machine of its own.
+// "switch → reported done" on two nodes includes the activating gateway's wait for the other
+// node's report, which it polls in gateway_nodes every 200 ms (src/gateway/route-sync.ts).
 //
 //   BENCH_ITERATIONS=5 node --import tsx bench/multi-node/run.ts
 import { randomBytes } from "node:crypto";
