@@ -126,6 +126,8 @@ export async function startRouteSync(options: {
 
   async function waitForNodes(functionId: string, revision: number): Promise<LaggingGateway[]> {
     const deadline = Date.now() + options.confirmTimeoutMs;
+    // Other nodes usually catch up within a hint's round trip: look again soon, then less often.
+    let delayMs = 25;
     let liveAtStart: Set<string> | null = null;
     for (;;) {
       const nodes = await listGatewayNodes(db, options.liveSeconds);
@@ -141,7 +143,8 @@ export async function startRouteSync(options: {
         else lagging.push({ ...at, reason: `serves route revision ${n.servedRevision}, not yet ${revision}`, final: false });
       }
       if (lagging.every((l) => l.final) || Date.now() >= deadline) return lagging.map(({ final: _final, ...rest }) => rest);
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      delayMs = Math.min(delayMs * 2, pollMs);
     }
   }
 
