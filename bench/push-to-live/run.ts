@@ -11,6 +11,7 @@
 //
 //   BENCH_ITERATIONS=5 node --import tsx bench/push-to-live/run.ts
 //   SLIPWAY_BUILD_AHEAD_SECONDS=0 BENCH_ITERATIONS=5 node --import tsx bench/push-to-live/run.ts
+//   SLIPWAY_RUNTIME_POOL_SIZE=0 …   (the runtime pool off; production's default is 1 per runtime)
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -59,7 +60,7 @@ async function servedText(url: string): Promise<string | null> {
 async function main() {
   // Production's default for containers made ahead (the test stack's is shorter);
   // SLIPWAY_BUILD_AHEAD_SECONDS=0 measures pushes that come too late to find one.
-  const stack = await startSlipwayStack({ env: { SLIPWAY_ACTIVATION_GRACE_SECONDS: "2", SLIPWAY_BUILD_AHEAD_SECONDS: process.env.SLIPWAY_BUILD_AHEAD_SECONDS ?? "600" } });
+  const stack = await startSlipwayStack({ env: { SLIPWAY_ACTIVATION_GRACE_SECONDS: "2", SLIPWAY_BUILD_AHEAD_SECONDS: process.env.SLIPWAY_BUILD_AHEAD_SECONDS ?? "600", SLIPWAY_RUNTIME_POOL_SIZE: process.env.SLIPWAY_RUNTIME_POOL_SIZE ?? "1" } });
   const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 777 });
   const github = createInstallationClients({
     APP_ID: Number(stack.env.APP_ID),
