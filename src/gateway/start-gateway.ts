@@ -29,7 +29,7 @@ import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
-import { executionTimeoutSeconds } from "../executions/run-execution.js";
+import { backstopMs, executionTimeoutSeconds, hopByHopHeaders, isRuntimeOnlyResponseHeader, logIdHeader } from "../runtime-contract/call-contract.js";
 import { bodyTooLarge, limitBody } from "./limit-body.js";
 import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
@@ -67,8 +67,6 @@ const activationBody = z.object({
   actor: z.string().min(1).max(200).default("slipway"),
   via: z.enum(["push", "comment", "button", "cli", "api", "system", "console"]).default("system"),
 });
-
-const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
 
 /** The gateway's own answer when a function ran past its timeout. */
 function sendTimeout(res: ServerResponse, executionId: string, seconds: number): void {
@@ -499,16 +497,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
     const call = await executions.beginCall(req, route, path);
     if (call.refused) throw new HttpError(call.status, call.message);
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-") || name.startsWith("x-slipway-") || name.startsWith("x-appwrite-")) continue;
-      headers[name] = value;
-    }
-    Object.assign(headers, call.headers);
-    headers["x-forwarded-host"] = req.headers.host ?? "";
-    headers["x-open-runtimes-secret"] = route.runtime.secret;
-    headers["x-open-runtimes-timeout"] = String(call.timeoutSeconds);
-    headers["x-open-runtimes-logging"] = "enabled";
+    const headers = call.headers;
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     const timeoutMs = call.timeoutSeconds * 1000;
     const sentAt = performance.now();
@@ -527,12 +516,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           // A declared length was checked before the call began; only a chunked body is counted.
           body: hasBody ? (req.headers["content-length"] === undefined ? Readable.from(limitBody(req, maxRequestBytes)) : req) : null,
           // The runtime enforces the timeout; these only catch a runtime that does not.
-          headersTimeout: timeoutMs + 5000,
-          bodyTimeout: timeoutMs + 5000,
+          headersTimeout: backstopMs(call.timeoutSeconds),
+          bodyTimeout: backstopMs(call.timeoutSeconds),
         },
         ({ statusCode: status, headers: upstreamHeaders }) => {
           statusCode = status;
-          logId = upstreamHeaders["x-open-runtimes-log-id"];
+          logId = upstreamHeaders[logIdHeader];
           // A runtime that stops a function at its timeout answers a bare 500 (and says so
           // only in the errors log). No answer of the function's own comes that late, as
           // the runtime would have stopped it, so a 500 after the timeout is a timeout.
@@ -544,7 +533,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           const outHeaders: Record<string, string | string[]> = {};
           for (const name in upstreamHeaders) {
             const value = upstreamHeaders[name];
-            if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+            if (value === undefined || hopByHopHeaders.has(name) || isRuntimeOnlyResponseHeader(name)) continue;
             outHeaders[name] = value;
           }
           outHeaders["x-slipway-execution-id"] = call.executionId;
