@@ -4,7 +4,7 @@
 // holds a copy and converges it on Postgres at start, on a hint from another gateway, on a
 // Redis reconnect and every SLIPWAY_ROUTE_RECONCILE_SECONDS (route-sync.ts).
 import { checkReadiness } from "../health/check-readiness.js";
-import { dockerCheck, postgresCheck, redisCheck } from "../health/readiness-checks.js";
+import { postgresCheck, redisCheck } from "../health/readiness-checks.js";
 import { deploymentLogger } from "../logging/deployment-logger.js";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
@@ -36,7 +36,8 @@ import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-dat
 import { legacyRouteKey, parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
-import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+import { createDockerRuntimeEngine } from "./create-docker-runtime-engine.js";
+import type { RunningRuntime } from "./runtime-containers.js";
 import { startRuntimePool } from "./runtime-pool.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
@@ -129,6 +130,16 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     memoryBudgetMb: config.SLIPWAY_RUNTIME_POOL_MEMORY_MB,
     idleSeconds: config.SLIPWAY_RUNTIME_POOL_IDLE_SECONDS,
   });
+  // Where runtimes run (runtime-engine.ts): Docker, its pool included.
+  const engine = createDockerRuntimeEngine({
+    docker,
+    log,
+    gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
+    host: config.SLIPWAY_RUNTIME_HOST,
+    ports: config.SLIPWAY_RUNTIME_PORTS,
+    network: runtimeNetwork.name,
+    pool,
+  });
 
   // Every change to `routes` goes through these two, which put it in nginx's route files
   // too (synchronously, so nginx serves it from the next request on). A route's execution
@@ -191,23 +202,18 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         const runtime = deps.runtimes.get(deployment.runtime);
         if (!runtime) throw new HttpError(409, `runtime ${deployment.runtime} is not in this gateway's catalog`);
         const begun = performance.now();
-        const started = await startRuntime(docker, {
+        const started = await engine.start({
           deploymentId,
+          functionId: deployment.functionId,
           image: runtime.image,
           entrypoint: deployment.entrypoint,
           artifact: () => deps.artifacts.open(deployment.artifactDigest!),
-          gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
-          host: config.SLIPWAY_RUNTIME_HOST,
-          ports: config.SLIPWAY_RUNTIME_PORTS,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
           sandbox: { user: runtime.user, readOnlyRootfs: runtime.readOnlyRootfs },
-          labels: { "slipway.function": deployment.functionId },
-          // Resolved while Docker is asked about an existing container.
+          // Resolved while the engine is asked about an existing runtime.
           env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
-          network: runtimeNetwork.name,
-          pool,
         });
-        await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
+        await engine.waitHealthy(started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         if (started.startedAs !== "running") runtimeStarts.observe({ kind: started.startedAs ?? "created" }, (performance.now() - begun) / 1000);
         return started;
       })();
@@ -233,7 +239,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       retireTimers.delete(deploymentId);
       if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
-      const stop = parkRuntime(docker, deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
+      const stop = engine.park(deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
       stopping.set(deploymentId, stop);
       await stop;
       log.info({ deploymentId }, "stopped a deployment after its grace period");
@@ -484,7 +490,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       for (const { id } of built.rows) {
         if (isRouted(id)) continue;
         forgetRuntime(id);
-        await stopRuntime(docker, id);
+        await engine.stop(id);
         stopped++;
       }
       log.info({ functionId: input.functionId, alias: input.alias, previous, stopped }, "alias removed");
@@ -574,7 +580,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         [
           postgresCheck(db),
           redisCheck(deps.publisher),
-          dockerCheck(docker),
+          { name: "docker", check: () => engine.ping() },
           { name: "data plane", check: async () => dataPlane?.checkServing() },
         ],
         res,
@@ -675,14 +681,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     converge: convergeRoutes,
   });
   // Containers no route needs any more (say, the gateway died during a grace period).
-  for (const deploymentId of await listRuntimeDeployments(docker)) {
+  for (const deploymentId of await engine.list()) {
     // Only this installation's deployments: another Slipway (a test stack, a second
     // environment) may share the Docker engine, and its containers are not ours to stop.
     if (!isRouted(deploymentId) && (await getBuildContext(db, deploymentId).catch(() => null))) retireAfterGrace(deploymentId);
   }
   // A routed runtime that dies or hangs is started again, and its routes follow it.
   const healer = startRuntimeHealer({
-    docker,
+    engine,
     db,
     log,
     served: () => [...routes.values()].map((route) => route.runtime),
@@ -738,7 +744,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     async close() {
       for (const timer of timers) clearTimeout(timer);
       healer.close();
-      await pool.close();
+      await engine.close();
       await routeSync.close();
       await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
