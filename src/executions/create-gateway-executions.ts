@@ -14,6 +14,7 @@ import type { Config } from "../config/load-config.js";
 import { createLogFileCollector } from "../gateway/create-log-file-collector.js";
 import type { DataPlaneCall } from "../gateway/nginx-data-plane.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
+import type { RuntimeEngine } from "../gateway/runtime-engine.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { createMasterKeyring } from "../variables/master-keyring.js";
@@ -36,6 +37,8 @@ export type GatewayExecutionDependencies = {
   config: Config;
   db: Database;
   docker: Docker;
+  /** Where runtimes run: the log files of function-URL calls are taken out of them through it. */
+  engine: Pick<RuntimeEngine, "takeLogFiles">;
   connection: Redis;
   dispatcher: Dispatcher;
   api: ApiRouter;
@@ -70,7 +73,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
   const { config, db, log } = deps;
   const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
   const guard = createFunctionCallGuard({ db, log, nodeId: config.gatewayNodeId });
-  const logFiles = createLogFileCollector({ docker: deps.docker, log });
+  const logFiles = createLogFileCollector({ engine: deps.engine, log });
   const queues = createExecutionQueues(deps.connection, config.SLIPWAY_QUEUE_PREFIX);
   // Settings of deployments served by immutable URLs (/d/<id>/), which have no route entry.
   const settingsByDeployment = new Map<string, Promise<{ functionId: string; settings: DeploymentSettings }>>();

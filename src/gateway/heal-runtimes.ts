@@ -1,6 +1,6 @@
 // Owns the self-healing of the runtimes a gateway routes calls to. A container that dies
-// (the engine reports it: Docker's `die` event) or stops answering its health check (killed after a few missed
-// probes) is started again: at once the first time, then after 1 s, 2 s, 4 s … (at most a
+// (its engine reports it: Docker's `die` event) or stops answering its health check (killed
+// after a few missed probes) is started again: at once the first time, then after 1 s, 2 s, 4 s … (at most a
 // minute) while it keeps going down; one that stayed up a minute starts over at once. Each
 // restart is counted in slipway_runtime_restarts_total{reason} and logged with the function
 // and version; three or more in a row are a crash loop, logged and shown in

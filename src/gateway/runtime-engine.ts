@@ -47,7 +47,7 @@ export type RuntimeEngine = {
   kill(runtime: RunningRuntime): Promise<void>;
   /** Calls onExit for each runtime that stops, until closed; survives a dropped connection to the engine. */
   watchExits(onExit: (exit: RuntimeExit) => void): { close(): void };
-  /** Reads (collect) and deletes (remove) execution log files in the runtime, in one round trip. */
+  /** Reads (collect) and deletes (remove) execution log files in the runtime, in one round trip; rejects with statusCode 404 or 409 when the runtime is gone or stopped. */
   takeLogFiles(runtimeId: string, ids: { collect: readonly string[]; remove: readonly string[] }, limits: { capBytes: number; budgetBytes: number }): Promise<TakenLogFiles>;
   /** Rejects, saying what to fix, when the engine does not answer (readiness). */
   ping(): Promise<void>;

@@ -640,6 +640,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     config,
     db,
     docker,
+    engine,
     connection: deps.publisher,
     dispatcher: agent,
     api,
