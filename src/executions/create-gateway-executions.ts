@@ -14,6 +14,7 @@ import type { Config } from "../config/load-config.js";
 import { createLogFileCollector } from "../gateway/create-log-file-collector.js";
 import type { DataPlaneCall } from "../gateway/nginx-data-plane.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
+import type { RuntimeEngine } from "../gateway/runtime-engine.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { createMasterKeyring } from "../variables/master-keyring.js";
@@ -23,6 +24,7 @@ import { createExecutionQueues, syncFunctionSchedule } from "./execution-queues.
 import { appwriteApiPrefix, appwriteApiVersion, registerAppwriteExecutionRoutes } from "./appwrite-execution-routes.js";
 import { appwriteFunctionEnvironment } from "./appwrite-function-environment.js";
 import { registerExecutionRoutes } from "./execution-routes.js";
+import { functionUrlCallHeaders } from "../gateway/function-url-call-headers.js";
 import { executionTimeoutSeconds, runtimeReportedTimeout, type ExecutionContext } from "./run-execution.js";
 import { startExecutionConsumers } from "./start-execution-consumers.js";
 
@@ -35,6 +37,8 @@ export type GatewayExecutionDependencies = {
   config: Config;
   db: Database;
   docker: Docker;
+  /** Where runtimes run: the log files of function-URL calls are taken out of them through it. */
+  engine: Pick<RuntimeEngine, "takeLogFiles">;
   connection: Redis;
   dispatcher: Dispatcher;
   api: ApiRouter;
@@ -58,7 +62,8 @@ export type FunctionCall =
       executionId: string;
       /** The function's own `timeout:` (the global default without one), at most the sync ceiling. */
       timeoutSeconds: number;
-      headers: Record<string, string>;
+      /** What the runtime receives for the call (see call-contract.ts), the client's own headers included. */
+      headers: Record<string, string | string[]>;
       /** The response went out (with statusCode); timedOut when it was the gateway's 504. */
       finish(statusCode: number, logId: unknown, timedOut?: boolean): void;
       fail(error: unknown, timedOut?: boolean): void;
@@ -68,7 +73,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
   const { config, db, log } = deps;
   const keyring = createMasterKeyring(config.SLIPWAY_MASTER_KEY, config.SLIPWAY_MASTER_KEY_PREVIOUS);
   const guard = createFunctionCallGuard({ db, log, nodeId: config.gatewayNodeId });
-  const logFiles = createLogFileCollector({ docker: deps.docker, log });
+  const logFiles = createLogFileCollector({ engine: deps.engine, log });
   const queues = createExecutionQueues(deps.connection, config.SLIPWAY_QUEUE_PREFIX);
   // Settings of deployments served by immutable URLs (/d/<id>/), which have no route entry.
   const settingsByDeployment = new Map<string, Promise<{ functionId: string; settings: DeploymentSettings }>>();
@@ -188,7 +193,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     else record(call.containerId, row, call.statusCode >= 500 ? "failed" : "completed", "");
   }
 
-  function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; containerId: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
+  function call(req: IncomingMessage, route: { functionId: string; deploymentId: string; containerId: string; secret: string; settings: DeploymentSettings }, path: string, key: string): FunctionCall {
     const executionId = randomUUID();
     const started = performance.now();
     const startedAt = new Date();
@@ -198,17 +203,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
       refused: false,
       executionId,
       timeoutSeconds,
-      headers: {
-        "x-slipway-trigger": "http",
-        "x-slipway-execution-id": executionId,
-        "x-slipway-function-id": route.functionId,
-        "x-slipway-key": key,
-        "x-slipway-api-url": config.publicUrl,
-        "x-appwrite-trigger": "http",
-        "x-appwrite-key": key,
-        "x-open-runtimes-log-id": executionId,
-        "x-open-runtimes-log-files": "lazy",
-      },
+      headers: functionUrlCallHeaders(req.headers, { secret: route.secret, timeoutSeconds, executionId, functionId: route.functionId, key, apiUrl: config.publicUrl }),
       finish(statusCode, logId, timedOut = false) {
         const row = { ...base, statusCode, logId: typeof logId === "string" && logId ? logId : null, durationMs: performance.now() - started };
         if (timedOut) record(route.containerId, row, "timed_out", `Execution timed out after ${timeoutSeconds} s.`);
@@ -236,7 +231,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
     const { served, decision } = await authorizeCall(req, route);
     if (!decision.allowed) return { refused: true, status: decision.status, message: decision.message };
     const key = await guard.executionKey(served.functionId, route.deploymentId);
-    return call(req, { ...served, deploymentId: route.deploymentId, containerId: route.runtime.containerId }, path, key);
+    return call(req, { ...served, deploymentId: route.deploymentId, containerId: route.runtime.containerId, secret: route.runtime.secret }, path, key);
   }
 
   return {

@@ -10,6 +10,7 @@ import { createApiToken } from "../api/api-tokens.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
 import { executionDuration, executions } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
+import { backstopMs, callRequestHeaders, executionTimeoutSeconds, isRuntimeOnlyResponseHeader, logIdHeader, runtimeTimeoutSeconds } from "../runtime-contract/call-contract.js";
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 import type { ClaimedExecution, ExecutionResult } from "../store/executions.js";
 import { capText, readExecutionLogs } from "./read-execution-logs.js";
@@ -33,7 +34,7 @@ export type ExecutionContext = {
   releaseLogFiles(containerId: string, logId: string): void;
 };
 
-export const syncTimeoutCeilingSeconds = 30;
+export { executionTimeoutSeconds, syncTimeoutCeilingSeconds } from "../runtime-contract/call-contract.js";
 
 /** A runtime that stops a function at its timeout says so only in the errors log. */
 export function runtimeReportedTimeout(errors: string): boolean {
@@ -41,11 +42,19 @@ export function runtimeReportedTimeout(errors: string): boolean {
 }
 export const maxResponseBytes = 1024 * 1024;
 
-const droppedRequestHeaders = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "host", "content-length", "authorization"]);
-
-export function executionTimeoutSeconds(settings: DeploymentSettings, defaultSeconds: number, trigger: ClaimedExecution["trigger"]): number {
-  const wanted = settings.timeoutSeconds ?? defaultSeconds;
-  return trigger === "sync" || trigger === "http" ? Math.min(wanted, syncTimeoutCeilingSeconds) : wanted;
+/** What a queued execution sends its runtime: the stored request's headers the contract passes on, and the contract's own. */
+export function queuedCallHeaders(execution: Pick<ClaimedExecution, "id" | "functionId" | "trigger" | "event" | "request">, call: { secret: string; timeoutSeconds: number; key: string; apiUrl: string }): Record<string, string> {
+  return callRequestHeaders(execution.request.headers, "queue", {
+      secret: call.secret,
+      timeoutSeconds: runtimeTimeoutSeconds(call.timeoutSeconds, "runtime"),
+      executionId: execution.id,
+      functionId: execution.functionId,
+      key: call.key,
+      apiUrl: call.apiUrl,
+      trigger: execution.trigger,
+      event: execution.event ?? undefined,
+      lazyLogFiles: false,
+  });
 }
 
 export async function runExecution(context: ExecutionContext, execution: ClaimedExecution): Promise<ExecutionResult> {
@@ -66,27 +75,7 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
   const timeoutSeconds = executionTimeoutSeconds(target.settings, context.defaultTimeoutSeconds, execution.trigger);
   const key = await createApiToken(context.db, { name: `execution ${execution.id}`, kind: "execution", functionId: execution.functionId, expiresInSeconds: timeoutSeconds + 60 });
 
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(execution.request.headers)) {
-    const lower = name.toLowerCase();
-    // x-appwrite-* are the platform's to set, as in Appwrite: a caller must not pose as a user.
-    if (droppedRequestHeaders.has(lower) || lower.startsWith("x-open-runtimes-") || lower.startsWith("x-slipway-") || lower.startsWith("x-appwrite-")) continue;
-    headers[lower] = value;
-  }
-  headers["x-slipway-trigger"] = execution.trigger;
-  headers["x-slipway-execution-id"] = execution.id;
-  headers["x-slipway-function-id"] = execution.functionId;
-  headers["x-slipway-key"] = key.token;
-  headers["x-slipway-api-url"] = context.apiUrl;
-  if (execution.event) headers["x-slipway-event"] = execution.event;
-  // What an Appwrite function reads (Appwrite 1.6): its trigger, the event, and its own API key.
-  headers["x-appwrite-trigger"] = execution.trigger === "schedule" || execution.trigger === "event" ? execution.trigger : "http";
-  headers["x-appwrite-key"] = key.token;
-  if (execution.event) headers["x-appwrite-event"] = execution.event;
-  headers["x-open-runtimes-secret"] = target.runtime.secret;
-  headers["x-open-runtimes-timeout"] = String(timeoutSeconds);
-  headers["x-open-runtimes-logging"] = "enabled";
-  headers["x-open-runtimes-log-id"] = execution.id;
+  const headers = queuedCallHeaders(execution, { secret: target.runtime.secret, timeoutSeconds, key: key.token, apiUrl: context.apiUrl });
 
   const method = execution.request.method.toUpperCase();
   const hasBody = method !== "GET" && method !== "HEAD";
@@ -100,17 +89,17 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
       headers,
       body: hasBody ? execution.request.body : null,
       dispatcher: context.dispatcher,
-      headersTimeout: (timeoutSeconds + 5) * 1000,
-      bodyTimeout: (timeoutSeconds + 5) * 1000,
+      headersTimeout: backstopMs(timeoutSeconds),
+      bodyTimeout: backstopMs(timeoutSeconds),
     });
     statusCode = upstream.statusCode;
     for (const [name, value] of Object.entries(upstream.headers)) {
       if (value === undefined) continue;
-      if (name === "x-open-runtimes-log-id") {
+      if (name === logIdHeader) {
         logId = String(value) || logId;
         continue;
       }
-      if (name.startsWith("x-open-runtimes-") || name === "connection" || name === "keep-alive" || name === "transfer-encoding") continue;
+      if (isRuntimeOnlyResponseHeader(name) || name === "connection" || name === "keep-alive" || name === "transfer-encoding") continue;
       responseHeaders[name] = Array.isArray(value) ? value.join(", ") : value;
     }
     body = capText(await upstream.body.text(), maxResponseBytes);

@@ -12,10 +12,10 @@
 // before its caller writes the result, and a job that comes back after its gateway died
 // decides whether the function already ran from whether those files exist (see
 // start-execution-consumers.ts), so they must outlive that write with room to spare.
-import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { maxLogBytes } from "../executions/read-execution-logs.js";
-import { isLogId, takeLogFiles, type LogFiles } from "./take-log-files.js";
+import type { RuntimeEngine } from "./runtime-engine.js";
+import { isLogId, type LogFiles } from "./take-log-files.js";
 
 export type LogFileCollector = ReturnType<typeof createLogFileCollector>;
 
@@ -35,8 +35,8 @@ function containerIsGone(error: unknown): boolean {
   return status === 404 || status === 409;
 }
 
-export function createLogFileCollector(options: { docker: Docker; log: Logger }) {
-  const { docker, log } = options;
+export function createLogFileCollector(options: { engine: Pick<RuntimeEngine, "takeLogFiles">; log: Logger }) {
+  const { engine, log } = options;
   const queues = new Map<string, ContainerQueue>();
   let waiting = 0;
   let overflowWarned = false;
@@ -83,7 +83,7 @@ export function createLogFileCollector(options: { docker: Docker; log: Logger })
       waiter.resolve(files);
     };
     try {
-      const taken = await takeLogFiles(docker, containerId, { collect: batch.map((w) => w.logId), remove: removals.map((r) => r.logId) }, { capBytes: maxLogBytes, budgetBytes: budgetBytesPerExec });
+      const taken = await engine.takeLogFiles(containerId, { collect: batch.map((w) => w.logId), remove: removals.map((r) => r.logId) }, { capBytes: maxLogBytes, budgetBytes: budgetBytesPerExec });
       const later: Waiting[] = [];
       for (const waiter of batch) {
         if (taken.skipped.has(waiter.logId)) later.push(waiter);

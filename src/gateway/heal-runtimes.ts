@@ -1,6 +1,6 @@
 // Owns the self-healing of the runtimes a gateway routes calls to. A container that dies
-// (Docker's `die` event) or stops answering its health check (killed after a few missed
-// probes) is started again: at once the first time, then after 1 s, 2 s, 4 s … (at most a
+// (its engine reports it: Docker's `die` event) or stops answering its health check (killed
+// after a few missed probes) is started again: at once the first time, then after 1 s, 2 s, 4 s … (at most a
 // minute) while it keeps going down; one that stayed up a minute starts over at once. Each
 // restart is counted in slipway_runtime_restarts_total{reason} and logged with the function
 // and version; three or more in a row are a crash loop, logged and shown in
@@ -8,13 +8,13 @@
 // exit code and the next try, for the API and dashboard of every process; the row goes once the
 // runtime stays up a minute or is no longer served. Other containers on the engine are not
 // this gateway's.
-import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request } from "undici";
 import { runtimeRestarts, runtimesCrashLooping } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
 import { clearRuntimeHealth, recordRuntimeRestart } from "../store/runtime-health.js";
-import { runtimeDeploymentOf, type RunningRuntime } from "./runtime-containers.js";
+import type { RunningRuntime } from "./runtime-containers.js";
+import type { RuntimeEngine } from "./runtime-engine.js";
 
 type RestartReason = "exited" | "unhealthy" | "start_failed";
 
@@ -45,7 +45,8 @@ function exitCodeIn(message: string): number | undefined {
 }
 
 export type RuntimeHealerOptions = {
-  docker: Docker;
+  /** Where the runtimes run: it reports those that stop and kills hung ones. */
+  engine: Pick<RuntimeEngine, "watchExits" | "kill">;
   /** Where restarts are recorded for the API and dashboard (runtime_health). */
   db: Queryable;
   log: Logger;
@@ -61,7 +62,7 @@ export type RuntimeHealerOptions = {
 };
 
 export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): void } {
-  const { docker, log, db } = options;
+  const { engine, log, db } = options;
   const health = new Map<string, DeploymentHealth>();
   // One deployment's writes in the order they were made: a clear never overtakes its restart.
   const writes = new Map<string, Promise<void>>();
@@ -76,7 +77,6 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
   }
   const killing = new Set<string>();
   let closed = false;
-  let events: NodeJS.ReadableStream | null = null;
 
   const isServed = (deploymentId: string) => options.served().some((runtime) => runtime.deploymentId === deploymentId);
 
@@ -148,42 +148,6 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     });
   }
 
-  // Docker sends a `die` for every container that stops, whoever stopped it.
-  function watchEvents(): void {
-    if (closed) return;
-    const filters = { type: ["container"], event: ["die"], label: ["slipway.role=runtime"] };
-    docker.getEvents({ filters: JSON.stringify(filters) } as unknown as Docker.GetEventsOptions).then(
-      (stream) => {
-        events = stream;
-        let buffered = "";
-        stream.on("data", (chunk: Buffer) => {
-          buffered += chunk.toString("utf8");
-          const lines = buffered.split("\n");
-          buffered = lines.pop() ?? "";
-          for (const line of lines) {
-            if (!line.trim()) continue;
-            let event: { Actor?: { ID?: string; Attributes?: Record<string, string> } };
-            try {
-              event = JSON.parse(line);
-            } catch {
-              continue;
-            }
-            // A pool member has no deployment label: the name it was given when assigned says it.
-            const deploymentId = runtimeDeploymentOf(event.Actor?.Attributes, event.Actor?.Attributes?.name);
-            if (!deploymentId || killing.has(deploymentId)) continue;
-            wentDown(deploymentId, "exited", { containerId: event.Actor?.ID, exitCode: Number(event.Actor?.Attributes?.exitCode ?? NaN) });
-          }
-        });
-        stream.on("close", () => setTimeout(watchEvents, 1000).unref());
-        stream.on("error", () => {});
-      },
-      (error: Error) => {
-        log.warn({ err: { message: error.message } }, "could not watch Docker for runtimes that die; retrying");
-        setTimeout(watchEvents, 5000).unref();
-      },
-    );
-  }
-
   // A runtime that is up but hung answers nothing; it is killed, and its `die` is not counted twice.
   async function probe(runtime: RunningRuntime): Promise<void> {
     const state = stateOf(runtime.deploymentId);
@@ -202,10 +166,8 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     if (++state.missedProbes < missedProbesBeforeKill) return;
     killing.add(runtime.deploymentId);
     try {
-      const container = docker.getContainer(runtime.containerId);
       // Stopped, not only signalled: a restart must not find it still running and adopt it.
-      await container.kill().catch(() => {});
-      await container.wait().catch(() => {});
+      await engine.kill(runtime);
       wentDown(runtime.deploymentId, "unhealthy", { containerId: runtime.containerId, missedProbes: state.missedProbes });
     } finally {
       killing.delete(runtime.deploymentId);
@@ -223,7 +185,11 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
     for (const runtime of served.values()) void probe(runtime);
   }, probeIntervalMs);
   prober.unref();
-  watchEvents();
+  // The engine reports every runtime that stops, whoever stopped it.
+  const exits = engine.watchExits((exit) => {
+    if (killing.has(exit.deploymentId)) return;
+    wentDown(exit.deploymentId, "exited", { containerId: exit.runtimeId, exitCode: exit.exitCode });
+  });
 
   return {
     close() {
@@ -234,7 +200,7 @@ export function startRuntimeHealer(options: RuntimeHealerOptions): { close(): vo
         // Still served, by the next gateway to start if not another: the report stays.
         settle(deploymentId, state, false);
       }
-      (events as unknown as { destroy?: () => void } | null)?.destroy?.();
+      exits.close();
     },
   };
 }

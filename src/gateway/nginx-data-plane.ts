@@ -29,7 +29,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { syncTimeoutCeilingSeconds } from "../executions/run-execution.js";
+import { callHeaderNames, logIdHeader, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
 import { followAccessLog } from "./follow-access-log.js";
 import type { PortRange } from "./runtime-containers.js";
 
@@ -247,36 +247,39 @@ const toGateway = `      proxy_pass http://slipway_gateway$request_uri;
       proxy_send_timeout 1h;
 `;
 
+/**
+ * The open-runtimes contract's headers (call-contract.ts), as nginx variables: one line per
+ * header the contract names, its value for a function-URL call or "" (which sends none, and
+ * so drops a client's copy). The timeout is set per call location.
+ */
+export function runtimeHeaderDirectives(apiUrl: string): string {
+  const headers = runtimeCallHeaders({
+    forwardedHost: "$http_host",
+    secret: "$slipway_secret",
+    executionId: "$slipway_execution_id",
+    functionId: "$slipway_function",
+    key: "$slipway_execution_key",
+    apiUrl,
+    trigger: "http",
+    lazyLogFiles: true,
+  });
+  const lines: string[] = [];
+  for (const name of callHeaderNames) {
+    if (name === timeoutHeader) continue;
+    const value = headers[name] ?? "";
+    // nginx variables go as they are; a literal (the public URL among them) is checked and quoted.
+    lines.push(`proxy_set_header ${name} ${/^\$[a-z_]+$/.test(value) ? value : quoted(value, name === "x-slipway-api-url" ? "the public URL" : `the ${name} header`)};\n`);
+  }
+  return lines.join("");
+}
+
 /** The directives every call to a runtime shares (call.conf, included by each call location). */
-function callDirectives(apiUrl: string): string {
+export function callDirectives(apiUrl: string): string {
   return `# Written by the Slipway gateway: how nginx calls a runtime container.
 proxy_pass http://$slipway_pool$slipway_fn_path;
 proxy_set_header Host $slipway_upstream;
 proxy_set_header Connection "";
-proxy_set_header x-forwarded-host $http_host;
-proxy_set_header x-open-runtimes-secret $slipway_secret;
-proxy_set_header x-open-runtimes-logging "enabled";
-# The execution id names the log files, which the runtime makes only when written to.
-proxy_set_header x-open-runtimes-log-id $slipway_execution_id;
-proxy_set_header x-open-runtimes-log-files "lazy";
-proxy_set_header x-slipway-trigger "http";
-proxy_set_header x-slipway-execution-id $slipway_execution_id;
-proxy_set_header x-slipway-function-id $slipway_function;
-proxy_set_header x-slipway-key $slipway_execution_key;
-proxy_set_header x-slipway-api-url ${quoted(apiUrl, "the public URL")};
-# Set only for scheduled and event runs; a client's value is dropped (an empty value sends none).
-proxy_set_header x-slipway-event "";
-proxy_set_header x-slipway-schedule "";
-# What an Appwrite function reads (Appwrite 1.6); a client's x-appwrite-* values are never passed on.
-proxy_set_header x-appwrite-trigger "http";
-proxy_set_header x-appwrite-key $slipway_execution_key;
-proxy_set_header x-appwrite-event "";
-proxy_set_header x-appwrite-user-id "";
-proxy_set_header x-appwrite-user-jwt "";
-proxy_set_header x-appwrite-country-code "";
-proxy_set_header x-appwrite-continent-code "";
-proxy_set_header x-appwrite-continent-eu "";
-proxy_hide_header x-open-runtimes-log-id;
+${runtimeHeaderDirectives(apiUrl)}proxy_hide_header ${logIdHeader};
 add_header x-slipway-execution-id $slipway_execution_id always;
 error_page 504 = @slipway_timeout;
 error_page 502 = @slipway_unreachable;
@@ -293,9 +296,9 @@ function callLocations(): string {
         kind === "token"
           ? `auth_request /.slipway/authorize; error_page 401 403 = @slipway_handover; `
           : "";
-      // One second past nginx's own timeout, so nginx's 504 (above) always comes first.
+      // nginx enforces the timeout, so the runtime is told one second more: nginx's 504 (above) always comes first.
       out.push(
-        `    location = /.slipway/call/${kind}/${seconds} { internal; ${check}include call.conf; proxy_read_timeout ${seconds}s; proxy_set_header x-open-runtimes-timeout "${seconds + 1}"; }\n`,
+        `    location = /.slipway/call/${kind}/${seconds} { internal; ${check}include call.conf; proxy_read_timeout ${seconds}s; proxy_set_header ${timeoutHeader} "${runtimeTimeoutSeconds(seconds, "caller")}"; }\n`,
       );
     }
   }

@@ -4,7 +4,7 @@
 // holds a copy and converges it on Postgres at start, on a hint from another gateway, on a
 // Redis reconnect and every SLIPWAY_ROUTE_RECONCILE_SECONDS (route-sync.ts).
 import { checkReadiness } from "../health/check-readiness.js";
-import { dockerCheck, postgresCheck, redisCheck } from "../health/readiness-checks.js";
+import { postgresCheck, redisCheck } from "../health/readiness-checks.js";
 import { deploymentLogger } from "../logging/deployment-logger.js";
 import type Docker from "dockerode";
 import type { Redis } from "ioredis";
@@ -29,14 +29,15 @@ import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
-import { executionTimeoutSeconds } from "../executions/run-execution.js";
+import { backstopMs, executionTimeoutSeconds, hopByHopHeaders, isRuntimeOnlyResponseHeader, logIdHeader } from "../runtime-contract/call-contract.js";
 import { bodyTooLarge, limitBody } from "./limit-body.js";
 import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane, type FastRoute } from "./nginx-data-plane.js";
 import { legacyRouteKey, parseDeploymentPath, parseFunctionPath, routeKey } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
-import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type RunningRuntime } from "./runtime-containers.js";
+import { createDockerRuntimeEngine } from "./create-docker-runtime-engine.js";
+import type { RunningRuntime } from "./runtime-containers.js";
 import { startRuntimePool } from "./runtime-pool.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
@@ -67,8 +68,6 @@ const activationBody = z.object({
   actor: z.string().min(1).max(200).default("slipway"),
   via: z.enum(["push", "comment", "button", "cli", "api", "system", "console"]).default("system"),
 });
-
-const hopByHop = new Set(["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"]);
 
 /** The gateway's own answer when a function ran past its timeout. */
 function sendTimeout(res: ServerResponse, executionId: string, seconds: number): void {
@@ -130,6 +129,16 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     sizes: (runtime) => (poolSize.byRuntime ? (poolSize.byRuntime[runtime] ?? 0) : poolSize.all),
     memoryBudgetMb: config.SLIPWAY_RUNTIME_POOL_MEMORY_MB,
     idleSeconds: config.SLIPWAY_RUNTIME_POOL_IDLE_SECONDS,
+  });
+  // Where runtimes run (runtime-engine.ts): Docker, its pool included.
+  const engine = createDockerRuntimeEngine({
+    docker,
+    log,
+    gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
+    host: config.SLIPWAY_RUNTIME_HOST,
+    ports: config.SLIPWAY_RUNTIME_PORTS,
+    network: runtimeNetwork.name,
+    pool,
   });
 
   // Every change to `routes` goes through these two, which put it in nginx's route files
@@ -193,23 +202,18 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         const runtime = deps.runtimes.get(deployment.runtime);
         if (!runtime) throw new HttpError(409, `runtime ${deployment.runtime} is not in this gateway's catalog`);
         const begun = performance.now();
-        const started = await startRuntime(docker, {
+        const started = await engine.start({
           deploymentId,
+          functionId: deployment.functionId,
           image: runtime.image,
           entrypoint: deployment.entrypoint,
           artifact: () => deps.artifacts.open(deployment.artifactDigest!),
-          gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
-          host: config.SLIPWAY_RUNTIME_HOST,
-          ports: config.SLIPWAY_RUNTIME_PORTS,
           limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
           sandbox: { user: runtime.user, readOnlyRootfs: runtime.readOnlyRootfs },
-          labels: { "slipway.function": deployment.functionId },
-          // Resolved while Docker is asked about an existing container.
+          // Resolved while the engine is asked about an existing runtime.
           env: executions.runtimeEnvironment(deploymentId, deployment.functionId),
-          network: runtimeNetwork.name,
-          pool,
         });
-        await waitForHealth(docker, started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
+        await engine.waitHealthy(started, config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000);
         if (started.startedAs !== "running") runtimeStarts.observe({ kind: started.startedAs ?? "created" }, (performance.now() - begun) / 1000);
         return started;
       })();
@@ -235,7 +239,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       retireTimers.delete(deploymentId);
       if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
-      const stop = parkRuntime(docker, deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
+      const stop = engine.park(deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));
       stopping.set(deploymentId, stop);
       await stop;
       log.info({ deploymentId }, "stopped a deployment after its grace period");
@@ -486,7 +490,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       for (const { id } of built.rows) {
         if (isRouted(id)) continue;
         forgetRuntime(id);
-        await stopRuntime(docker, id);
+        await engine.stop(id);
         stopped++;
       }
       log.info({ functionId: input.functionId, alias: input.alias, previous, stopped }, "alias removed");
@@ -499,16 +503,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
     const call = await executions.beginCall(req, route, path);
     if (call.refused) throw new HttpError(call.status, call.message);
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-") || name.startsWith("x-slipway-") || name.startsWith("x-appwrite-")) continue;
-      headers[name] = value;
-    }
-    Object.assign(headers, call.headers);
-    headers["x-forwarded-host"] = req.headers.host ?? "";
-    headers["x-open-runtimes-secret"] = route.runtime.secret;
-    headers["x-open-runtimes-timeout"] = String(call.timeoutSeconds);
-    headers["x-open-runtimes-logging"] = "enabled";
+    const headers = call.headers;
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
     const timeoutMs = call.timeoutSeconds * 1000;
     const sentAt = performance.now();
@@ -527,12 +522,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           // A declared length was checked before the call began; only a chunked body is counted.
           body: hasBody ? (req.headers["content-length"] === undefined ? Readable.from(limitBody(req, maxRequestBytes)) : req) : null,
           // The runtime enforces the timeout; these only catch a runtime that does not.
-          headersTimeout: timeoutMs + 5000,
-          bodyTimeout: timeoutMs + 5000,
+          headersTimeout: backstopMs(call.timeoutSeconds),
+          bodyTimeout: backstopMs(call.timeoutSeconds),
         },
         ({ statusCode: status, headers: upstreamHeaders }) => {
           statusCode = status;
-          logId = upstreamHeaders["x-open-runtimes-log-id"];
+          logId = upstreamHeaders[logIdHeader];
           // A runtime that stops a function at its timeout answers a bare 500 (and says so
           // only in the errors log). No answer of the function's own comes that late, as
           // the runtime would have stopped it, so a 500 after the timeout is a timeout.
@@ -544,7 +539,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           const outHeaders: Record<string, string | string[]> = {};
           for (const name in upstreamHeaders) {
             const value = upstreamHeaders[name];
-            if (value === undefined || hopByHop.has(name) || name.startsWith("x-open-runtimes-")) continue;
+            if (value === undefined || hopByHopHeaders.has(name) || isRuntimeOnlyResponseHeader(name)) continue;
             outHeaders[name] = value;
           }
           outHeaders["x-slipway-execution-id"] = call.executionId;
@@ -585,7 +580,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
         [
           postgresCheck(db),
           redisCheck(deps.publisher),
-          dockerCheck(docker),
+          { name: "docker", check: () => engine.ping() },
           { name: "data plane", check: async () => dataPlane?.checkServing() },
         ],
         res,
@@ -645,6 +640,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     config,
     db,
     docker,
+    engine,
     connection: deps.publisher,
     dispatcher: agent,
     api,
@@ -686,14 +682,14 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     converge: convergeRoutes,
   });
   // Containers no route needs any more (say, the gateway died during a grace period).
-  for (const deploymentId of await listRuntimeDeployments(docker)) {
+  for (const deploymentId of await engine.list()) {
     // Only this installation's deployments: another Slipway (a test stack, a second
     // environment) may share the Docker engine, and its containers are not ours to stop.
     if (!isRouted(deploymentId) && (await getBuildContext(db, deploymentId).catch(() => null))) retireAfterGrace(deploymentId);
   }
   // A routed runtime that dies or hangs is started again, and its routes follow it.
   const healer = startRuntimeHealer({
-    docker,
+    engine,
     db,
     log,
     served: () => [...routes.values()].map((route) => route.runtime),
@@ -749,7 +745,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     async close() {
       for (const timer of timers) clearTimeout(timer);
       healer.close();
-      await pool.close();
+      await engine.close();
       await routeSync.close();
       await dataPlane?.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
