@@ -108,6 +108,9 @@ class Handler(BaseHTTPRequestHandler):
             pairs = self._receive()
         except (ValueError, OSError) as err:
             log(f"load failed: {err}")
+            # Read what is left of the body first: answering and closing while the gateway
+            # still sends would reset its write, and it would see EPIPE rather than why.
+            self._drain()
             self._answer(400, f"Load failed: {err}")
             State.outcome = (1, [])
             State.done.set()
@@ -117,18 +120,32 @@ class Handler(BaseHTTPRequestHandler):
         State.outcome = (0, pairs)
         State.done.set()
 
+    def _drain(self) -> None:
+        remaining = getattr(self, "_remaining", 0)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 65536))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        self._remaining = 0
+
     def _receive(self) -> list[bytes]:
+        self._remaining = 0
         if self.headers.get("transfer-encoding"):
             raise ValueError("send the body with a content-length")
         remaining = int(self.headers.get("content-length") or 0)
+        self._remaining = remaining
         if remaining < 4:
             raise ValueError("the body ended before the variables block")
         length = int.from_bytes(self.rfile.read(4), "big")
         remaining -= 4
+        self._remaining = remaining
         if length > MAX_BLOCK or length > remaining:
             raise ValueError("the variables block is larger than the body or 4 MB")
-        pairs = parse_pairs(self.rfile.read(length))
+        block = self.rfile.read(length)
         remaining -= length
+        self._remaining = remaining
+        pairs = parse_pairs(block)
         fd = os.open(ARTIFACT, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as file:
             while remaining > 0:
@@ -137,6 +154,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError("the body ended early")
                 file.write(chunk)
                 remaining -= len(chunk)
+                self._remaining = remaining
         return pairs
 
 
