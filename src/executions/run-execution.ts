@@ -10,7 +10,7 @@ import { createApiToken } from "../api/api-tokens.js";
 import type { RunningRuntime } from "../gateway/runtime-containers.js";
 import { executionDuration, executions } from "../metrics/metrics.js";
 import type { Queryable } from "../store/create-database.js";
-import { backstopMs, callRequestHeaders, executionTimeoutSeconds, isRuntimeOnlyResponseHeader, logIdHeader, runtimeTimeoutSeconds } from "../runtime-contract/call-contract.js";
+import { backstopMs, callRequestHeaders, executionTimeoutSeconds, isRuntimeOnlyResponseHeader, logIdHeader, runtimeTimeoutSeconds, scheduleHeader } from "../runtime-contract/call-contract.js";
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 import type { ClaimedExecution, ExecutionResult } from "../store/executions.js";
 import { capText, readExecutionLogs } from "./read-execution-logs.js";
@@ -53,6 +53,9 @@ export function queuedCallHeaders(execution: Pick<ClaimedExecution, "id" | "func
       apiUrl: call.apiUrl,
       trigger: execution.trigger,
       event: execution.event ?? undefined,
+      // The scheduler alone makes schedule executions, and it stores the expression in the
+      // request; from any other trigger the header is a client's and is dropped above.
+      ...(execution.trigger === "schedule" && execution.request.headers[scheduleHeader] ? { schedule: execution.request.headers[scheduleHeader] } : {}),
       lazyLogFiles: false,
   });
 }

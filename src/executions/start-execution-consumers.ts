@@ -10,6 +10,7 @@
 // back to another node is left alone while the claiming node lives; once that node has been
 // silent for SLIPWAY_GATEWAY_NODE_LOST_SECONDS, the execution ends failed and is not run
 // again (it may have run).
+import { scheduleHeader } from "../runtime-contract/call-contract.js";
 import { Queue, Worker, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
@@ -160,7 +161,7 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
         functionId: job.data.functionId,
         trigger: "schedule",
         status: "waiting",
-        request: { method: "POST", path: "/", headers: { "x-slipway-schedule": scheduled.schedule }, body: "" },
+        request: { method: "POST", path: "/", headers: { [scheduleHeader]: scheduled.schedule }, body: "" },
         dedupeKey: `schedule:${job.id}`,
         scheduledAt: tick,
       });

@@ -10,6 +10,8 @@ import type { DeploymentSettings } from "../store/deployment-settings.js";
 export const logIdHeader = "x-open-runtimes-log-id";
 /** The header that carries the call's timeout to the runtime. */
 export const timeoutHeader = "x-open-runtimes-timeout";
+/** The header that tells a scheduled call which schedule (its cron expression) triggered it. */
+export const scheduleHeader = "x-slipway-schedule";
 
 /**
  * Every header the platform sets on a call, in the order they are written. A call carries
@@ -29,7 +31,7 @@ export const callHeaderNames = [
   "x-slipway-key",
   "x-slipway-api-url",
   "x-slipway-event",
-  "x-slipway-schedule",
+  scheduleHeader,
   "x-appwrite-trigger",
   "x-appwrite-key",
   "x-appwrite-event",
@@ -113,6 +115,8 @@ export type RuntimeCall = {
   trigger: CallTrigger;
   /** The event that triggered the call, if one did. */
   event?: string;
+  /** The cron expression of the schedule that triggered the call, if one did. */
+  schedule?: string;
   /** The host the client called, for a call proxied from a client. */
   forwardedHost?: string;
   /** Log files are made only when written to and taken later (function URLs); a queued execution reads them at once. */
@@ -134,6 +138,7 @@ export function runtimeCallHeaders(call: RuntimeCall): Partial<Record<CallHeader
   headers["x-slipway-key"] = call.key;
   headers["x-slipway-api-url"] = call.apiUrl;
   if (call.event) headers["x-slipway-event"] = call.event;
+  if (call.schedule) headers[scheduleHeader] = call.schedule;
   // What an Appwrite function reads (Appwrite 1.6): its trigger, the event, and its own API key.
   headers["x-appwrite-trigger"] = call.trigger === "schedule" || call.trigger === "event" ? call.trigger : "http";
   headers["x-appwrite-key"] = call.key;

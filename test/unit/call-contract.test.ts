@@ -96,6 +96,16 @@ describe("the open-runtimes call contract", () => {
     assert.ok(Object.values(headers).every((value) => value !== "forged"), "no forged value reaches the runtime");
   });
 
+  test("a scheduled execution tells the function its schedule; a client's stored schedule header never does", () => {
+    const stored = { method: "POST", path: "/", headers: { "x-slipway-schedule": "*/5 * * * *" }, body: "" };
+    const call = { secret: sample.secret, timeoutSeconds: 60, key: sample.key, apiUrl: sample.apiUrl };
+    const scheduled = queuedCallHeaders({ id: sample.executionId, functionId: sample.functionId, trigger: "schedule", event: null, request: stored }, call);
+    assert.equal(scheduled["x-slipway-schedule"], "*/5 * * * *");
+    assert.equal(scheduled["x-appwrite-trigger"], "schedule");
+    const posed = queuedCallHeaders({ id: sample.executionId, functionId: sample.functionId, trigger: "async", event: null, request: stored }, call);
+    assert.equal(posed["x-slipway-schedule"], undefined, "an async execution's client cannot pose as the scheduler");
+  });
+
   test("a call someone waits on runs at most the sync ceiling; a queued one its own timeout", () => {
     assert.equal(executionTimeoutSeconds({ timeoutSeconds: 300 } as never, 15, "http"), syncTimeoutCeilingSeconds);
     assert.equal(executionTimeoutSeconds({ timeoutSeconds: 300 } as never, 15, "sync"), syncTimeoutCeilingSeconds);
