@@ -4,7 +4,9 @@
 // cached check (an auth_request subrequest to the gateway). The gateway stays the control
 // plane; it records each call from the line nginx writes for it to a buffered access log.
 // nginx hands everything it does not route itself to the gateway's own HTTP server behind
-// it: refused calls, /d/ URLs, the APIs and routes this gateway has no container for.
+// it: refused calls, /d/ URLs, the APIs, routes this gateway has no container for, and calls
+// carrying a platform header (x-slipway-*, x-appwrite-*, x-open-runtimes-*) that the
+// contract does not name, since nginx can clear a client's header only by name.
 //
 // nginx's configuration never changes while it runs, so nginx is never reloaded: a reload
 // makes every worker close its idle kept-alive connections, and a client that sends its
@@ -29,7 +31,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { callHeaderNames, logIdHeader, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
+import { callHeaderNames, logIdHeader, platformHeaderPrefixes, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
 import { followAccessLog } from "./follow-access-log.js";
 import type { PortRange } from "./runtime-containers.js";
 
@@ -227,8 +229,24 @@ function read(r) {
   for (var i = 0; i < names.length; i++) fields[names[i]] = words[i + 1];
   return fields;
 }
+// A platform header nginx does not clear by name (call.conf clears the contract's own) goes
+// to the gateway's Node proxy, which drops every one of them by prefix.
+var cleared = ${JSON.stringify(callHeaderNames)};
+var prefixes = ${JSON.stringify(platformHeaderPrefixes)};
+function carriesUnclearedPlatformHeader(r) {
+  var raw = r.rawHeadersIn;
+  for (var i = 0; i < raw.length; i++) {
+    var name = raw[i][0].toLowerCase();
+    for (var j = 0; j < prefixes.length; j++) {
+      if (name.indexOf(prefixes[j]) === 0 && cleared.indexOf(name) === -1) return true;
+    }
+  }
+  return false;
+}
 function field(name) {
   return function (r) {
+    // No kind: nginx hands the call to the gateway (see @slipway_handover).
+    if (name === "kind" && carriesUnclearedPlatformHeader(r)) return "";
     var value = read(r)[name];
     return value === undefined ? "" : value;
   };
