@@ -3,7 +3,6 @@
 // executions), schedule registration on activation, the variables a runtime container
 // starts with, and the per-request work on function URLs (permission check, headers,
 // timeout, execution record with its logs, collected after the response).
-import type Docker from "dockerode";
 import type { IncomingMessage } from "node:http";
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -36,9 +35,8 @@ export type ServedRoute = { functionId: string; deploymentId: string; runtime: R
 export type GatewayExecutionDependencies = {
   config: Config;
   db: Database;
-  docker: Docker;
-  /** Where runtimes run: the log files of function-URL calls are taken out of them through it. */
-  engine: Pick<RuntimeEngine, "takeLogFiles">;
+  /** Where runtimes run: the log files of calls are read or taken out of them through it. */
+  engine: Pick<RuntimeEngine, "takeLogFiles" | "readLogFiles" | "receivedCall">;
   connection: Redis;
   dispatcher: Dispatcher;
   api: ApiRouter;
@@ -81,7 +79,7 @@ export async function createGatewayExecutions(deps: GatewayExecutionDependencies
   const context: ExecutionContext = {
     nodeId: config.gatewayNodeId,
     db,
-    docker: deps.docker,
+    engine: deps.engine,
     dispatcher: deps.dispatcher,
     log,
     defaultTimeoutSeconds: config.SLIPWAY_EXECUTION_TIMEOUT_SECONDS,

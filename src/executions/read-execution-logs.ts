@@ -55,3 +55,14 @@ export async function readExecutionLogs(docker: Docker, containerId: string, log
   ]);
   return { logs, errors };
 }
+
+/** Whether the container holds the execution's log file; true when Docker cannot say (it may have run). */
+export async function logFileExists(docker: Docker, containerId: string, logId: string): Promise<boolean> {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(logId)) return true;
+  try {
+    await docker.getContainer(containerId).infoArchive({ path: `/mnt/logs/${logId}_logs.log` });
+    return true;
+  } catch (error) {
+    return (error as { statusCode?: number }).statusCode !== 404;
+  }
+}

@@ -3,7 +3,6 @@
 // (the execution id is the log id), reads the result and the log files (then hands them
 // over for removal), and says how it ended. It records nothing itself; callers write the
 // result to the executions table.
-import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { request, type Dispatcher } from "undici";
 import { createApiToken } from "../api/api-tokens.js";
@@ -13,7 +12,8 @@ import type { Queryable } from "../store/create-database.js";
 import { backstopMs, callRequestHeaders, executionTimeoutSeconds, isRuntimeOnlyResponseHeader, logIdHeader, runtimeTimeoutSeconds, scheduleHeader } from "../runtime-contract/call-contract.js";
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 import type { ClaimedExecution, ExecutionResult } from "../store/executions.js";
-import { capText, readExecutionLogs } from "./read-execution-logs.js";
+import { capText } from "./read-execution-logs.js";
+import type { RuntimeEngine } from "../gateway/runtime-engine.js";
 
 export type ExecutionTarget = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
 
@@ -21,7 +21,8 @@ export type ExecutionContext = {
   /** The gateway node this process is (gateway_nodes.id), recorded on each execution it runs. */
   nodeId: string;
   db: Queryable;
-  docker: Docker;
+  /** Where the runtimes run: a queued execution's log files are read through it. */
+  engine: Pick<RuntimeEngine, "readLogFiles" | "receivedCall">;
   dispatcher: Dispatcher;
   log: Logger;
   defaultTimeoutSeconds: number;
@@ -113,7 +114,7 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
     // (a keep-alive race, a crashing handler) leaves it serving.
     const code = (error as { code?: string }).code;
     if (code === "ECONNREFUSED" || code === "UND_ERR_CONNECT_TIMEOUT") context.onRuntimeFailure(target.deploymentId);
-    const logs = await readExecutionLogs(context.docker, target.runtime.containerId, logId).catch(() => ({ logs: "", errors: "" }));
+    const logs = await context.engine.readLogFiles(target.runtime.containerId, logId).catch(() => ({ logs: "", errors: "" }));
     context.releaseLogFiles(target.runtime.containerId, logId);
     return {
       status: timedOut ? "timed_out" : "failed",
@@ -127,7 +128,7 @@ async function execute(context: ExecutionContext, execution: ClaimedExecution): 
       durationMs: performance.now() - started,
     };
   }
-  const logs = await readExecutionLogs(context.docker, target.runtime.containerId, logId).catch((error: Error) => {
+  const logs = await context.engine.readLogFiles(target.runtime.containerId, logId).catch((error: Error) => {
     context.log.warn({ err: { message: error.message }, executionId: execution.id }, "could not read the execution's logs");
     return { logs: "", errors: "" };
   });

@@ -40,7 +40,6 @@ import {
   type ScheduleJobData,
 } from "./execution-queues.js";
 import { findEventSubscribers, findScheduledFunction } from "./find-triggered-functions.js";
-import { readExecutionLogs } from "./read-execution-logs.js";
 import { runExecution, type ExecutionContext } from "./run-execution.js";
 import { startExecutionReconciler } from "./start-execution-reconciler.js";
 
@@ -109,8 +108,8 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
   async function recoverInterrupted(execution: ProcessingExecution): Promise<void> {
     const { id: executionId, functionId } = execution;
     const target = await context.resolveTarget(functionId).catch(() => null);
-    const files = target ? await readExecutionLogs(context.docker, target.runtime.containerId, executionId).catch(() => null) : null;
-    const seen = target ? await logFileExists(target.runtime.containerId, executionId) : true;
+    const files = target ? await context.engine.readLogFiles(target.runtime.containerId, executionId).catch(() => null) : null;
+    const seen = target ? await context.engine.receivedCall(target.runtime.containerId, executionId) : true;
     if (!seen) {
       // Only the very run that was interrupted: a claim since counts another attempt.
       const reset = await db.query("update executions set status = 'waiting' where id = $1 and status = 'processing' and attempt = $2 and node_id is not distinct from $3", [
@@ -137,15 +136,6 @@ export async function startExecutionConsumers(options: ExecutionConsumerOptions)
       logId: executionId,
       durationMs: 0,
     });
-  }
-
-  async function logFileExists(containerId: string, logId: string): Promise<boolean> {
-    try {
-      await context.docker.getContainer(containerId).infoArchive({ path: `/mnt/logs/${logId}_logs.log` });
-      return true;
-    } catch (error) {
-      return (error as { statusCode?: number }).statusCode !== 404;
-    }
   }
 
   const executions = new Worker<ExecutionJobData>(executionQueueName, execute, { ...workerOptions, concurrency: options.concurrency });

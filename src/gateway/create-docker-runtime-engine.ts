@@ -1,12 +1,13 @@
 // The RuntimeEngine on a Docker engine (local, or remote through DOCKER_HOST): each method is
 // one of the gateway's Docker functions (runtime-containers.ts, runtime-pool.ts,
-// take-log-files.ts, watch-runtime-exits.ts), unchanged.
+// take-log-files.ts, watch-runtime-exits.ts, read-execution-logs.ts), unchanged.
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { listRuntimeDeployments, parkRuntime, startRuntime, stopRuntime, waitForHealth, type PortRange } from "./runtime-containers.js";
 import type { RuntimeEngine } from "./runtime-engine.js";
 import type { RuntimePool } from "./runtime-pool.js";
 import { takeLogFiles } from "./take-log-files.js";
+import { logFileExists, readExecutionLogs } from "../executions/read-execution-logs.js";
 import { watchRuntimeExits } from "./watch-runtime-exits.js";
 
 export function createDockerRuntimeEngine(options: {
@@ -50,6 +51,8 @@ export function createDockerRuntimeEngine(options: {
     },
     watchExits: (onExit) => watchRuntimeExits(docker, log, onExit),
     takeLogFiles: (runtimeId, ids, limits) => takeLogFiles(docker, runtimeId, ids, limits),
+    readLogFiles: (runtimeId, logId) => readExecutionLogs(docker, runtimeId, logId),
+    receivedCall: (runtimeId, logId) => logFileExists(docker, runtimeId, logId),
     ping: () =>
       docker.ping().then(
         () => undefined,

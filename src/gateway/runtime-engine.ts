@@ -1,12 +1,12 @@
 // What the gateway needs from whatever runs its runtimes: start one for a deployment with
 // its limits and environment, tell when it is healthy or exited, stop or park it, list what
-// it runs, and take an execution's log files out of it. Docker implements it today
+// it runs, and read or take an execution's log files out of it. Docker implements it today
 // (create-docker-runtime-engine.ts); docs/kubernetes.md describes, method by method, how
 // Deployments and Services would. Nothing here names a container engine.
 import type { Readable } from "node:stream";
 import type { RunningRuntime, RuntimeLimits } from "./runtime-containers.js";
 import type { RuntimeSandbox } from "./runtime-sandbox.js";
-import type { TakenLogFiles } from "./take-log-files.js";
+import type { LogFiles, TakenLogFiles } from "./take-log-files.js";
 
 /** Everything a runtime is made from; the same spec always makes an equivalent runtime. */
 export type RuntimeSpec = {
@@ -49,6 +49,10 @@ export type RuntimeEngine = {
   watchExits(onExit: (exit: RuntimeExit) => void): { close(): void };
   /** Reads (collect) and deletes (remove) execution log files in the runtime, in one round trip; rejects with statusCode 404 or 409 when the runtime is gone or stopped. */
   takeLogFiles(runtimeId: string, ids: { collect: readonly string[]; remove: readonly string[] }, limits: { capBytes: number; budgetBytes: number }): Promise<TakenLogFiles>;
+  /** Reads one execution's log files (each capped), leaving them in place; empty when it wrote none or the runtime is gone. */
+  readLogFiles(runtimeId: string, logId: string): Promise<LogFiles>;
+  /** Whether the runtime received the call (it makes the log file as a call arrives); true when that cannot be told, so nothing runs twice. */
+  receivedCall(runtimeId: string, logId: string): Promise<boolean>;
   /** Rejects, saying what to fix, when the engine does not answer (readiness). */
   ping(): Promise<void>;
   /** Stops the engine's own work (a warm pool's members); runtimes keep running. */

@@ -639,7 +639,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   const executions = await createGatewayExecutions({
     config,
     db,
-    docker,
     engine,
     connection: deps.publisher,
     dispatcher: agent,
