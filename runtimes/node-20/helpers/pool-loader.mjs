@@ -116,6 +116,15 @@ const server = http.createServer(async (req, res) => {
     pairs = await receive(req);
   } catch (error) {
     log(`load failed: ${error.message}`);
+    // The rest of the body is read (and dropped) first: an answer while the gateway is still
+    // sending would reach it as a reset connection, not as the reason.
+    req.removeAllListeners("data");
+    if (!req.readableEnded) {
+      await new Promise((resolve) => {
+        for (const event of ["end", "error", "close"]) req.once(event, resolve);
+        req.resume();
+      });
+    }
     res.writeHead(400, { "content-type": "text/plain", connection: "close" }).end(`Load failed: ${error.message}`);
     res.on("finish", () => process.exit(1));
     return;
