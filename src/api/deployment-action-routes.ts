@@ -143,7 +143,7 @@ export function registerDeploymentActionRoutes(api: ApiRouter, deps: AppDependen
     body: z.object({ noCache: z.boolean().default(false) }),
     handler: async ({ params, body, principal }) => {
       await requireAccess(principal!, { functionId: functionIdFrom(params) }, "deploy", "redeploy");
-      return asApiError(() => redeployFunction({ ...deps, github: deps.installations }, { functionId: functionIdFrom(params), noCache: body.noCache, actor: principal!.name }));
+      return asApiError(() => redeployFunction({ ...deps, github: deps.installations }, { functionId: functionIdFrom(params), noCache: body.noCache, actor: principal!.name, via: via(principal!) }));
     },
   });
 

@@ -8,13 +8,13 @@ import type { InstallationClients } from "../github/create-installation-client.j
 import { checkRunName, queuedOutput } from "../github/render-check-run.js";
 import { enqueueBuild, type BuildJobData } from "../queue/build-queue.js";
 import type { Queryable } from "../store/create-database.js";
-import { createQueuedDeployment, setCheckRunId } from "../store/deployments.js";
+import { createQueuedDeployment, setCheckRunId, type DeploymentCreatedVia } from "../store/deployments.js";
 import { DeploymentActionError } from "./deployment-action-error.js";
 import { loadFunctionState } from "./load-function-state.js";
 
 export async function redeployFunction(
   deps: { db: Queryable; queue: Queue<BuildJobData>; github: InstallationClients },
-  request: { functionId: string; noCache: boolean; actor: string },
+  request: { functionId: string; noCache: boolean; actor: string; via: DeploymentCreatedVia },
 ): Promise<{ functionName: string; deploymentId: string; version: number; commitSha: string }> {
   const state = await loadFunctionState(deps.db, request.functionId);
   const source = state.production ?? [...state.deployments].reverse().find((d) => d.status === "ready");
@@ -43,6 +43,9 @@ export async function redeployFunction(
     commands: build.commands,
     root: build.root,
     ...(uploaded?.source_digest ? { sourceDigest: uploaded.source_digest } : {}),
+    // Its activation is audited under who asked, not as a push.
+    createdBy: request.actor,
+    createdVia: request.via,
   });
   if (request.noCache) await deps.db.query("update deployments set use_cache = false where id = $1", [deployment.id]);
   if (uploaded?.source_digest) {

@@ -114,7 +114,7 @@ async function runCommand(deps: CommentDependencies, event: CommentEvent, comman
     }
     case "redeploy": {
       const functionId = pickFunction(await repositoryFunctions, command.functionName);
-      const result = await redeployFunction(deps, { functionId, noCache: command.noCache, actor });
+      const result = await redeployFunction(deps, { functionId, noCache: command.noCache, actor, via: "comment" });
       return `Redeploying **${result.functionName}** from \`${result.commitSha.slice(0, 7)}\` as v${result.version}${command.noCache ? " without the build cache" : ""}; its check run shows the build.`;
     }
     case "status": {

@@ -3,6 +3,9 @@
 import type { DeploymentStatus } from "../deployments/deployment-state.js";
 import type { Queryable } from "./create-database.js";
 
+/** How someone other than a push asked for a deployment: an upload (cli, api) or a redeploy (any of them). */
+export type DeploymentCreatedVia = "cli" | "api" | "comment" | "console";
+
 export type NewDeployment = {
   functionId: string;
   commitSha: string;
@@ -16,7 +19,7 @@ export type NewDeployment = {
   /** An uploaded source archive (`slipway deploy`) instead of a commit to fetch. */
   sourceDigest?: string;
   createdBy?: string;
-  createdVia?: "cli" | "api";
+  createdVia?: DeploymentCreatedVia;
 };
 
 export type QueuedDeployment = { id: string; version: number; created: boolean; checkRunId: number | null; status: DeploymentStatus };
@@ -73,7 +76,7 @@ export type BuildContext = {
   /** Set for an uploaded source (`slipway deploy`): build it instead of fetching the commit. */
   sourceDigest: string | null;
   createdBy: string | null;
-  createdVia: "cli" | "api" | null;
+  createdVia: DeploymentCreatedVia | null;
   buildStartedAt: Date | null;
   artifactDigest: string | null;
   artifactSize: number | null;

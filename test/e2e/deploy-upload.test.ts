@@ -145,6 +145,8 @@ describe("slipway deploy <dir>", { timeout: 10 * 60_000 }, () => {
     assert.equal(v4.root, "hello");
     await stack.emulator.waitFor(async () => ((await production()) === "laptop-prod" && (await stack.db.query("select 1 from aliases a join deployments d on d.id = a.deployment_id where a.function_id = $1 and a.name = 'production' and d.version = 4", [functionId])).rowCount === 1) || undefined, { timeoutMs: 30_000, intervalMs: 200 });
     assert.equal(githubCalls(), before);
+    const audit = await stack.db.query("select action, actor, via from audit_log where to_deployment_id = $1", [v4.id]);
+    assert.deepEqual(audit.rows.map((r) => [r.action, r.actor, r.via]), [["activate", "laptop-user", "api"]], "a redeploy goes live under the name of whoever asked for it");
   });
 
   test("a pinned production keeps serving an upload until promote", async () => {

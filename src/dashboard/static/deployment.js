@@ -21,7 +21,7 @@
   const size = (bytes) => (bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`);
 
   function triggerText(d) {
-    if (d.trigger === "upload") return `upload${d.createdBy ? ` by ${d.createdBy}` : ""}${d.createdVia ? ` (${d.createdVia})` : ""}`;
+    if (d.trigger === "upload" || d.trigger.startsWith("redeploy")) return `${d.trigger.replace(/-/g, " ")}${d.createdBy ? ` by ${d.createdBy}` : ""}${d.createdVia ? ` (${d.createdVia})` : ""}`;
     return d.trigger.replace("_", " ");
   }
 
