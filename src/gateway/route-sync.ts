@@ -23,6 +23,8 @@ export type RouteSync = {
   readonly nodeId: string;
   /** When this node registered, by the database's clock. */
   readonly bootedAt: Date;
+  /** Set once another live process has registered under this node's id: what to fix (readiness fails with it). */
+  readonly conflict: string | null;
   /** Reconciles this node now (or right after the pass under way) and reports what it serves. */
   reconcile(): Promise<void>;
   /** Hints every node that the routes changed, then waits until every live node serves `revision` (see the header). */
@@ -65,8 +67,17 @@ export async function startRouteSync(options: {
 
   // Registered before the routes are read: a switch from now on waits for this node too.
   const bootedAt = await registerGatewayNode(db, node);
+  // Two live processes under one node id would each take the other's place in every answer.
+  let conflict: string | null = null;
   const heartbeat = setInterval(() => {
-    heartbeatGatewayNode(db, { ...node, bootedAt }).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not renew this gateway node's heartbeat"));
+    heartbeatGatewayNode(db, { ...node, bootedAt }).then(
+      ({ takenBy }) => {
+        if (!takenBy || conflict) return;
+        conflict = `another gateway process registered as node '${node.id}' at ${takenBy.toISOString()}, while this one (booted ${bootedAt.toISOString()}) still runs: give each gateway its own SLIPWAY_GATEWAY_NODE_ID (default <hostname>:<port>)`;
+        log.error({ node: node.id }, conflict);
+      },
+      (error: Error) => log.warn({ err: { message: error.message } }, "could not renew this gateway node's heartbeat"),
+    );
   }, options.heartbeatSeconds * 1000);
   heartbeat.unref();
   timers.push(heartbeat);
@@ -79,7 +90,7 @@ export async function startRouteSync(options: {
     try {
       const { revision, failing } = await options.converge();
       if (closed) return;
-      await reportServedRevision(db, node.id, revision, failing);
+      await reportServedRevision(db, { id: node.id, bootedAt }, revision, failing);
       if (revision !== servedRevision || failing.length) log.debug({ revision, failing }, "routes reconciled");
       servedRevision = revision;
     } catch (error) {
@@ -151,6 +162,9 @@ export async function startRouteSync(options: {
   return {
     nodeId: node.id,
     bootedAt,
+    get conflict() {
+      return conflict;
+    },
     reconcile,
     async announce(functionId, revision) {
       // Without Redis the hint is lost; the others still catch up on their timer.
@@ -166,7 +180,7 @@ export async function startRouteSync(options: {
       for (const timer of timers) clearInterval(timer);
       subscriber.off("ready", onReady);
       // Gone on purpose: no switch waits for this node or names it. A pass under way reports nothing more.
-      await removeGatewayNode(db, node.id).catch(() => {});
+      await removeGatewayNode(db, { id: node.id, bootedAt }).catch(() => {});
     },
   };
 }

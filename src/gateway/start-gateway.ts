@@ -582,6 +582,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
           redisCheck(deps.publisher),
           { name: "docker", check: () => engine.ping() },
           { name: "data plane", check: async () => dataPlane?.checkServing() },
+          {
+            name: "node id",
+            check: async () => {
+              if (routeSync.conflict) throw new Error(routeSync.conflict);
+            },
+          },
         ],
         res,
       );

@@ -42,31 +42,42 @@ export async function readDesiredRoutes(db: Database): Promise<{ revision: numbe
   }
 }
 
-/** Registers the node as just started (it serves nothing yet); returns when it booted, in the database's clock. */
+/**
+ * Registers the node as just started (it serves nothing yet); returns when it booted, in the
+ * database's clock, to the millisecond so that the Date this returns matches the row exactly.
+ */
 export async function registerGatewayNode(db: Queryable, node: { id: string; url: string }): Promise<Date> {
   const result = await db.query<{ booted_at: Date }>(
-    `insert into gateway_nodes (id, url, booted_at, last_seen) values ($1, $2, now(), now())
-       on conflict (id) do update set url = excluded.url, booted_at = now(), last_seen = now(), served_revision = 0, served_at = null, failing = '[]'
+    `insert into gateway_nodes (id, url, booted_at, last_seen) values ($1, $2, date_trunc('milliseconds', now()), now())
+       on conflict (id) do update set url = excluded.url, booted_at = excluded.booted_at, last_seen = now(), served_revision = 0, served_at = null, failing = '[]'
      returning booted_at`,
     [node.id, node.url],
   );
   return result.rows[0]!.booted_at;
 }
 
-/** Renews the node's heartbeat (registering it again if its row was removed) and forgets long-gone nodes. */
-export async function heartbeatGatewayNode(db: Queryable, node: { id: string; url: string; bootedAt: Date }): Promise<void> {
-  await db.query(
+/**
+ * Renews the node's heartbeat (registering it again if its row was removed) and forgets
+ * long-gone nodes. When another process has registered under the same id since this one did
+ * (two gateways configured alike), the row stays that process's and this returns when it booted.
+ */
+export async function heartbeatGatewayNode(db: Queryable, node: { id: string; url: string; bootedAt: Date }): Promise<{ takenBy: Date | null }> {
+  const renewed = await db.query(
     `insert into gateway_nodes (id, url, booted_at, last_seen) values ($1, $2, $3, now())
-       on conflict (id) do update set last_seen = now()`,
+       on conflict (id) do update set last_seen = now() where gateway_nodes.booted_at = excluded.booted_at`,
     [node.id, node.url, node.bootedAt],
   );
   await db.query("delete from gateway_nodes where last_seen < now() - make_interval(secs => $1)", [forgetAfterSeconds]);
+  if (renewed.rowCount === 1) return { takenBy: null };
+  const other = await db.query<{ booted_at: Date }>("select booted_at from gateway_nodes where id = $1", [node.id]);
+  return { takenBy: other.rows[0]?.booted_at ?? null };
 }
 
-export async function reportServedRevision(db: Queryable, nodeId: string, revision: number, failing: FailingRoute[]): Promise<void> {
+/** Records what the node serves; only while the row is still this process's (see heartbeatGatewayNode). */
+export async function reportServedRevision(db: Queryable, node: { id: string; bootedAt: Date }, revision: number, failing: FailingRoute[]): Promise<void> {
   await db.query(
-    "update gateway_nodes set served_revision = greatest(served_revision, $2), served_at = now(), failing = $3 where id = $1",
-    [nodeId, revision, JSON.stringify(failing)],
+    "update gateway_nodes set served_revision = greatest(served_revision, $2), served_at = now(), failing = $3 where id = $1 and booted_at = $4",
+    [node.id, revision, JSON.stringify(failing), node.bootedAt],
   );
 }
 
@@ -81,6 +92,7 @@ export async function listGatewayNodes(db: Queryable, liveSeconds: number): Prom
   return result.rows.map((row) => ({ ...row, servedRevision: Number(row.servedRevision) }));
 }
 
-export async function removeGatewayNode(db: Queryable, nodeId: string): Promise<void> {
-  await db.query("delete from gateway_nodes where id = $1", [nodeId]);
+/** Removes the node's row, unless another process has registered under its id since. */
+export async function removeGatewayNode(db: Queryable, node: { id: string; bootedAt: Date }): Promise<void> {
+  await db.query("delete from gateway_nodes where id = $1 and booted_at = $2", [node.id, node.bootedAt]);
 }

@@ -144,4 +144,21 @@ describe("gateway nodes converge on the route revision", () => {
     assert.ok((await servedOf()) >= revision, "it serves the revision after reconnecting");
     await sync.close();
   });
+  test("a second live process under one node id is named: the first says what to fix, and neither's close removes the other's row", async () => {
+    const prefix = newPrefix();
+    const first = await node({ prefix, id: "twin" });
+    const second = await node({ prefix, id: "twin" });
+    assert.equal(second.conflict, null);
+    // The first finds out at its next heartbeat (every second here).
+    const deadline = Date.now() + 15_000;
+    while (first.conflict === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(first.conflict ?? "", /another gateway process registered as node 'twin' .*SLIPWAY_GATEWAY_NODE_ID/);
+    assert.equal(second.conflict, null, "the newer process keeps the id");
+    await first.close();
+    const rows = (await listGatewayNodes(database.db, 60)).filter((n) => n.id === "twin");
+    assert.equal(rows.length, 1, "the older one's close leaves the newer one's row");
+    assert.equal(rows[0]!.bootedAt.getTime(), second.bootedAt.getTime());
+    await second.close();
+    assert.equal((await listGatewayNodes(database.db, 60)).filter((n) => n.id === "twin").length, 0);
+  });
 });
