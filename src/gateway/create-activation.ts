@@ -2,7 +2,14 @@
 // healthy (the route table starts it), removing a pull request's preview alias with the
 // containers only it needed, and prewarming a deployment ahead of an expected activation.
 // A switch is done once every live gateway node serves its revision (route-sync.ts).
+//
+// Placement: an activation is carried out by a node that runs the alias's route
+// (create-route-table.ts). Any other node forwards it there, so the container starts and is
+// health-checked once, where it will run, and the switch follows only once it is healthy;
+// the other nodes "serve" the revision by forwarding calls to it. Should that node not
+// answer, the activation is carried out here instead (the route moves on the next reconcile).
 import type { Logger } from "pino";
+import { request } from "undici";
 import { z } from "zod";
 import { deploymentLogger } from "../logging/deployment-logger.js";
 import type { Config } from "../config/load-config.js";
@@ -10,13 +17,16 @@ import { getAlias, removeAlias, switchAlias } from "../store/aliases.js";
 import { recordAudit } from "../store/audit-log.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
-import { getBuildContext } from "../store/deployments.js";
+import { getBuildContext, type BuildContext } from "../store/deployments.js";
 import { currentRouteRevision } from "../store/gateway-nodes.js";
-import type { RouteTable } from "./create-route-table.js";
+import type { GatewayPeer, RouteTable } from "./create-route-table.js";
 import { HttpError } from "./http-error.js";
 import { routeKey } from "./route-key.js";
 import type { RouteSync } from "./route-sync.js";
 import type { RuntimeEngine } from "./runtime-engine.js";
+
+/** Marks an activation forwarded by another node (which holds the gateway secret too): carried out here, never forwarded again. */
+export const placedActivationHeader = "x-slipway-placed";
 
 export const prewarmBody = z.object({ deploymentId: z.uuid() });
 
@@ -61,10 +71,42 @@ export function createActivation(deps: {
     );
   }
 
-  async function activate(input: ActivationInput) {
+  /** Asks the node that runs the route to activate; null when it did not answer (then this node does). */
+  async function activateOn(node: GatewayPeer, input: ActivationInput): Promise<Record<string, unknown> | null> {
+    try {
+      const response = await request(`${node.url}/v1/activations`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${deps.config.SLIPWAY_GATEWAY_SECRET}`, "content-type": "application/json", [placedActivationHeader]: table.node.id },
+        body: JSON.stringify(input),
+        // A cold start, then the wait for every node to serve the switch.
+        headersTimeout: (deps.config.SLIPWAY_HEALTH_TIMEOUT_SECONDS + deps.config.SLIPWAY_ROUTE_CONFIRM_SECONDS + 30) * 1000,
+      });
+      const answer = (await response.body.json().catch(() => ({}))) as Record<string, unknown>;
+      if (response.statusCode !== 200) throw new HttpError(response.statusCode, typeof answer.error === "string" ? answer.error : `gateway node ${node.id} answered ${response.statusCode}`);
+      return answer;
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      log.warn({ node: node.id, url: node.url, err: { message: (error as Error).message } }, "the gateway node that runs this route did not take the activation; activating here");
+      return null;
+    }
+  }
+
+  async function activate(input: ActivationInput, options: { placed: boolean } = { placed: false }) {
     const started = performance.now();
     const deployment = await getBuildContext(db, input.deploymentId);
     if (!deployment) throw new HttpError(404, `no deployment ${input.deploymentId}`);
+    if (!options.placed) {
+      await table.refreshMembership();
+      const nodes = table.placementOf(routeKey(deployment.slug, input.alias), input.alias === "production" ? "production" : "preview");
+      if (!nodes.some((node) => node.id === table.node.id)) {
+        const answer = await activateOn(nodes[0]!, input);
+        if (answer) return answer as Awaited<ReturnType<typeof activateHere>>;
+      }
+    }
+    return activateHere(input, deployment, started);
+  }
+
+  async function activateHere(input: ActivationInput, deployment: BuildContext, started: number) {
     const result = await table.withFunctionLock(deployment.functionId, async () => {
       if (deployment.status !== "ready") {
         return { activated: false, reason: `v${deployment.version} is ${deployment.status}, not ready`, previousDeploymentId: null, durationMs: performance.now() - started };
@@ -129,7 +171,7 @@ export function createActivation(deps: {
   async function removePreviewAlias(input: z.infer<typeof aliasRemovalBody>): Promise<{ removed: boolean; stopped: number }> {
     const result = await table.withFunctionLock(input.functionId, async () => {
       const previous = await removeAlias(db, input.functionId, input.alias);
-      for (const [key, route] of table.routes) if (route.functionId === input.functionId && key.endsWith(`--${input.alias}`)) table.deleteRoute(key);
+      for (const [key, route] of table.routes) if (route.functionId === input.functionId && route.alias === input.alias) table.deleteRoute(key);
       const built = await db.query<{ id: string }>(
         "select d.id from deployments d join deployment_targets t on t.deployment_id = d.id where d.function_id = $1 and t.alias = $2",
         [input.functionId, input.alias],

@@ -3,6 +3,13 @@
 // retired after SLIPWAY_ACTIVATION_GRACE_SECONDS when no route needs them any more), and how
 // the table converges on the desired routes in PostgreSQL (route-sync.ts calls converge).
 // Every change to the table also goes to nginx's route files when nginx serves the URLs.
+//
+// Placement: each route runs on the live gateway nodes rendezvous hashing assigns it
+// (rendezvous-nodes.ts; SLIPWAY_PRODUCTION_NODES, SLIPWAY_PREVIEW_NODES). A route assigned
+// here is served here (a route); one assigned elsewhere is remembered with its nodes (a
+// remote route), and the gateway forwards its calls there. Membership is read from
+// gateway_nodes at each converge, so a node joining, dying or leaving re-places routes on
+// the next reconcile, and a route that moves away retires here after the grace period.
 import type { Logger } from "pino";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
 import type { Config } from "../config/load-config.js";
@@ -13,15 +20,21 @@ import { listRoutesForFunction, type Route } from "../store/aliases.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
-import { readDesiredRoutes, type FailingRoute } from "../store/gateway-nodes.js";
+import { listGatewayNodes, readDesiredRoutes, type FailingRoute } from "../store/gateway-nodes.js";
 import { executionTimeoutSeconds } from "../runtime-contract/call-contract.js";
 import { HttpError } from "./http-error.js";
 import type { DataPlane, FastRoute } from "./nginx-data-plane.js";
 import { legacyRouteKey, routeKey } from "./route-key.js";
 import type { RuntimeEngine } from "./runtime-engine.js";
 import type { RunningRuntime } from "./runtime-containers.js";
+import { rendezvousNodes } from "./rendezvous-nodes.js";
 
 export type ServingRoute = { deploymentId: string; functionId: string; alias: string; runtime: RunningRuntime; settings: DeploymentSettings };
+
+/** A gateway node as gateway_nodes names it. */
+export type GatewayPeer = { id: string; url: string };
+/** A route that runs on other nodes: this node forwards its calls to one of them. */
+export type RemoteRoute = { deploymentId: string; functionId: string; alias: string; nodes: GatewayPeer[] };
 
 export type RouteTable = ReturnType<typeof createRouteTable>;
 
@@ -32,6 +45,8 @@ export function createRouteTable(deps: {
   artifacts: ArtifactStore;
   runtimes: Map<string, Runtime>;
   log: Logger;
+  /** This node, as it registers in gateway_nodes. */
+  node: GatewayPeer;
   /** The execution key nginx sends with a route's calls (executions' guard). */
   executionKey(functionId: string, deploymentId: string): Promise<string>;
   /** The environment a deployment's runtime starts with. */
@@ -60,6 +75,24 @@ export function createRouteTable(deps: {
   }
   let dataPlane: DataPlane | null = null;
 
+  // The live nodes (this one always among them), as last read from gateway_nodes.
+  let peers: GatewayPeer[] = [deps.node];
+  const remote = new Map<string, RemoteRoute>();
+  async function refreshMembership(): Promise<void> {
+    const nodes = await listGatewayNodes(db, config.SLIPWAY_GATEWAY_NODE_TTL_SECONDS);
+    const live = nodes.filter((node) => node.live && node.id !== deps.node.id).map((node) => ({ id: node.id, url: node.url }));
+    peers = [deps.node, ...live];
+  }
+  /** The nodes a route runs on: production's count of them, or a preview's (a /d/ URL counts as one). */
+  function placementOf(key: string, kind: "production" | "preview"): GatewayPeer[] {
+    const count = kind === "production" ? config.SLIPWAY_PRODUCTION_NODES : config.SLIPWAY_PREVIEW_NODES;
+    const ids = rendezvousNodes(key, peers.map((peer) => peer.id), count);
+    return ids.map((id) => peers.find((peer) => peer.id === id)!);
+  }
+  function placeRoute(route: Route): GatewayPeer[] | null {
+    const nodes = placementOf(routeKey(route.slug, route.alias), route.alias === "production" ? "production" : "preview");
+    return nodes.some((node) => node.id === deps.node.id) ? null : nodes;
+  }
 
   // Every change to `routes` goes through these two, which put it in nginx's route files
   // too (synchronously, so nginx serves it from the next request on). A route's execution
@@ -73,6 +106,7 @@ export function createRouteTable(deps: {
     const fast = dataPlane ? await fastRoute(key, route) : null;
     if (routeChanges.get(key) !== change) return;
     routes.set(key, route);
+    remote.delete(key);
     routesVersion++;
     if (fast) dataPlane?.setRoute(fast);
   }
@@ -204,10 +238,27 @@ export function createRouteTable(deps: {
   function refreshFunction(functionId: string): Promise<void> {
     return withFunctionLock(functionId, async () => {
       const list = await listRoutesForFunction(db, functionId);
-      // An alias removed on another gateway (a closed pull request) goes here too.
-      const keep = new Set(list.map((r) => routeKey(r.slug, r.alias)));
-      for (const [key, route] of routes) if (route.functionId === functionId && !keep.has(key)) deleteRoute(key);
-      await applyRoutes(list);
+      const here: Route[] = [];
+      const elsewhere = new Set<string>();
+      for (const route of list) {
+        const nodes = placeRoute(route);
+        if (!nodes) here.push(route);
+        else {
+          const key = routeKey(route.slug, route.alias);
+          remote.set(key, { deploymentId: route.deploymentId, functionId, alias: route.alias, nodes });
+          elsewhere.add(key);
+        }
+      }
+      for (const [key, route] of remote) if (route.functionId === functionId && !elsewhere.has(key)) remote.delete(key);
+      // An alias removed on another gateway (a closed pull request) goes here too, and so
+      // does a route placed on another node now; their containers retire after the grace period.
+      const keep = new Set(here.map((r) => routeKey(r.slug, r.alias)));
+      for (const [key, route] of routes) {
+        if (route.functionId !== functionId || keep.has(key)) continue;
+        deleteRoute(key);
+        retireAfterGrace(route.deploymentId);
+      }
+      await applyRoutes(here);
     });
   }
 
@@ -220,12 +271,22 @@ export function createRouteTable(deps: {
    */
   async function convergeRoutes(): Promise<{ revision: number; failing: FailingRoute[] }> {
     const desired = await readDesiredRoutes(db);
+    await refreshMembership();
     const wanted = new Map<string, Map<string, string>>();
+    const elsewhere = new Map<string, RemoteRoute>();
     for (const route of desired.routes) {
+      const nodes = placeRoute(route);
+      if (nodes) {
+        elsewhere.set(routeKey(route.slug, route.alias), { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, nodes });
+        continue;
+      }
       let keys = wanted.get(route.functionId);
       if (!keys) wanted.set(route.functionId, (keys = new Map()));
       keys.set(routeKey(route.slug, route.alias), route.deploymentId);
     }
+    // Routes that run elsewhere follow the membership at once: nothing starts or stops for them here.
+    for (const key of remote.keys()) if (!elsewhere.has(key)) remote.delete(key);
+    for (const [key, route] of elsewhere) if (!routes.has(key)) remote.set(key, route);
     const served = new Map<string, Map<string, string>>();
     const stale = new Set<string>();
     for (const [key, route] of routes) {
@@ -286,6 +347,13 @@ export function createRouteTable(deps: {
   return {
     /** Read-only to callers: every change goes through setRoute and deleteRoute. */
     routes: routes as ReadonlyMap<string, ServingRoute>,
+    /** Routes that run on other nodes, whose calls this node forwards. */
+    remote: remote as ReadonlyMap<string, RemoteRoute>,
+    node: deps.node,
+    refreshMembership,
+    placementOf,
+    /** Whether this node runs the route (key) of this kind. */
+    runsHere: (key: string, kind: "production" | "preview") => placementOf(key, kind).some((node) => node.id === deps.node.id),
     setRoute,
     deleteRoute,
     ensureRuntime,

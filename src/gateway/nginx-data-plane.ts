@@ -29,7 +29,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { callHeaderNames, logIdHeader, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
+import { clearedHeaderNames, logIdHeader, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
 import { followAccessLog } from "./follow-access-log.js";
 import type { PortRange } from "./runtime-containers.js";
 
@@ -249,8 +249,8 @@ const toGateway = `      proxy_pass http://slipway_gateway$request_uri;
 
 /**
  * The open-runtimes contract's headers (call-contract.ts), as nginx variables: one line per
- * header the contract names, its value for a function-URL call or "" (which sends none, and
- * so drops a client's copy). The timeout is set per call location.
+ * header the contract names (clearedHeaderNames: those of a call and those only gateways
+ * read), its value for a function-URL call or "" (which sends none, and so drops a client's copy). The timeout is set per call location.
  */
 export function runtimeHeaderDirectives(apiUrl: string): string {
   const headers = runtimeCallHeaders({
@@ -264,9 +264,9 @@ export function runtimeHeaderDirectives(apiUrl: string): string {
     lazyLogFiles: true,
   });
   const lines: string[] = [];
-  for (const name of callHeaderNames) {
+  for (const name of clearedHeaderNames) {
     if (name === timeoutHeader) continue;
-    const value = headers[name] ?? "";
+    const value = headers[name as keyof typeof headers] ?? "";
     // nginx variables go as they are; a literal (the public URL among them) is checked and quoted.
     lines.push(`proxy_set_header ${name} ${/^\$[a-z_]+$/.test(value) ? value : quoted(value, name === "x-slipway-api-url" ? "the public URL" : `the ${name} header`)};\n`);
   }

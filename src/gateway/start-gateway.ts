@@ -25,11 +25,11 @@ import { activations, serveMetrics } from "../metrics/metrics.js";
 import { getBuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
 import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
-import { backstopMs, hopByHopHeaders, isRuntimeOnlyResponseHeader, logIdHeader } from "../runtime-contract/call-contract.js";
+import { backstopMs, forwardedCallHeader, hopByHopHeaders, syncTimeoutCeilingSeconds, isRuntimeOnlyResponseHeader, logIdHeader } from "../runtime-contract/call-contract.js";
 import { bodyTooLarge, limitBody } from "./limit-body.js";
 import { Readable } from "node:stream";
 import { startNginxDataPlane, type DataPlane } from "./nginx-data-plane.js";
-import { parseDeploymentPath, parseFunctionPath } from "./route-key.js";
+import { deploymentKey, parseDeploymentPath, parseFunctionPath } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { createDockerRuntimeEngine } from "./create-docker-runtime-engine.js";
@@ -38,8 +38,11 @@ import { startRuntimePool } from "./runtime-pool.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
 import { createRouteTable } from "./create-route-table.js";
-import { activationBody, aliasRemovalBody, createActivation, prewarmBody } from "./create-activation.js";
+import { activationBody, aliasRemovalBody, createActivation, placedActivationHeader, prewarmBody } from "./create-activation.js";
 import { HttpError } from "./http-error.js";
+import type { GatewayPeer } from "./create-route-table.js";
+import { verifyForwardedCall } from "./forwarded-call.js";
+import { forwardToNode } from "./forward-to-node.js";
 
 export type GatewayDependencies = {
   config: Config;
@@ -107,6 +110,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     artifacts: deps.artifacts,
     runtimes: deps.runtimes,
     log,
+    node: { id: config.gatewayNodeId, url: config.gatewayNodeUrl },
     executionKey: (functionId, deploymentId) => executions.guard.executionKey(functionId, deploymentId),
     runtimeEnvironment: (deploymentId, functionId) => executions.runtimeEnvironment(deploymentId, functionId),
   });
@@ -135,9 +139,27 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     }
   }
 
+  /** The deployment another gateway node forwarded this call for; null for a client's own call. */
+  function forwardedFor(req: IncomingMessage): string | null {
+    return verifyForwardedCall(config.SLIPWAY_GATEWAY_SECRET, req.headers[forwardedCallHeader], req.method ?? "GET", req.url ?? "/");
+  }
+  // A forwarded call may wait for a cold start on the node that runs the function, then for the function.
+  const forwardTimeoutMs = config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000 + backstopMs(syncTimeoutCeilingSeconds);
+  function forwardElsewhere(req: IncomingMessage, res: ServerResponse, nodes: GatewayPeer[], deploymentId: string): Promise<void> {
+    // Several nodes run it (a count above 1): any of them will do.
+    const node = nodes[Math.floor(Math.random() * nodes.length)]!;
+    return forwardToNode(agent, req, res, { node, deploymentId, secret: config.SLIPWAY_GATEWAY_SECRET, maxRequestBytes, timeoutMs: forwardTimeoutMs });
+  }
+
   async function proxy(req: IncomingMessage, res: ServerResponse, key: string, path: string): Promise<void> {
     const route = routes.get(key);
     if (route) return forward(req, res, route, path);
+    // Forwarded here by a node that placed the route on this one: served here whatever this
+    // node thinks of the placement (the two may briefly disagree), so never forwarded twice.
+    const forwarded = forwardedFor(req);
+    if (forwarded) return serveDeployment(req, res, forwarded, path);
+    const elsewhere = table.remote.get(key);
+    if (elsewhere) return forwardElsewhere(req, res, elsewhere.nodes, elsewhere.deploymentId);
     // A URL of the old form goes on to the one function it can mean (308 keeps the method
     // and body); one that several functions' old URLs share is not guessed at.
     const current = key.includes("~") ? null : table.currentKeyOf(key);
@@ -151,7 +173,17 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   // /d/<deployment id>/: one deployment's immutable URL, whatever its aliases say. Its
   // container starts on demand and, unless an alias needs it, stops after the grace period.
   // Permission is checked first: a caller who may not call it starts nothing.
+  // It runs on the node placement gives it, as a preview does; the others forward to it.
   async function proxyDeployment(req: IncomingMessage, res: ServerResponse, deploymentId: string, path: string): Promise<void> {
+    if (forwardedFor(req) !== deploymentId && !table.isStarted(deploymentId)) {
+      // A deployment an alias runs elsewhere is called there, on its container.
+      const aliased = [...table.remote.values()].find((route) => route.deploymentId === deploymentId);
+      const nodes = aliased?.nodes ?? table.placementOf(deploymentKey(deploymentId), "preview");
+      if (!nodes.some((node) => node.id === table.node.id)) return forwardElsewhere(req, res, nodes, deploymentId);
+    }
+    return serveDeployment(req, res, deploymentId, path);
+  }
+  async function serveDeployment(req: IncomingMessage, res: ServerResponse, deploymentId: string, path: string): Promise<void> {
     const { decision } = await executions.authorizeCall(req, { deploymentId });
     if (!decision.allowed) throw new HttpError(decision.status, decision.message);
     const fresh = !table.isStarted(deploymentId);
@@ -232,7 +264,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? "/";
     if (url === "/healthz") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size }));
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, routes: routes.size, forwarded: table.remote.size }));
       return;
     }
     if (url === "/readyz") {
@@ -276,7 +308,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       if (!authorized(req)) throw new HttpError(401, "activation requires the gateway secret as a Bearer token");
       const parsed = activationBody.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
-      const result = await activation.activate(parsed.data).catch((error: unknown) => {
+      const result = await activation.activate(parsed.data, { placed: req.headers[placedActivationHeader] !== undefined }).catch((error: unknown) => {
         activations.inc({ outcome: "failed" });
         throw error;
       });

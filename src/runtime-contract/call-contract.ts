@@ -41,7 +41,18 @@ export const callHeaderNames = [
 ] as const;
 export type CallHeaderName = (typeof callHeaderNames)[number];
 
-/** A client's headers under these prefixes are the platform's to set (as in Appwrite: a caller must not pose as a user). */
+/**
+ * Set by a gateway that forwards a function-URL call to the gateway node that runs the
+ * function (forwarded-call.ts): signed with the gateway secret, it tells that node to serve
+ * the call itself. Gateways read it; a runtime never receives it.
+ */
+export const forwardedCallHeader = "x-slipway-forwarded";
+/** Headers only gateways read: never sent to a runtime, whoever set them. */
+export const gatewayOnlyHeaderNames = [forwardedCallHeader] as const;
+/** Every header a client's copy of which the nginx data plane clears by name before a call reaches a runtime. */
+export const clearedHeaderNames: readonly string[] = [...callHeaderNames, ...gatewayOnlyHeaderNames];
+
+/** A client's headers under these prefixes are the platform's to set (as in Appwrite: a caller must not pose as a user); gatewayOnlyHeaderNames are among them. */
 export const platformHeaderPrefixes = ["x-open-runtimes-", "x-slipway-", "x-appwrite-"] as const;
 
 /** Connection-level headers a proxied call does not pass on (the proxy sets its own). */
