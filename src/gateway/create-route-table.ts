@@ -34,7 +34,7 @@ export type ServingRoute = { deploymentId: string; functionId: string; alias: st
 /** A gateway node as gateway_nodes names it. */
 export type GatewayPeer = { id: string; url: string };
 /** A route that runs on other nodes: this node forwards its calls to one of them. */
-export type RemoteRoute = { deploymentId: string; functionId: string; alias: string; nodes: GatewayPeer[] };
+export type RemoteRoute = { deploymentId: string; functionId: string; alias: string; nodes: GatewayPeer[]; settings: DeploymentSettings };
 
 export type RouteTable = ReturnType<typeof createRouteTable>;
 
@@ -78,6 +78,14 @@ export function createRouteTable(deps: {
   // The live nodes (this one always among them), as last read from gateway_nodes.
   let peers: GatewayPeer[] = [deps.node];
   const remote = new Map<string, RemoteRoute>();
+  // A deployment's settings do not change: read once per deployment that runs elsewhere
+  // (queued executions and the executions API need them wherever they are asked).
+  const remoteSettings = new Map<string, DeploymentSettings>();
+  async function settingsOf(deploymentId: string): Promise<DeploymentSettings> {
+    let settings = remoteSettings.get(deploymentId);
+    if (!settings) remoteSettings.set(deploymentId, (settings = await getDeploymentSettings(db, deploymentId)));
+    return settings;
+  }
   async function refreshMembership(): Promise<void> {
     const nodes = await listGatewayNodes(db, config.SLIPWAY_GATEWAY_NODE_TTL_SECONDS);
     const live = nodes.filter((node) => node.live && node.id !== deps.node.id).map((node) => ({ id: node.id, url: node.url }));
@@ -177,6 +185,11 @@ export function createRouteTable(deps: {
     return pending;
   }
 
+  /** A runtime no route here needs, used now: it retires a grace period after its last use rather than its first. */
+  function useUnrouted(deploymentId: string): void {
+    if (!isRouted(deploymentId)) retireAfterGrace(deploymentId);
+  }
+
   function forgetRuntime(deploymentId: string): void {
     starting.delete(deploymentId);
   }
@@ -245,7 +258,7 @@ export function createRouteTable(deps: {
         if (!nodes) here.push(route);
         else {
           const key = routeKey(route.slug, route.alias);
-          remote.set(key, { deploymentId: route.deploymentId, functionId, alias: route.alias, nodes });
+          remote.set(key, { deploymentId: route.deploymentId, functionId, alias: route.alias, nodes, settings: await settingsOf(route.deploymentId) });
           elsewhere.add(key);
         }
       }
@@ -277,7 +290,7 @@ export function createRouteTable(deps: {
     for (const route of desired.routes) {
       const nodes = placeRoute(route);
       if (nodes) {
-        elsewhere.set(routeKey(route.slug, route.alias), { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, nodes });
+        elsewhere.set(routeKey(route.slug, route.alias), { deploymentId: route.deploymentId, functionId: route.functionId, alias: route.alias, nodes, settings: await settingsOf(route.deploymentId) });
         continue;
       }
       let keys = wanted.get(route.functionId);
@@ -287,6 +300,8 @@ export function createRouteTable(deps: {
     // Routes that run elsewhere follow the membership at once: nothing starts or stops for them here.
     for (const key of remote.keys()) if (!elsewhere.has(key)) remote.delete(key);
     for (const [key, route] of elsewhere) if (!routes.has(key)) remote.set(key, route);
+    const remoteDeployments = new Set([...elsewhere.values()].map((route) => route.deploymentId));
+    for (const deploymentId of remoteSettings.keys()) if (!remoteDeployments.has(deploymentId)) remoteSettings.delete(deploymentId);
     const served = new Map<string, Map<string, string>>();
     const stale = new Set<string>();
     for (const [key, route] of routes) {
@@ -364,6 +379,7 @@ export function createRouteTable(deps: {
     isStopping: (deploymentId: string) => stopping.has(deploymentId),
     isRouted,
     retireAfterGrace,
+    useUnrouted,
     applyRoutes,
     refreshFunction,
     convergeRoutes,

@@ -341,11 +341,21 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       const bySlug = routes.get(idOrSlug) ?? routes.get(table.currentKeyOf(idOrSlug) ?? "");
       if (bySlug?.alias === "production") return bySlug;
       for (const route of routes.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
+      // Production placed on other nodes (SLIPWAY_PRODUCTION_NODES): a queued execution or
+      // an executions API call that reaches this node runs it here all the same.
+      const elsewhere = table.remote.get(idOrSlug);
+      if (elsewhere?.alias === "production") return elsewhere;
+      for (const route of table.remote.values()) if (route.alias === "production" && route.functionId === idOrSlug) return route;
       return null;
     },
-    findProductionByAppwriteId: (appwriteId) => [...routes.values()].filter((route) => route.alias === "production" && route.settings.appwrite?.functionId === appwriteId),
+    findProductionByAppwriteId: (appwriteId) => [...routes.values(), ...table.remote.values()].filter((route) => route.alias === "production" && route.settings.appwrite?.functionId === appwriteId),
     refreshRoutes: (functionId) => table.refreshFunction(functionId).catch(() => {}),
-    ensureRuntime: table.ensureRuntime,
+    // A runtime started here for a production placed elsewhere retires a grace period after its last use.
+    ensureRuntime: (deploymentId) => {
+      const runtime = table.ensureRuntime(deploymentId);
+      runtime.then(() => table.useUnrouted(deploymentId), () => {});
+      return runtime;
+    },
     forgetRuntime: table.forgetRuntime,
   });
 

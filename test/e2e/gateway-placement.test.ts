@@ -3,10 +3,12 @@
 // on both; a preview runs on the one node placement picks (its container once), and the
 // other node forwards its calls there, so it answers from both gateways' URLs, run by that
 // node, without the runtime ever seeing the forwarding header. Killed, that node's preview
-// is taken over by the other within the reconcile period plus the node TTL.
+// is taken over by the other within the reconcile period plus the node TTL. With production
+// on one node of two, the other forwards its calls and still runs an execution asked of it.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Docker from "dockerode";
+import { createApiToken } from "../../src/api/api-tokens.js";
 import { rendezvousNodes } from "../../src/gateway/rendezvous-nodes.js";
 import { pullRequestPayload, pushPayload } from "../emulator/webhooks.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
@@ -23,7 +25,7 @@ const slipwayYml = `functions:
     execute: any
 `;
 
-const handler = (version: string) => `module.exports = async (context) => context.res.json({ version: ${JSON.stringify(version)}, forwarded: context.req.headers["x-slipway-forwarded"] ?? null });
+const handler = (version: string) => `module.exports = async (context) => context.res.json({ version: ${JSON.stringify(version)}, forwarded: context.req.headers["x-slipway-forwarded"] ?? null, received: context.req.bodyText.length });
 `;
 
 type Answer = { status: number; version?: string; forwarded?: string | null; executionId: string | null };
@@ -58,7 +60,7 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
       intervalMs: 200,
       message: `execution ${executionId} is recorded`,
     });
-  const runningContainers = async (deploymentId: string) => (await docker.listContainers({ filters: { label: [`slipway.deployment=${deploymentId}`], status: ["running"] } })).length;
+  const runningContainers = async (deploymentId: string) => (await docker.listContainers({ filters: { label: ["slipway.role=runtime", `slipway.deployment=${deploymentId}`], status: ["running"] } })).length;
 
   before(async () => {
     stack = await startSlipwayStack({
@@ -119,6 +121,14 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(await health(assigned.url), { ok: true, routes: 2, forwarded: 0 });
     assert.deepEqual(await health(other.url), { ok: true, routes: 1, forwarded: 1 });
     assert.equal(await runningContainers(previewDeploymentId), 1, "the preview's container runs once");
+    // A body goes on whole, declared or chunked.
+    const body = "x".repeat(300_000);
+    for (const sent of [body, new Blob([body]).stream()]) {
+      const response = await fetch(`${other.url}/fn/${previewKey}/upload`, { method: "POST", body: sent, ...(typeof sent === "string" ? {} : { duplex: "half" }) } as RequestInit);
+      assert.equal(response.status, 200);
+      assert.equal(((await response.json()) as { received: number }).received, body.length);
+      assert.equal(await ranOn(response.headers.get("x-slipway-execution-id")!), assignedId);
+    }
   });
 
   test("a forged forwarding header is not trusted: the call is still run by the assigned node", async () => {
@@ -147,5 +157,60 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     const answer = await call(survivor.url, previewKey, "/after-takeover");
     assert.equal(answer.version, "preview");
     assert.equal(await ranOn(answer.executionId!), survivor.nodeId);
+  });
+});
+
+describe("production on one node of two (SLIPWAY_PRODUCTION_NODES=1)", { timeout: 20 * 60_000 }, () => {
+  let stack: SlipwayStack;
+  let functionId: string;
+  let deploymentId: string;
+  const docker = new Docker();
+
+  before(async () => {
+    stack = await startSlipwayStack({ extraGateways: 1, env: { SLIPWAY_ROUTE_RECONCILE_SECONDS: "2", SLIPWAY_PRODUCTION_NODES: "1" } });
+    const repo = await stack.emulator.createRepo({ owner, name: repoName, installationId: 9293 });
+    const main = await stack.emulator.commit({ owner, repo: repoName, files: { "slipway.yml": slipwayYml, "fn/index.js": handler("production") }, message: "production" });
+    assert.equal((await stack.deliver("push", pushPayload({ repo, before: main.before, after: main.sha, message: "production" }))).status, 202);
+    const row = await stack.emulator.waitFor(
+      async () => (await stack.db.query<{ deployment_id: string; function_id: string }>("select deployment_id, function_id from aliases where name = 'production'")).rows[0],
+      { timeoutMs: 8 * 60_000, intervalMs: 500, message: "production is activated", describe: () => stack.logs().slice(-4000) },
+    );
+    functionId = row.function_id;
+    deploymentId = row.deployment_id;
+  });
+
+  after(async () => {
+    if (process.env.SLIPWAY_TEST_LOG_FILE && stack) (await import("node:fs")).writeFileSync(`${process.env.SLIPWAY_TEST_LOG_FILE}.production`, stack.logs());
+    if (stack) await stack.stop();
+  });
+
+  test("both gateways serve it, one runs it and the other forwards; an execution asked of the other still runs", async () => {
+    for (const url of stack.gatewayUrls) {
+      await stack.emulator.waitFor(
+        async () => {
+          const response = await fetch(`${url}/fn/${slug}/`).catch(() => null);
+          return response?.status === 200 && ((await response.json()) as { version: string }).version === "production" ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, message: `${url} serves production`, describe: () => stack.logs().slice(-3000) },
+      );
+    }
+    const healths = async () => Promise.all(stack.gatewayUrls.map(async (url) => (await (await fetch(`${url}/healthz`)).json()) as { routes: number; forwarded: number }));
+    await stack.emulator.waitFor(async () => ((await healths()).filter((h) => h.routes === 1 && h.forwarded === 0).length === 1 ? true : undefined), { timeoutMs: 20_000, intervalMs: 250, message: "one node runs production" });
+    const states = await healths();
+    const other = stack.gatewayUrls[states.findIndex((h) => h.forwarded === 1)];
+    assert.ok(other, JSON.stringify(states));
+    const running = await docker.listContainers({ filters: { label: ["slipway.role=runtime", `slipway.deployment=${deploymentId}`], status: ["running"] } });
+    assert.equal(running.length, 1, "production's container runs once");
+
+    const server = (await createApiToken(stack.db, { name: "operator", kind: "server" })).token;
+    const response = await fetch(`${other}/v1/functions/${functionId}/executions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${server}` },
+      body: JSON.stringify({ path: "/queued", method: "GET" }),
+    });
+    const body = (await response.json()) as { status?: string; responseBody?: string };
+    assert.ok(response.status < 300, JSON.stringify(body));
+    assert.equal(body.status, "completed", JSON.stringify(body));
+    assert.equal((JSON.parse(body.responseBody!) as { version: string }).version, "production");
   });
 });
