@@ -66,6 +66,9 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     stack = await startSlipwayStack({
       extraGateways: 1,
       env: { SLIPWAY_ROUTE_RECONCILE_SECONDS: "2", SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: "1", SLIPWAY_GATEWAY_NODE_TTL_SECONDS: "5", SLIPWAY_ROUTE_CONFIRM_SECONDS: "10" },
+      // Named so that the preview (pr-1) hashes to the second gateway, while activations are
+      // asked of the first (SLIPWAY_GATEWAY_URL): the first must hand the activation over.
+      processEnv: { gateway: { SLIPWAY_GATEWAY_NODE_ID: "gateway-a" }, "gateway-2": { SLIPWAY_GATEWAY_NODE_ID: "gateway-b" } },
     });
     const rows = (await stack.db.query<{ id: string; url: string }>("select id, url from gateway_nodes")).rows;
     gateways = stack.gatewayUrls.map((url, index) => {
@@ -86,6 +89,7 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
       { timeoutMs: 8 * 60_000, intervalMs: 500, message: "the preview is activated", describe: () => stack.logs().slice(-4000) },
     );
     for (const { url } of gateways) await serves(url, slug, "production");
+    assert.equal(rendezvousNodes(previewKey, ["gateway-a", "gateway-b"], 1)[0], "gateway-b", `${previewKey} is placed on the second gateway`);
   });
 
   after(async () => {
@@ -106,6 +110,9 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     const assigned = gateways.find((g) => g.nodeId === assignedId)!;
     const other = gateways.find((g) => g.nodeId !== assignedId)!;
     for (const { url } of gateways) await serves(url, previewKey, "preview");
+    // Asked of the first gateway, the activation was carried out by the second, which runs it.
+    assert.equal(assigned.name, "gateway-2");
+    assert.doesNotMatch(stack.logs(), /did not take the activation/);
     for (const gateway of gateways) {
       const answer = await call(gateway.url, previewKey, `/from-${gateway.name}`);
       assert.equal(answer.version, "preview");
@@ -121,6 +128,13 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     assert.deepEqual(await health(assigned.url), { ok: true, routes: 2, forwarded: 0 });
     assert.deepEqual(await health(other.url), { ok: true, routes: 1, forwarded: 1 });
     assert.equal(await runningContainers(previewDeploymentId), 1, "the preview's container runs once");
+    // Its immutable URL is called on the same container, from either gateway.
+    for (const gateway of gateways) {
+      const response = await fetch(`${gateway.url}/d/${previewDeploymentId}/`);
+      assert.equal(response.status, 200);
+      assert.equal(((await response.json()) as { version: string }).version, "preview");
+      assert.equal(await ranOn(response.headers.get("x-slipway-execution-id")!), assignedId, `/d/ via ${gateway.url}`);
+    }
     // A body goes on whole, declared or chunked.
     const body = "x".repeat(300_000);
     for (const sent of [body, new Blob([body]).stream()]) {
@@ -145,6 +159,7 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     const assignedId = rendezvousNodes(previewKey, gateways.map((g) => g.nodeId), 1)[0]!;
     const assigned = gateways.find((g) => g.nodeId === assignedId)!;
     const survivor = gateways.find((g) => g.nodeId !== assignedId)!;
+    assert.equal((await health(survivor.url)).forwarded, 1, "before: the survivor forwards the preview");
     await stack.kill(assigned.name, "SIGKILL");
     // TTL 5 s and reconcile 2 s, plus a cold start on a busy machine: bounded, not timed.
     await stack.emulator.waitFor(async () => ((await health(survivor.url)).routes === 2 ? true : undefined), {
