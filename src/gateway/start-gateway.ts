@@ -1,11 +1,13 @@
-// Owns the execution gateway: the activation API (authenticated with the shared gateway
-// secret), the route table from function URLs to warm runtime containers, and the proxy
-// that serves those URLs. Routes live in Postgres with a revision number; this process
-// holds a copy and converges it on Postgres at start, on a hint from another gateway, on a
-// Redis reconnect and every SLIPWAY_ROUTE_RECONCILE_SECONDS (route-sync.ts).
-// The route table (create-route-table.ts), activation (create-activation.ts), the runtime
-// engine (runtime-engine.ts) and the open-runtimes call contract (call-contract.ts) are
-// modules of their own; this file wires them to one HTTP server.
+// Owns the execution gateway's HTTP server and its wiring: which request goes where (control
+// endpoints authenticated with the shared gateway secret, function and /d/ URLs run here or
+// forwarded to the gateway node placement gives them), and start-up and shutdown. Routes
+// live in Postgres with a revision number; this process holds a copy and converges it on
+// Postgres at start, on a hint from another gateway, on a Redis reconnect and every
+// SLIPWAY_ROUTE_RECONCILE_SECONDS (route-sync.ts). The nouns are modules of their own: the
+// route table and placement (create-route-table.ts), activation (create-activation.ts), the
+// runtime engine (runtime-engine.ts), the call to a runtime (create-runtime-proxy.ts), the
+// forward to another node (forward-to-node.ts) and the open-runtimes call contract
+// (call-contract.ts).
 import { checkReadiness } from "../health/check-readiness.js";
 import { postgresCheck, redisCheck } from "../health/readiness-checks.js";
 import type Docker from "dockerode";
@@ -14,7 +16,6 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import type { Logger } from "pino";
 import { Agent } from "undici";
 import type { ArtifactStore } from "../artifacts/artifact-store.js";
@@ -24,22 +25,20 @@ import type { Database } from "../store/create-database.js";
 import { activations, serveMetrics } from "../metrics/metrics.js";
 import { getBuildContext } from "../store/deployments.js";
 import { createApiRouter } from "../api/create-api-router.js";
-import { createGatewayExecutions, type CallRoute } from "../executions/create-gateway-executions.js";
-import { backstopMs, forwardedCallHeader, hopByHopHeaders, syncTimeoutCeilingSeconds, isRuntimeOnlyResponseHeader, logIdHeader } from "../runtime-contract/call-contract.js";
-import { bodyTooLarge, limitBody } from "./limit-body.js";
-import { Readable } from "node:stream";
+import { createGatewayExecutions } from "../executions/create-gateway-executions.js";
+import { backstopMs, forwardedCallHeader, syncTimeoutCeilingSeconds } from "../runtime-contract/call-contract.js";
 import { startNginxDataPlane, type DataPlane } from "./nginx-data-plane.js";
 import { deploymentKey, parseDeploymentPath, parseFunctionPath } from "./route-key.js";
 import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { createDockerRuntimeEngine } from "./create-docker-runtime-engine.js";
-import type { RunningRuntime } from "./runtime-containers.js";
 import { startRuntimePool } from "./runtime-pool.js";
 import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
 import { createRouteTable } from "./create-route-table.js";
 import { activationBody, aliasRemovalBody, createActivation, placedActivationHeader, prewarmBody } from "./create-activation.js";
 import { HttpError } from "./http-error.js";
+import { createRuntimeProxy } from "./create-runtime-proxy.js";
 import type { GatewayPeer } from "./create-route-table.js";
 import { verifyForwardedCall } from "./forwarded-call.js";
 import { forwardToNode } from "./forward-to-node.js";
@@ -54,16 +53,6 @@ export type GatewayDependencies = {
   subscriber: Redis;
   log: Logger;
 };
-
-/** The gateway's own answer when a function ran past its timeout. */
-function sendTimeout(res: ServerResponse, executionId: string, seconds: number): void {
-  res.writeHead(504, { "content-type": "application/json", "x-slipway-execution-id": executionId });
-  res.end(JSON.stringify({ error: `the function exceeded its ${seconds} s timeout` }));
-}
-
-function discardBody(): Writable {
-  return new Writable({ write: (_chunk, _encoding, done) => done() });
-}
 
 export type Gateway = { server: Server; url: string; close(): Promise<void> };
 
@@ -116,6 +105,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   });
   const { routes } = table;
   let routeSync: RouteSync;
+  const forward = createRuntimeProxy({ agent, maxRequestBytes, beginCall: (req, route, path) => executions.beginCall(req, route, path), forgetRuntime: table.forgetRuntime });
   const activation = createActivation({ config, db, engine, table, log, applySchedule: (functionId, schedule) => executions.applySchedule(functionId, schedule), routeSync: () => routeSync });
 
   function authorized(req: IncomingMessage): boolean {
@@ -190,75 +180,6 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const runtime = await table.ensureRuntime(deploymentId);
     if (fresh && !table.isRouted(deploymentId)) table.retireAfterGrace(deploymentId);
     return forward(req, res, { deploymentId, runtime }, path);
-  }
-
-  async function forward(req: IncomingMessage, res: ServerResponse, route: CallRoute & { runtime: RunningRuntime }, path: string): Promise<void> {
-    const call = await executions.beginCall(req, route, path);
-    if (call.refused) throw new HttpError(call.status, call.message);
-    const headers = call.headers;
-    const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const timeoutMs = call.timeoutSeconds * 1000;
-    const sentAt = performance.now();
-    let timedOut = false;
-    try {
-      // stream() hands the upstream body straight to the client's response: no
-      // intermediate stream object or pipeline per request on this hot path.
-      let statusCode = 502;
-      let logId: string | string[] | undefined;
-      await agent.stream(
-        {
-          origin: route.runtime.baseUrl,
-          path,
-          method: (req.method ?? "GET") as "GET",
-          headers,
-          // A declared length was checked before the call began; only a chunked body is counted.
-          body: hasBody ? (req.headers["content-length"] === undefined ? Readable.from(limitBody(req, maxRequestBytes)) : req) : null,
-          // The runtime enforces the timeout; these only catch a runtime that does not.
-          headersTimeout: backstopMs(call.timeoutSeconds),
-          bodyTimeout: backstopMs(call.timeoutSeconds),
-        },
-        ({ statusCode: status, headers: upstreamHeaders }) => {
-          statusCode = status;
-          logId = upstreamHeaders[logIdHeader];
-          // A runtime that stops a function at its timeout answers a bare 500 (and says so
-          // only in the errors log). No answer of the function's own comes that late, as
-          // the runtime would have stopped it, so a 500 after the timeout is a timeout.
-          if (status === 500 && performance.now() - sentAt >= timeoutMs) {
-            timedOut = true;
-            sendTimeout(res, call.executionId, call.timeoutSeconds);
-            return discardBody();
-          }
-          const outHeaders: Record<string, string | string[]> = {};
-          for (const name in upstreamHeaders) {
-            const value = upstreamHeaders[name];
-            if (value === undefined || hopByHopHeaders.has(name) || isRuntimeOnlyResponseHeader(name)) continue;
-            outHeaders[name] = value;
-          }
-          outHeaders["x-slipway-execution-id"] = call.executionId;
-          res.writeHead(status, outHeaders);
-          return res;
-        },
-      );
-      call.finish(timedOut ? 504 : statusCode, logId, timedOut);
-    } catch (error) {
-      const tooLarge = bodyTooLarge(error);
-      if (tooLarge && !res.headersSent) {
-        call.fail(tooLarge, false);
-        throw new HttpError(413, tooLarge.message);
-      }
-      const name = (error as Error).name;
-      timedOut ||= name === "HeadersTimeoutError" || name === "BodyTimeoutError";
-      call.fail(error, timedOut);
-      // The container may have died; the next request starts it again.
-      table.forgetRuntime(route.deploymentId);
-      // Part of the answer is out already: cut it short rather than append an error to it.
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (timedOut) return sendTimeout(res, call.executionId, call.timeoutSeconds);
-      throw new HttpError(502, `the function did not answer: ${(error as Error).message}`);
-    }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

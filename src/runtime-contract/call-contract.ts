@@ -1,8 +1,8 @@
 // The open-runtimes call contract, written once: what a runtime container is sent with each
 // call (the request headers it reads, which a client's own copies never reach it), which of
 // its answer's headers stay with Slipway, and the timeout rules. The gateway's Node proxy
-// (start-gateway.ts), the nginx data plane's configuration (nginx-data-plane.ts, whose
-// call.conf is generated from callHeaderNames) and queued executions (run-execution.ts)
+// (create-runtime-proxy.ts), the nginx data plane's configuration (nginx-data-plane.ts, whose
+// call.conf is generated from clearedHeaderNames) and queued executions (run-execution.ts)
 // all build their calls here.
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 
