@@ -367,8 +367,6 @@ export function createRouteTable(deps: {
     node: deps.node,
     refreshMembership,
     placementOf,
-    /** Whether this node runs the route (key) of this kind. */
-    runsHere: (key: string, kind: "production" | "preview") => placementOf(key, kind).some((node) => node.id === deps.node.id),
     setRoute,
     deleteRoute,
     ensureRuntime,
