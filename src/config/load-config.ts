@@ -11,6 +11,13 @@ export type Role = "app" | "worker" | "gateway" | "all";
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.url();
+const nodeCount = (fallback: string) =>
+  z
+    .string()
+    .trim()
+    .regex(/^(all|[1-9]\d{0,3})$/, 'must be "all" or a number of gateway nodes from 1')
+    .default(fallback)
+    .transform((value): number | "all" => (value === "all" ? "all" : Number(value)));
 
 const baseSchema = z.object({
   DATABASE_URL: url.default("postgres://slipway:slipway@127.0.0.1:5432/slipway"),
@@ -98,6 +105,12 @@ const baseSchema = z.object({
   // How often a node renews its heartbeat, and how old a heartbeat may be for the node to count as live.
   SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: positiveInt.default(2),
   SLIPWAY_GATEWAY_NODE_TTL_SECONDS: positiveInt.default(10),
+  // How many live gateway nodes run each route's container, chosen by rendezvous hashing of
+  // the route and the node ids (src/gateway/rendezvous-nodes.ts); every other node forwards
+  // the route's calls to one that runs it. "all" or a count; production on every node by
+  // default, a preview (pr-<n>) or a /d/<deployment id>/ URL on one.
+  SLIPWAY_PRODUCTION_NODES: nodeCount("all"),
+  SLIPWAY_PREVIEW_NODES: nodeCount("1"),
   // How long a node must be silent before the queued executions it was running end failed
   // (not run again: only that node could tell whether the function saw them).
   SLIPWAY_GATEWAY_NODE_LOST_SECONDS: positiveInt.default(60),

@@ -30,7 +30,8 @@ import { startExecutionConsumers } from "./start-execution-consumers.js";
 /** How long after a call its runtime never answered its log files are read. */
 const unansweredSettleMs = 1500;
 
-export type ServedRoute = { functionId: string; deploymentId: string; runtime: RunningRuntime; settings: DeploymentSettings };
+/** What serves a function in production: here, or on the gateway nodes placement gives it (its runtime is started here when a call needs it). */
+export type ServedRoute = { functionId: string; deploymentId: string; settings: DeploymentSettings };
 
 export type GatewayExecutionDependencies = {
   config: Config;

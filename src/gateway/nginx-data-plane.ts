@@ -31,7 +31,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { callHeaderNames, logIdHeader, platformHeaderPrefixes, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
+import { clearedHeaderNames, logIdHeader, platformHeaderPrefixes, runtimeCallHeaders, runtimeTimeoutSeconds, syncTimeoutCeilingSeconds, timeoutHeader } from "../runtime-contract/call-contract.js";
 import { followAccessLog } from "./follow-access-log.js";
 import type { PortRange } from "./runtime-containers.js";
 
@@ -231,7 +231,7 @@ function read(r) {
 }
 // A platform header nginx does not clear by name (call.conf clears the contract's own) goes
 // to the gateway's Node proxy, which drops every one of them by prefix.
-var cleared = ${JSON.stringify(callHeaderNames)};
+var cleared = ${JSON.stringify(clearedHeaderNames)};
 var prefixes = ${JSON.stringify(platformHeaderPrefixes)};
 function carriesUnclearedPlatformHeader(r) {
   var raw = r.rawHeadersIn;
@@ -267,8 +267,8 @@ const toGateway = `      proxy_pass http://slipway_gateway$request_uri;
 
 /**
  * The open-runtimes contract's headers (call-contract.ts), as nginx variables: one line per
- * header the contract names, its value for a function-URL call or "" (which sends none, and
- * so drops a client's copy). The timeout is set per call location.
+ * header the contract names (clearedHeaderNames: those of a call and those only gateways
+ * read), its value for a function-URL call or "" (which sends none, and so drops a client's copy). The timeout is set per call location.
  */
 export function runtimeHeaderDirectives(apiUrl: string): string {
   const headers = runtimeCallHeaders({
@@ -282,9 +282,9 @@ export function runtimeHeaderDirectives(apiUrl: string): string {
     lazyLogFiles: true,
   });
   const lines: string[] = [];
-  for (const name of callHeaderNames) {
+  for (const name of clearedHeaderNames) {
     if (name === timeoutHeader) continue;
-    const value = headers[name] ?? "";
+    const value = headers[name as keyof typeof headers] ?? "";
     // nginx variables go as they are; a literal (the public URL among them) is checked and quoted.
     lines.push(`proxy_set_header ${name} ${/^\$[a-z_]+$/.test(value) ? value : quoted(value, name === "x-slipway-api-url" ? "the public URL" : `the ${name} header`)};\n`);
   }

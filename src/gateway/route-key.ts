@@ -54,6 +54,11 @@ export function deploymentUrl(publicUrl: string, deploymentId: string): string {
   return `${publicUrl}/d/${deploymentId}/`;
 }
 
+/** The key placement hashes for a deployment's immutable URL (no function URL's key has a "/"). */
+export function deploymentKey(deploymentId: string): string {
+  return `d/${deploymentId}`;
+}
+
 /** Splits /d/<deployment id>/<rest>?<query>. */
 export function parseDeploymentPath(url: string): { deploymentId: string; path: string } | null {
   const match = /^\/d\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\/[^?]*)?(\?.*)?$/.exec(url);

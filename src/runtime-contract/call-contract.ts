@@ -1,8 +1,8 @@
 // The open-runtimes call contract, written once: what a runtime container is sent with each
 // call (the request headers it reads, which a client's own copies never reach it), which of
 // its answer's headers stay with Slipway, and the timeout rules. The gateway's Node proxy
-// (start-gateway.ts), the nginx data plane's configuration (nginx-data-plane.ts, whose
-// call.conf is generated from callHeaderNames) and queued executions (run-execution.ts)
+// (create-runtime-proxy.ts), the nginx data plane's configuration (nginx-data-plane.ts, whose
+// call.conf is generated from clearedHeaderNames) and queued executions (run-execution.ts)
 // all build their calls here.
 import type { DeploymentSettings } from "../store/deployment-settings.js";
 
@@ -43,7 +43,18 @@ export const callHeaderNames = [
 ] as const;
 export type CallHeaderName = (typeof callHeaderNames)[number];
 
-/** A client's headers under these prefixes are the platform's to set (as in Appwrite: a caller must not pose as a user). */
+/**
+ * Set by a gateway that forwards a function-URL call to the gateway node that runs the
+ * function (forwarded-call.ts): signed with the gateway secret, it tells that node to serve
+ * the call itself. Gateways read it; a runtime never receives it.
+ */
+export const forwardedCallHeader = "x-slipway-forwarded";
+/** Headers only gateways read: never sent to a runtime, whoever set them. */
+export const gatewayOnlyHeaderNames = [forwardedCallHeader] as const;
+/** Every header a client's copy of which the nginx data plane clears by name before a call reaches a runtime. */
+export const clearedHeaderNames: readonly string[] = [...callHeaderNames, ...gatewayOnlyHeaderNames];
+
+/** A client's headers under these prefixes are the platform's to set (as in Appwrite: a caller must not pose as a user); gatewayOnlyHeaderNames are among them. */
 export const platformHeaderPrefixes = ["x-open-runtimes-", "x-slipway-", "x-appwrite-"] as const;
 
 /** Connection-level headers a proxied call does not pass on (the proxy sets its own). */

@@ -8,7 +8,9 @@ import { callDirectives, findJsModule, renderNginxConfig } from "../../src/gatew
 import { queuedCallHeaders } from "../../src/executions/run-execution.js";
 import {
   callHeaderNames,
+  clearedHeaderNames,
   executionTimeoutSeconds,
+  forwardedCallHeader,
   runtimeCallHeaders,
   runtimeTimeoutSeconds,
   syncTimeoutCeilingSeconds,
@@ -30,6 +32,7 @@ const forged: Record<string, string> = {
   "x-open-runtimes-other": "forged",
   "x-slipway-other": "forged",
   "x-appwrite-other": "forged",
+  [forwardedCallHeader]: "forged",
 };
 
 /** What nginx sends for the sample call: call.conf's header lines with the sample's values for nginx's variables ("" sends none). */
@@ -55,7 +58,8 @@ function nginxHeaders(conf: string): Map<string, string> {
 describe("the open-runtimes call contract", () => {
   test("nginx's call.conf names exactly the contract's headers, with the contract's values for a function-URL call", () => {
     const set = nginxHeaders(callDirectives(sample.apiUrl));
-    assert.deepEqual([...set.keys()].sort(), callHeaderNames.filter((name) => name !== timeoutHeader).sort(), "every header the contract names, and no other");
+    assert.deepEqual([...set.keys()].sort(), clearedHeaderNames.filter((name) => name !== timeoutHeader).sort(), "every header the contract names, and no other");
+    assert.equal(set.get(forwardedCallHeader), "", "a gateway's forwarding header is cleared: the runtime never sees it");
     const sent = Object.fromEntries([...set].filter(([, value]) => value !== ""));
     const { [timeoutHeader]: _timeout, ...contract } = runtimeCallHeaders({ ...sample, forwardedHost: sample.host, trigger: "http", lazyLogFiles: true });
     assert.deepEqual(sent, contract);

@@ -115,3 +115,15 @@ test("a gateway node is named after its host and port unless told; its liveness 
     /SLIPWAY_GATEWAY_NODE_LOST_SECONDS \(5\) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS \(10\)/,
   );
 });
+
+test("production runs on every gateway node and a preview on one unless told; a bad count says what to write", () => {
+  const config = loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32) });
+  assert.equal(config.SLIPWAY_PRODUCTION_NODES, "all");
+  assert.equal(config.SLIPWAY_PREVIEW_NODES, 1);
+  const told = loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_PRODUCTION_NODES: "2", SLIPWAY_PREVIEW_NODES: "all" });
+  assert.equal(told.SLIPWAY_PRODUCTION_NODES, 2);
+  assert.equal(told.SLIPWAY_PREVIEW_NODES, "all");
+  for (const bad of ["0", "-1", "two", "1.5"]) {
+    assert.throws(() => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_PREVIEW_NODES: bad }), /SLIPWAY_PREVIEW_NODES.*must be "all" or a number of gateway nodes from 1/s, bad);
+  }
+});
