@@ -115,3 +115,15 @@ test("a gateway node is named after its host and port unless told; its liveness 
     /SLIPWAY_GATEWAY_NODE_LOST_SECONDS \(5\) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS \(10\)/,
   );
 });
+
+test("the sandbox bridges keep their names unless told; a name Linux would refuse is refused, saying why", () => {
+  const config = loadConfig("all", valid);
+  assert.equal(config.SLIPWAY_BUILD_BRIDGE, "slipway-build");
+  assert.equal(config.SLIPWAY_RUNTIME_BRIDGE, "slipway-runtime");
+  const second = loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "slw-b-node2", SLIPWAY_RUNTIME_BRIDGE: "slw-r-node2" });
+  assert.equal(second.SLIPWAY_BUILD_BRIDGE, "slw-b-node2");
+  assert.equal(second.SLIPWAY_RUNTIME_BRIDGE, "slw-r-node2");
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_RUNTIME_BRIDGE: "slipway-runtime-2" }), /SLIPWAY_RUNTIME_BRIDGE.*1-15 letters/);
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "has space" }), /SLIPWAY_BUILD_BRIDGE/);
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "same0", SLIPWAY_RUNTIME_BRIDGE: "same0" }), /SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE must differ/);
+});
