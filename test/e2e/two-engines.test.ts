@@ -2,7 +2,8 @@
 // gateway and a worker on a second dockerd (test/support/start-docker-engine.ts) with sandbox
 // bridges of its own; node B is the stack's first gateway and worker on the machine's engine.
 // Each node has its own artifact cache and nginx; PostgreSQL, Redis and the S3 server
-// (versitygw) are shared. Shown: (a) a build made on node A is served by node B; (b) a
+// (versitygw) are shared. Shown: node A's sandbox bridges are its own and firewalled (the
+// script run for its pair, the default pair's rules untouched); (a) a build made on node A is served by node B; (b) a
 // rollback is served by both nodes by the time it is reported; (e) a node stopped during two
 // deploys serves the newest one within seconds of coming back; (d) with every Redis key of the
 // stack deleted, routes and schedules come back; (c) killing node A's gateway, worker and
@@ -22,6 +23,8 @@ import Docker from "dockerode";
 import { Redis } from "ioredis";
 import { createApiToken } from "../../src/api/api-tokens.js";
 import { scheduleQueueName, scheduleSchedulerId } from "../../src/executions/execution-queues.js";
+import { checkSandboxFirewall } from "../../src/sandbox/check-sandbox-firewall.js";
+import { buildNetworkOf, runtimeNetworkOf } from "../../src/sandbox/sandbox-networks.js";
 import { deliverWebhook, pushPayload } from "../emulator/webhooks.js";
 import { startDockerEngine, type DockerEngine } from "../support/start-docker-engine.js";
 import { startS3Server, type S3Server } from "../support/start-s3-server.js";
@@ -172,6 +175,19 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     if (firewallInstalled) await run("bash", [firewallScript, "--remove"], { env: { ...process.env, ...nodeABridges } }).catch((error) => console.error(error));
     if (s3) await s3.stop();
     if (caches) await rm(caches, { recursive: true, force: true });
+  });
+
+  test("node A's sandbox networks are on bridges of their own, in its own address pool, and firewalled", async () => {
+    for (const network of [buildNetworkOf(nodeABridges), runtimeNetworkOf(nodeABridges)]) {
+      const info = (await engine.docker.getNetwork(network.name).inspect()) as Docker.NetworkInspectInfo;
+      assert.equal(info.Options?.["com.docker.network.bridge.name"], network.bridge);
+      assert.match(info.IPAM?.Config?.[0]?.Subnet ?? "", /^10\.231\./, `${network.name} is in node A's pool`);
+      const check = await checkSandboxFirewall(engine.docker, network, runtimeImage);
+      assert.ok(check.inPlace, `${network.bridge}: ${check.detail}`);
+    }
+    // Node B's keep their default names on the machine's engine.
+    const mainRuntime = (await main.getNetwork("slipway-runtime").inspect()) as Docker.NetworkInspectInfo;
+    assert.equal(mainRuntime.Options?.["com.docker.network.bridge.name"], "slipway-runtime");
   });
 
   test("(a) a build made on node A is served by node B from node B's engine", async () => {
