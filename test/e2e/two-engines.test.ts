@@ -74,6 +74,7 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
   let repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
   let functionId = "";
   let firewallInstalled = false;
+  let defaultRulesBefore: string[] = [];
   const main = new Docker();
   const versions: Record<string, string> = {};
 
@@ -126,6 +127,10 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
       .map((line) => ({ role: (JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } }).Actor?.Attributes?.["slipway.role"] }));
   }
 
+  /** The default bridges' rules (scripts/sandbox-firewall.sh's chains without a pair's hash). */
+  const defaultPairRules = async () =>
+    (await run("iptables", ["-S"])).stdout.split("\n").filter((line) => /SLIPWAY-SANDBOX(-INTO|-OUT|-HOST)?( |$)/.test(line));
+
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${stack.appUrl}${path}`, { ...init, headers: { authorization: `Bearer ${server}`, "content-type": "application/json", ...(init.headers ?? {}) } });
 
@@ -134,6 +139,7 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     caches = await mkdtemp(join(tmpdir(), "slipway-two-engines-"));
     engine = await startDockerEngine({ name: "swe-a", addressPool: nodeAPool, images: [runtimeImage], bridges: Object.values(nodeABridges) });
     // Node A's bridges get the sandbox rules too; the default pair's are left as they are.
+    defaultRulesBefore = await defaultPairRules();
     await run("bash", [firewallScript], { env: { ...process.env, ...nodeABridges } });
     firewallInstalled = true;
     const cache = (name: string) => ({ SLIPWAY_ARTIFACT_CACHE_DIR: join(caches, name) });
@@ -185,6 +191,8 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
       const check = await checkSandboxFirewall(engine.docker, network, runtimeImage);
       assert.ok(check.inPlace, `${network.bridge}: ${check.detail}`);
     }
+    assert.ok(defaultRulesBefore.length > 0, "the default pair has rules (scripts/setup.sh)");
+    assert.deepEqual(await defaultPairRules(), defaultRulesBefore, "the default pair's rules are as they were");
     // Node B's keep their default names on the machine's engine.
     const mainRuntime = (await main.getNetwork("slipway-runtime").inspect()) as Docker.NetworkInspectInfo;
     assert.equal(mainRuntime.Options?.["com.docker.network.bridge.name"], "slipway-runtime");
