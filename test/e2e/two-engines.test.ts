@@ -11,11 +11,10 @@
 // or failed naming node A for one that was running there, none run twice.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import { Queue } from "bullmq";
@@ -31,16 +30,16 @@ import { startS3Server, type S3Server } from "../support/start-s3-server.js";
 import { startSlipwayStack, type SlipwayStack } from "../support/start-slipway-stack.js";
 
 const run = promisify(execFile);
-const firewallScript = fileURLToPath(new URL("../../scripts/sandbox-firewall.sh", import.meta.url));
 const owner = "twin-co";
 const repoName = "twins";
 const slug = `twin~${repoName}~${owner}`;
 const schedule = "41 4 * * *";
 const runtimeImage = `slipway/runtime-node-20:${process.env.SLIPWAY_TEST_RUNTIME_TAG ?? "local"}`;
-// Node A's sandbox bridges (interface names are global to the host) and address pool (one no
-// other engine here uses: overlapping subnets on one host break routing).
-const nodeABridges = { SLIPWAY_BUILD_BRIDGE: "swa-build", SLIPWAY_RUNTIME_BRIDGE: "swa-runtime" };
-const nodeAPool = "10.231.0.0/16";
+// Node A's engine and sandbox bridges, named for this run: interface names are global to the
+// host, and another run of this file may be under way. Its engine picks an address pool no
+// other engine here uses (overlapping subnets on one host break routing).
+const runId = randomBytes(2).toString("hex");
+const nodeABridges = { SLIPWAY_BUILD_BRIDGE: `sw${runId}-build`, SLIPWAY_RUNTIME_BRIDGE: `sw${runId}-run` };
 // Every run of the function is appended to a file of its logs volume, which outlives the
 // engine (a volume's data is a folder of the engine's data root), so runs can be counted on a
 // dead node too.
@@ -73,7 +72,6 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
   let server: string;
   let repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
   let functionId = "";
-  let firewallInstalled = false;
   let defaultRulesBefore: string[] = [];
   const main = new Docker();
   const versions: Record<string, string> = {};
@@ -137,11 +135,13 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
   before(async () => {
     s3 = await startS3Server();
     caches = await mkdtemp(join(tmpdir(), "slipway-two-engines-"));
-    engine = await startDockerEngine({ name: "swe-a", addressPool: nodeAPool, images: [runtimeImage], bridges: Object.values(nodeABridges) });
-    // Node A's bridges get the sandbox rules too; the default pair's are left as they are.
     defaultRulesBefore = await defaultPairRules();
-    await run("bash", [firewallScript], { env: { ...process.env, ...nodeABridges } });
-    firewallInstalled = true;
+    // Node A's bridges get the sandbox rules too (scripts/sandbox-firewall.sh for that pair).
+    engine = await startDockerEngine({
+      name: `node-a-${runId}`,
+      images: [runtimeImage],
+      sandboxBridges: { build: nodeABridges.SLIPWAY_BUILD_BRIDGE, runtime: nodeABridges.SLIPWAY_RUNTIME_BRIDGE },
+    });
     const cache = (name: string) => ({ SLIPWAY_ARTIFACT_CACHE_DIR: join(caches, name) });
     const nodeAEnv = {
       ...nodeABridges,
@@ -178,7 +178,6 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     if (process.env.SLIPWAY_TEST_LOG_FILE && stack) (await import("node:fs")).writeFileSync(process.env.SLIPWAY_TEST_LOG_FILE, stack.logs());
     if (stack) await stack.stop().catch((error) => console.error("stopping the stack:", error));
     if (engine) await engine.stop().catch((error) => console.error("stopping the second engine:", error));
-    if (firewallInstalled) await run("bash", [firewallScript, "--remove"], { env: { ...process.env, ...nodeABridges } }).catch((error) => console.error(error));
     if (s3) await s3.stop();
     if (caches) await rm(caches, { recursive: true, force: true });
   });
@@ -187,7 +186,8 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     for (const network of [buildNetworkOf(nodeABridges), runtimeNetworkOf(nodeABridges)]) {
       const info = (await engine.docker.getNetwork(network.name).inspect()) as Docker.NetworkInspectInfo;
       assert.equal(info.Options?.["com.docker.network.bridge.name"], network.bridge);
-      assert.match(info.IPAM?.Config?.[0]?.Subnet ?? "", /^10\.231\./, `${network.name} is in node A's pool`);
+      const pool = engine.addressPool.split(".").slice(0, 2).join(".");
+      assert.ok(info.IPAM?.Config?.[0]?.Subnet?.startsWith(`${pool}.`), `${network.name} is in node A's pool ${engine.addressPool}: ${JSON.stringify(info.IPAM)}`);
       const check = await checkSandboxFirewall(engine.docker, network, runtimeImage);
       assert.ok(check.inPlace, `${network.bridge}: ${check.detail}`);
     }

@@ -10,12 +10,15 @@
 //
 // The daemon, its containerd, the shims and every container run in a cgroup of their own
 // (v1 pids controller, or v2), so `kill()` SIGKILLs them all, as when a machine dies.
-// `stop()` cleans everything up (also after `kill()`); a run that died without it is cleaned up
-// by the next start (same name: the cgroup, the mounts under /tmp/<name>-*, the bridges).
+// `stop()` cleans everything up (also after `kill()`): containers, networks, the daemon, its
+// folder, cgroups, bridges and their firewall rules. An engine whose test process died without
+// stop() is cleaned up by the next start of any engine; engines of live processes are left alone,
+// so test files may run at once (give each engine its own name and bridges).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import Docker from "dockerode";
 
@@ -24,17 +27,23 @@ const run = promisify(execFile);
 export type DockerEngineOptions = {
   /** Short and unique on the machine (it names the cgroup and the temp folders): "swe-a". */
   name: string;
-  /** The address pool its networks come from: a range no other engine on the machine uses. */
-  addressPool: string;
+  /** The address pool its networks come from (default: a free 10.2xx.0.0/16 of this host). */
+  addressPool?: string;
   /** Images of the main engine to copy into it (docker save | docker load). */
   images: string[];
-  /** Bridges its networks make that stop() deletes too when the engine could not (it was killed). */
-  bridges?: string[];
+  /**
+   * The bridge names its Slipway processes get (SLIPWAY_BUILD_BRIDGE, SLIPWAY_RUNTIME_BRIDGE),
+   * unique on the host: scripts/sandbox-firewall.sh installs their rules at start, and stop()
+   * removes those rules and the bridges (which a killed engine leaves).
+   */
+  sandboxBridges?: { build: string; runtime: string };
 };
 
 export type DockerEngine = {
   /** unix://… for DOCKER_HOST. */
   host: string;
+  /** The address pool its networks' subnets come from. */
+  addressPool: string;
   /** Its --data-root (volumes/<name>/_data holds a volume's files, also after kill()). */
   dataRoot: string;
   docker: Docker;
@@ -105,26 +114,65 @@ async function deleteLink(name: string): Promise<void> {
   await run("ip", ["link", "delete", name]).catch(() => {});
 }
 
-async function cleanUp(name: string, cgroupDir: string, bridges: string[]): Promise<void> {
+// Each engine's folder is /tmp/slipway-engine-<name>-XXXXXX, and its engine.json says which
+// process started it, so a later start cleans up after a run that died without stop().
+const dirPrefix = "slipway-engine-";
+type EngineRecord = { owner: number; name: string; sandboxBridges?: { build: string; runtime: string } | undefined; addressPool: string };
+const firewallScript = fileURLToPath(new URL("../../scripts/sandbox-firewall.sh", import.meta.url));
+const firewallEnv = (bridges: { build: string; runtime: string }) => ({ ...process.env, SLIPWAY_BUILD_BRIDGE: bridges.build, SLIPWAY_RUNTIME_BRIDGE: bridges.runtime });
+
+async function cleanUp(dir: string, record: EngineRecord): Promise<void> {
+  const cgroupDir = join(cgroupRoot().path, `${dirPrefix}${record.name}`);
   await killCgroup(cgroupDir);
-  const stale = (await readdir("/tmp")).filter((entry) => entry.startsWith(`${name}-`)).map((entry) => join("/tmp", entry));
-  for (const dir of stale) {
-    await unmountUnder(`${dir}/`);
-    await rm(dir, { recursive: true, force: true });
+  await unmountUnder(`${dir}/`);
+  await rm(dir, { recursive: true, force: true });
+  if (record.sandboxBridges) {
+    await run("bash", [firewallScript, "--remove"], { env: firewallEnv(record.sandboxBridges) }).catch((error: Error) => console.warn(`removing the firewall rules of ${record.name}'s bridges: ${error.message}`));
+    for (const bridge of Object.values(record.sandboxBridges)) await deleteLink(bridge);
   }
-  for (const bridge of bridges) await deleteLink(bridge);
-  await removeAllCgroups(cgroupDir, name);
+  await removeAllCgroups(cgroupDir, record.name);
+}
+
+/** Running, not a zombie waiting to be reaped. */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  return stat !== null && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}
+
+/** Engines of this machine started by processes that are gone: cleaned up. Live ones: their records. */
+async function sweepEngines(): Promise<EngineRecord[]> {
+  const live: EngineRecord[] = [];
+  for (const entry of await readdir("/tmp")) {
+    if (!entry.startsWith(dirPrefix)) continue;
+    const dir = join("/tmp", entry);
+    const record = await readFile(join(dir, "engine.json"), "utf8").then((text) => JSON.parse(text) as EngineRecord, () => null);
+    if (!record) continue;
+    if (await alive(record.owner)) live.push(record);
+    else await cleanUp(dir, record);
+  }
+  return live;
+}
+
+/** A 10.2xx.0.0/16 that no route of this host and no other test engine uses, picked at random. */
+async function freeAddressPool(others: EngineRecord[]): Promise<string> {
+  const routes = (await run("ip", ["-4", "route"])).stdout;
+  const taken = (second: number) => routes.includes(`10.${second}.`) || others.some((o) => o.addressPool.startsWith(`10.${second}.`));
+  const free = Array.from({ length: 50 }, (_, i) => 200 + i).filter((second) => !taken(second));
+  if (free.length === 0) throw new Error("no free 10.200-249.0.0/16 range on this host for a second Docker engine");
+  return `10.${free[Math.floor(Math.random() * free.length)]}.0.0/16`;
 }
 
 export async function startDockerEngine(options: DockerEngineOptions): Promise<DockerEngine> {
   if (!/^[a-z0-9-]{1,12}$/.test(options.name)) throw new Error(`engine name '${options.name}': use 1-12 lowercase letters, digits or '-'`);
   const cgroup = cgroupRoot();
-  const cgroupDir = join(cgroup.path, `slipway-engine-${options.name}`);
-  const bridges = options.bridges ?? [];
-  await cleanUp(options.name, cgroupDir, bridges);
+  const others = await sweepEngines();
+  if (others.some((o) => o.name === options.name)) throw new Error(`a second Docker engine named '${options.name}' is running already (started by process ${others.find((o) => o.name === options.name)!.owner}); name yours differently`);
+  const cgroupDir = join(cgroup.path, `${dirPrefix}${options.name}`);
+  const record: EngineRecord = { owner: process.pid, name: options.name, sandboxBridges: options.sandboxBridges, addressPool: options.addressPool ?? (await freeAddressPool(others)) };
+  const dir = await mkdtemp(join("/tmp", `${dirPrefix}${options.name}-`));
+  await writeFile(join(dir, "engine.json"), JSON.stringify(record));
 
   // Short paths: containerd's sockets live under the exec root, and a socket path has at most 107 bytes.
-  const dir = await mkdtemp(join("/tmp", `${options.name}-`));
   const socket = join(dir, "docker.sock");
   const daemonCgroup = join(cgroupDir, "daemon");
   await mkdir(daemonCgroup, { recursive: true });
@@ -139,7 +187,7 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
     "--iptables=false",
     "--ip6tables=false",
     "--ip-forward=false",
-    `--default-address-pool=base=${options.addressPool},size=24`,
+    `--default-address-pool=base=${record.addressPool},size=24`,
     // Containers go under the engine's cgroup, next to the daemon's.
     `--cgroup-parent=/slipway-engine-${options.name}`,
     ...(cgroup.v2 ? [] : ["--exec-opt=native.cgroupdriver=cgroupfs"]),
@@ -165,7 +213,7 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
       daemon.kill("SIGTERM");
       await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
     }
-    await cleanUp(options.name, cgroupDir, bridges);
+    await cleanUp(dir, record);
   };
   try {
     const deadline = Date.now() + 60_000;
@@ -190,6 +238,7 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
         );
       });
     }
+    if (record.sandboxBridges) await run("bash", [firewallScript], { env: firewallEnv(record.sandboxBridges) });
   } catch (error) {
     await stop().catch(() => {});
     throw error;
@@ -197,6 +246,7 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
   return {
     host: `unix://${socket}`,
     dataRoot: join(dir, "data"),
+    addressPool: record.addressPool,
     docker,
     async kill() {
       await killCgroup(cgroupDir);
