@@ -39,6 +39,7 @@ const runtimeImage = `slipway/runtime-node-20:${process.env.SLIPWAY_TEST_RUNTIME
 // host, and another run of this file may be under way. Its engine picks an address pool no
 // other engine here uses (overlapping subnets on one host break routing).
 const runId = randomBytes(2).toString("hex");
+const runtimePortsFrom = 20_000 + (parseInt(runId, 16) % 80) * 100;
 const nodeABridges = { SLIPWAY_BUILD_BRIDGE: `sw${runId}-build`, SLIPWAY_RUNTIME_BRIDGE: `sw${runId}-run` };
 // Every run of the function is appended to a file of its logs volume, which outlives the
 // engine (a volume's data is a folder of the engine's data root), so runs can be counted on a
@@ -146,8 +147,9 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     const nodeAEnv = {
       ...nodeABridges,
       DOCKER_HOST: engine.host,
-      // Its own port range: both engines publish on this host's loopback.
-      SLIPWAY_RUNTIME_PORTS: "28000-28999",
+      // A port range of its own: both engines publish on this host's loopback (below the
+      // ephemeral ports, and per run, as another run's node A may be publishing too).
+      SLIPWAY_RUNTIME_PORTS: `${runtimePortsFrom}-${runtimePortsFrom + 99}`,
       ...cache("node-a"),
     };
     stack = await startSlipwayStack({
