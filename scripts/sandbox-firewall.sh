@@ -6,6 +6,12 @@
 #   slipway-build    builds: the package registries (internet), nothing else
 #   slipway-runtime  functions: the internet, not one another, not the host
 #
+# A second Docker engine on the same host (a second node) needs bridges of its own, named by
+# SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE; run this once per pair with those set. Each
+# pair has chains of its own (the default pair's are SLIPWAY-SANDBOX*, another's end in a hash
+# of its names), so running it for one pair leaves the others' rules alone. With --remove it
+# takes one pair's rules out again.
+#
 # From either bridge, these are refused (REJECT, icmp-admin-prohibited, so a probe fails fast):
 #   - every address of the host itself (INPUT): the app, the gateway, Redis, PostgreSQL, …
 #   - every other container: other Docker bridges, the other sandbox network, and, on
@@ -29,13 +35,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 log() { printf '[sandbox-firewall] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-build_bridge=slipway-build
-runtime_bridge=slipway-runtime
-forward_chain=SLIPWAY-SANDBOX
-into_chain=SLIPWAY-SANDBOX-INTO
-out_chain=SLIPWAY-SANDBOX-OUT
-host_chain=SLIPWAY-SANDBOX-HOST
 reject=(-j REJECT --reject-with icmp-admin-prohibited)
+remove=false
+case "${1:-}" in
+  "") ;;
+  --remove) remove=true ;;
+  *) die "unknown argument '$1' (the only one is --remove)" ;;
+esac
 
 [ "$(id -u)" = 0 ] || die "must run as root (it changes the host firewall)"
 command -v iptables >/dev/null 2>&1 || die "iptables is not installed"
@@ -51,6 +57,37 @@ setting() {
   fi
   printf '%s' "$default"
 }
+build_bridge=$(setting SLIPWAY_BUILD_BRIDGE slipway-build)
+runtime_bridge=$(setting SLIPWAY_RUNTIME_BRIDGE slipway-runtime)
+bridge_pattern='^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$'
+[[ $build_bridge =~ $bridge_pattern ]] || die "SLIPWAY_BUILD_BRIDGE: '$build_bridge' is not a network interface name (1-15 letters, digits, '.', '_' or '-')"
+[[ $runtime_bridge =~ $bridge_pattern ]] || die "SLIPWAY_RUNTIME_BRIDGE: '$runtime_bridge' is not a network interface name (1-15 letters, digits, '.', '_' or '-')"
+[ "$build_bridge" != "$runtime_bridge" ] || die "SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE must differ (both are '$build_bridge')"
+# iptables chain names are at most 28 characters, so another pair's carry a short hash.
+suffix=
+if [ "$build_bridge $runtime_bridge" != "slipway-build slipway-runtime" ]; then
+  suffix=-$(printf '%s %s' "$build_bridge" "$runtime_bridge" | sha256sum | cut -c1-6)
+fi
+forward_chain=SLIPWAY-SANDBOX$suffix
+into_chain=SLIPWAY-SANDBOX-INTO$suffix
+out_chain=SLIPWAY-SANDBOX-OUT$suffix
+host_chain=SLIPWAY-SANDBOX-HOST$suffix
+
+if $remove; then
+  unjump() {
+    local chain=$1; shift
+    while iptables -C "$chain" "$@" 2>/dev/null; do iptables -D "$chain" "$@"; done
+  }
+  unjump DOCKER-USER -j "$forward_chain"
+  unjump INPUT -i "$build_bridge" -j "$host_chain"
+  unjump INPUT -i "$runtime_bridge" -j "$host_chain"
+  for chain in "$forward_chain" "$into_chain" "$out_chain" "$host_chain"; do
+    if iptables -n -L "$chain" >/dev/null 2>&1; then iptables -F "$chain"; iptables -X "$chain"; fi
+  done
+  log "rules removed for $build_bridge and $runtime_bridge"
+  exit 0
+fi
+
 deny_cidrs=$(setting SLIPWAY_SANDBOX_DENY_CIDRS "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10")
 allow=$(setting SLIPWAY_SANDBOX_ALLOW "")
 build_proxy=$(setting SLIPWAY_BUILD_PROXY "")

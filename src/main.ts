@@ -27,7 +27,7 @@ import { createRedisWatcher, probeRedis } from "./queue/watch-redis.js";
 import { startBuildWorker } from "./queue/start-build-worker.js";
 import { loadRuntimeCatalog } from "./runtimes/runtime-catalog.js";
 import { prepareSandboxNetwork } from "./sandbox/prepare-sandbox-network.js";
-import { buildNetwork, runtimeNetwork } from "./sandbox/sandbox-networks.js";
+import { buildNetworkOf, runtimeNetworkOf } from "./sandbox/sandbox-networks.js";
 import { createDatabase } from "./store/create-database.js";
 import { createMissingDatabase } from "./store/create-missing-database.js";
 import { runMigrations } from "./store/run-migrations.js";
@@ -112,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
   const probeImage = [...runtimes.values()][0]?.image;
 
   if (role === "gateway" || role === "all") {
-    await prepareSandboxNetwork(docker, runtimeNetwork, probeImage, log.child({ component: "gateway" }));
+    await prepareSandboxNetwork(docker, runtimeNetworkOf(config), probeImage, log.child({ component: "gateway" }));
     const gateway = await startGateway({ config, db, docker, artifacts, runtimes, publisher: redis("publish"), subscriber: redis("subscribe"), log: log.child({ component: "gateway" }) });
     closers.push(() => gateway.close());
     log.info({ url: gateway.url }, "gateway listening");
@@ -125,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
     closers.push(() => reporter.stop());
   }
   if ((role === "worker" || role === "all") && config.github && installations) {
-    await prepareSandboxNetwork(docker, buildNetwork, probeImage, log.child({ component: "worker" }));
+    await prepareSandboxNetwork(docker, buildNetworkOf(config), probeImage, log.child({ component: "worker" }));
     const worker = await startBuildWorker(
       { config, db, docker, artifacts, runtimes, github: installations, redis: redis("build-logs"), log: log.child({ component: "worker" }) },
       redis("worker"),

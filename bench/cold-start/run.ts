@@ -25,8 +25,9 @@ import pino from "pino";
 import { request } from "undici";
 import { startRuntime, stopRuntime, waitForHealth } from "../../src/gateway/runtime-containers.js";
 import { imageSupportsPool, startRuntimePool, type RuntimePool } from "../../src/gateway/runtime-pool.js";
-import { runtimeNetwork } from "../../src/sandbox/sandbox-networks.js";
+import { runtimeNetworkOf } from "../../src/sandbox/sandbox-networks.js";
 import { buildFunction } from "../../test/support/runtime-harness.js";
+const runtimeNetwork = runtimeNetworkOf({ SLIPWAY_RUNTIME_BRIDGE: process.env.SLIPWAY_RUNTIME_BRIDGE ?? "slipway-runtime" });
 
 const run = promisify(execFile);
 const docker = new Docker();

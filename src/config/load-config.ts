@@ -18,6 +18,8 @@ const nodeCount = (fallback: string) =>
     .regex(/^(all|[1-9]\d{0,3})$/, 'must be "all" or a number of gateway nodes from 1')
     .default(fallback)
     .transform((value): number | "all" => (value === "all" ? "all" : Number(value)));
+// A Linux network interface name: at most 15 characters, no '/', ':' or space.
+const bridgeName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,14}$/, "must be a network interface name: 1-15 letters, digits, '.', '_' or '-' (Linux allows no longer)");
 
 const baseSchema = z.object({
   DATABASE_URL: url.default("postgres://slipway:slipway@127.0.0.1:5432/slipway"),
@@ -84,6 +86,11 @@ const baseSchema = z.object({
       ctx.addIssue({ code: "custom", message: "must run upwards within 1024-65535, at most 10,000 ports" });
       return z.NEVER;
     }),
+  // The Linux bridge names of the build and runtime sandbox networks, which the host firewall
+  // (scripts/sandbox-firewall.sh) is keyed on. Interface names are global to a host, so a
+  // second Docker engine on one host (a second node) needs its own pair.
+  SLIPWAY_BUILD_BRIDGE: bridgeName.default("slipway-build"),
+  SLIPWAY_RUNTIME_BRIDGE: bridgeName.default("slipway-runtime"),
   // nginx: public function URLs are served by an nginx process the gateway programs (see
   // src/gateway/nginx-data-plane.ts); node: the gateway's own proxy serves every request.
   SLIPWAY_DATA_PLANE: z.enum(["node", "nginx"]).default("nginx"),
@@ -351,6 +358,9 @@ export function loadConfig(role: Role, env: NodeJS.ProcessEnv = process.env): Co
     problems.push(
       `SLIPWAY_GATEWAY_NODE_LOST_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_LOST_SECONDS}) must be at least SLIPWAY_GATEWAY_NODE_TTL_SECONDS (${base.data.SLIPWAY_GATEWAY_NODE_TTL_SECONDS}): a node is lost only after it stopped counting as live`,
     );
+  }
+  if (base.success && base.data.SLIPWAY_BUILD_BRIDGE === base.data.SLIPWAY_RUNTIME_BRIDGE) {
+    problems.push(`SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE must differ (both are '${base.data.SLIPWAY_BUILD_BRIDGE}'): each sandbox network has a bridge of its own`);
   }
   if (problems.length > 0 || !base.success) throw new ConfigError(problems);
 

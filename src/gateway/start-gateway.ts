@@ -33,7 +33,7 @@ import { startRouteSync, type RouteSync } from "./route-sync.js";
 import { startRuntimeHealer } from "./heal-runtimes.js";
 import { createDockerRuntimeEngine } from "./create-docker-runtime-engine.js";
 import { startRuntimePool } from "./runtime-pool.js";
-import { runtimeNetwork } from "../sandbox/sandbox-networks.js";
+import { runtimeNetworkOf } from "../sandbox/sandbox-networks.js";
 import { listenServer } from "../app/listen-server.js";
 import { createRouteTable } from "./create-route-table.js";
 import { activationBody, aliasRemovalBody, createActivation, placedActivationHeader, prewarmBody } from "./create-activation.js";
@@ -73,7 +73,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     host: config.SLIPWAY_RUNTIME_HOST,
     ports: config.SLIPWAY_RUNTIME_PORTS,
     limits: { memoryMb: config.SLIPWAY_RUNTIME_MEMORY_MB, cpus: config.SLIPWAY_RUNTIME_CPUS },
-    network: runtimeNetwork.name,
+    network: runtimeNetworkOf(config).name,
     runtimes: [...deps.runtimes.values()].map((runtime) => ({ name: runtime.name, image: runtime.image, sandbox: { user: runtime.user, readOnlyRootfs: runtime.readOnlyRootfs } })),
     sizes: (runtime) => (poolSize.byRuntime ? (poolSize.byRuntime[runtime] ?? 0) : poolSize.all),
     memoryBudgetMb: config.SLIPWAY_RUNTIME_POOL_MEMORY_MB,
@@ -86,7 +86,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     gatewaySecret: config.SLIPWAY_GATEWAY_SECRET,
     host: config.SLIPWAY_RUNTIME_HOST,
     ports: config.SLIPWAY_RUNTIME_PORTS,
-    network: runtimeNetwork.name,
+    network: runtimeNetworkOf(config).name,
     pool,
   });
 

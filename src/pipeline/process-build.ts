@@ -36,7 +36,7 @@ import { unpackSourceArchive } from "./source-archive.js";
 import { buildContainerName, prepareBuildContainer, removeBuildContainers, runBuildContainer, type BuildContainerSpec, type BuildLimits, type PreparedBuildContainer } from "./run-build-container.js";
 import { planDependencyInstall, type DependencyPlan } from "./dependency-reuse.js";
 import type { BuildContainersAhead } from "./build-containers-ahead.js";
-import { buildNetwork } from "../sandbox/sandbox-networks.js";
+import { buildNetworkOf } from "../sandbox/sandbox-networks.js";
 import { ensureSandboxNetwork } from "../sandbox/ensure-sandbox-network.js";
 import { buildProxyEnvironment } from "../sandbox/build-proxy-environment.js";
 import { describeDiskOverrun } from "./describe-disk-overrun.js";
@@ -104,11 +104,11 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
   const cacheVolumeReady = useCache && runtime ? ensureCacheVolume(docker, deployment.functionId, deployment.runtime) : Promise.resolve(undefined);
   const containerSpec = (cache: boolean): BuildContainerSpec | null =>
     runtime
-      ? { image: runtime.image, limits, labels, network: buildNetwork.name, ...(cache ? { cacheVolume: cacheVolumeName(deployment.functionId, deployment.runtime) } : {}) }
+      ? { image: runtime.image, limits, labels, network: buildNetworkOf(config).name, ...(cache ? { cacheVolume: cacheVolumeName(deployment.functionId, deployment.runtime) } : {}) }
       : null;
   const makeContainer = async () => {
     // Made at start-up too; again here, since `docker network prune` removes it while no build runs.
-    await ensureSandboxNetwork(docker, buildNetwork);
+    await ensureSandboxNetwork(docker, buildNetworkOf(config));
     await cacheVolumeReady;
     return prepareBuildContainer(docker, containerSpec(useCache)!);
   };
@@ -220,7 +220,7 @@ export async function processBuild(deploymentId: string, deps: BuildDependencies
         limits,
         labels,
         env: [...buildEnvironment, ...buildProxyEnvironment(config.SLIPWAY_BUILD_PROXY)],
-        network: buildNetwork.name,
+        network: buildNetworkOf(config).name,
         packages,
         ...(extraCaBundle ? { extraCaBundle } : {}),
         ...(cacheVolume ? { cacheVolume, dependencies } : {}),

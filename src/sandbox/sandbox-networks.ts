@@ -1,10 +1,15 @@
-// Owns the names of the two Docker networks Slipway sandboxes containers on. The bridge
-// names are fixed because the host firewall (scripts/sandbox-firewall.sh) is keyed on them.
+// Owns the names of the two Docker networks Slipway sandboxes containers on. The host
+// firewall (scripts/sandbox-firewall.sh) is keyed on their bridge names, which are fixed by
+// default; SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE rename the bridges for a second
+// Docker engine on one host (Linux interface names are global to the host).
 export type SandboxNetwork = { name: string; bridge: string; purpose: "build" | "runtime" };
 
 /** Builds: the package registries, and nothing of the host or of other containers. */
-export const buildNetwork: SandboxNetwork = { name: "slipway-build", bridge: "slipway-build", purpose: "build" };
+export function buildNetworkOf(config: { SLIPWAY_BUILD_BRIDGE: string }): SandboxNetwork {
+  return { name: "slipway-build", bridge: config.SLIPWAY_BUILD_BRIDGE, purpose: "build" };
+}
 
 /** Runtimes: the internet, not one another, not the host (the gateway reaches them through published ports). */
-export const runtimeNetwork: SandboxNetwork = { name: "slipway-runtime", bridge: "slipway-runtime", purpose: "runtime" };
-
+export function runtimeNetworkOf(config: { SLIPWAY_RUNTIME_BRIDGE: string }): SandboxNetwork {
+  return { name: "slipway-runtime", bridge: config.SLIPWAY_RUNTIME_BRIDGE, purpose: "runtime" };
+}

@@ -127,3 +127,15 @@ test("production runs on every gateway node and a preview on one unless told; a 
     assert.throws(() => loadConfig("gateway", { SLIPWAY_GATEWAY_SECRET: "g".repeat(32), SLIPWAY_PREVIEW_NODES: bad }), /SLIPWAY_PREVIEW_NODES.*must be "all" or a number of gateway nodes from 1/s, bad);
   }
 });
+
+test("the sandbox bridges keep their names unless told; a name Linux would refuse is refused, saying why", () => {
+  const config = loadConfig("all", valid);
+  assert.equal(config.SLIPWAY_BUILD_BRIDGE, "slipway-build");
+  assert.equal(config.SLIPWAY_RUNTIME_BRIDGE, "slipway-runtime");
+  const second = loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "slw-b-node2", SLIPWAY_RUNTIME_BRIDGE: "slw-r-node2" });
+  assert.equal(second.SLIPWAY_BUILD_BRIDGE, "slw-b-node2");
+  assert.equal(second.SLIPWAY_RUNTIME_BRIDGE, "slw-r-node2");
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_RUNTIME_BRIDGE: "slipway-runtime-2" }), /SLIPWAY_RUNTIME_BRIDGE.*1-15 letters/);
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "has space" }), /SLIPWAY_BUILD_BRIDGE/);
+  assert.throws(() => loadConfig("all", { ...valid, SLIPWAY_BUILD_BRIDGE: "same0", SLIPWAY_RUNTIME_BRIDGE: "same0" }), /SLIPWAY_BUILD_BRIDGE and SLIPWAY_RUNTIME_BRIDGE must differ/);
+});
