@@ -198,6 +198,10 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     // Node B's keep their default names on the machine's engine.
     const mainRuntime = (await main.getNetwork("slipway-runtime").inspect()) as Docker.NetworkInspectInfo;
     assert.equal(mainRuntime.Options?.["com.docker.network.bridge.name"], "slipway-runtime");
+    // The main engine's default bridge is untouched (a dockerd with --bridge=none deletes docker0).
+    const mainBridge = (await main.getNetwork("bridge").inspect()) as Docker.NetworkInspectInfo;
+    const bridgeName = mainBridge.Options?.["com.docker.network.bridge.name"] ?? "docker0";
+    await run("ip", ["link", "show", bridgeName]).catch((error: Error) => assert.fail(`the main engine's bridge ${bridgeName} is gone: ${error.message}`));
   });
 
   test("(a) a build made on node A is served by node B from node B's engine", async () => {

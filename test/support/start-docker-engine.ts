@@ -1,7 +1,9 @@
 // Starts a second Docker engine on this machine for a test that needs two nodes on one host:
 // a dockerd with its own data root, exec root (so its own containerd), pid file, socket and
-// address pool, and no bridge of its own (--bridge=none), so it never touches docker0, the
-// main engine's networks or containers. It runs with --iptables=false: a dockerd that manages
+// address pool, and a default bridge of its own (<name>-br, made here with `ip link`), so it
+// never touches docker0, the main engine's networks or containers. (Not --bridge=none: a
+// dockerd without a default bridge deletes the interface named docker0 when it starts, which
+// is the main engine's.) It runs with --iptables=false: a dockerd that manages
 // iptables removes and remakes Docker's chains when it starts, which would drop the main
 // engine's rules. Published ports then go through docker-proxy, which is all Slipway's
 // gateway uses (it calls runtimes at SLIPWAY_RUNTIME_HOST:<published port>); containers of
@@ -117,7 +119,7 @@ async function deleteLink(name: string): Promise<void> {
 // Each engine's folder is /tmp/slipway-engine-<name>-XXXXXX, and its engine.json says which
 // process started it, so a later start cleans up after a run that died without stop().
 const dirPrefix = "slipway-engine-";
-type EngineRecord = { owner: number; name: string; sandboxBridges?: { build: string; runtime: string } | undefined; addressPool: string };
+type EngineRecord = { owner: number; name: string; sandboxBridges?: { build: string; runtime: string } | undefined; addressPool: string; defaultBridge?: string };
 const firewallScript = fileURLToPath(new URL("../../scripts/sandbox-firewall.sh", import.meta.url));
 const firewallEnv = (bridges: { build: string; runtime: string }) => ({ ...process.env, SLIPWAY_BUILD_BRIDGE: bridges.build, SLIPWAY_RUNTIME_BRIDGE: bridges.runtime });
 
@@ -130,6 +132,7 @@ async function cleanUp(dir: string, record: EngineRecord): Promise<void> {
     await run("bash", [firewallScript, "--remove"], { env: firewallEnv(record.sandboxBridges) }).catch((error: Error) => console.warn(`removing the firewall rules of ${record.name}'s bridges: ${error.message}`));
     for (const bridge of Object.values(record.sandboxBridges)) await deleteLink(bridge);
   }
+  if (record.defaultBridge) await deleteLink(record.defaultBridge);
   await removeAllCgroups(cgroupDir, record.name);
 }
 
@@ -168,9 +171,17 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
   const others = await sweepEngines();
   if (others.some((o) => o.name === options.name)) throw new Error(`a second Docker engine named '${options.name}' is running already (started by process ${others.find((o) => o.name === options.name)!.owner}); name yours differently`);
   const cgroupDir = join(cgroup.path, `${dirPrefix}${options.name}`);
-  const record: EngineRecord = { owner: process.pid, name: options.name, sandboxBridges: options.sandboxBridges, addressPool: options.addressPool ?? (await freeAddressPool(others)) };
+  const addressPool = options.addressPool ?? (await freeAddressPool(others));
+  const record: EngineRecord = { owner: process.pid, name: options.name, sandboxBridges: options.sandboxBridges, addressPool, defaultBridge: `${options.name}-br` };
   const dir = await mkdtemp(join("/tmp", `${dirPrefix}${options.name}-`));
   await writeFile(join(dir, "engine.json"), JSON.stringify(record));
+  // Its default bridge, on the pool's last /24 (the engine then allocates around it).
+  const [a, b] = addressPool.split(".");
+  const defaultBridge = record.defaultBridge!;
+  await deleteLink(defaultBridge);
+  await run("ip", ["link", "add", "name", defaultBridge, "type", "bridge"]);
+  await run("ip", ["addr", "add", `${a}.${b}.255.1/24`, "dev", defaultBridge]);
+  await run("ip", ["link", "set", defaultBridge, "up"]);
 
   // Short paths: containerd's sockets live under the exec root, and a socket path has at most 107 bytes.
   const socket = join(dir, "docker.sock");
@@ -183,7 +194,7 @@ export async function startDockerEngine(options: DockerEngineOptions): Promise<D
     `--exec-root=${join(dir, "exec")}`,
     `--pidfile=${join(dir, "docker.pid")}`,
     `--host=unix://${socket}`,
-    "--bridge=none",
+    `--bridge=${defaultBridge}`,
     "--iptables=false",
     "--ip6tables=false",
     "--ip-forward=false",
