@@ -53,6 +53,7 @@ export function createDockerRuntimeEngine(options: {
     takeLogFiles: (runtimeId, ids, limits) => takeLogFiles(docker, runtimeId, ids, limits),
     readLogFiles: (runtimeId, logId) => readExecutionLogs(docker, runtimeId, logId),
     receivedCall: (runtimeId, logId) => logFileExists(docker, runtimeId, logId),
+    identity: async () => `docker:${(await docker.info()).ID}`,
     ping: () =>
       docker.ping().then(
         () => undefined,

@@ -16,7 +16,7 @@ import type { Config } from "../config/load-config.js";
 import { prunedReason } from "../deployments/resolve-deployment-target.js";
 import { gaugeFromSource, runtimeStarts } from "../metrics/metrics.js";
 import type { Runtime } from "../runtimes/runtime-catalog.js";
-import { listRoutesForFunction, type Route } from "../store/aliases.js";
+import { listRoutes, listRoutesForFunction, type Route } from "../store/aliases.js";
 import type { Database } from "../store/create-database.js";
 import { getDeploymentSettings, type DeploymentSettings } from "../store/deployment-settings.js";
 import { getBuildContext, type BuildContext } from "../store/deployments.js";
@@ -47,6 +47,8 @@ export function createRouteTable(deps: {
   log: Logger;
   /** This node, as it registers in gateway_nodes. */
   node: GatewayPeer;
+  /** The engine's name (RuntimeEngine.identity): live nodes that report the same one share its runtimes. */
+  engineIdentity: string;
   /** The execution key nginx sends with a route's calls (executions' guard). */
   executionKey(functionId: string, deploymentId: string): Promise<string>;
   /** The environment a deployment's runtime starts with. */
@@ -77,6 +79,8 @@ export function createRouteTable(deps: {
 
   // The live nodes (this one always among them), as last read from gateway_nodes.
   let peers: GatewayPeer[] = [deps.node];
+  // Live nodes that run their runtimes on this node's engine (see neededByEnginePeer).
+  let enginePeers = new Set<string>();
   const remote = new Map<string, RemoteRoute>();
   // A deployment's settings do not change: read once per deployment that runs elsewhere
   // (queued executions and the executions API need them wherever they are asked).
@@ -88,8 +92,19 @@ export function createRouteTable(deps: {
   }
   async function refreshMembership(): Promise<void> {
     const nodes = await listGatewayNodes(db, config.SLIPWAY_GATEWAY_NODE_TTL_SECONDS);
-    const live = nodes.filter((node) => node.live && node.id !== deps.node.id).map((node) => ({ id: node.id, url: node.url }));
-    peers = [deps.node, ...live];
+    const live = nodes.filter((node) => node.live && node.id !== deps.node.id);
+    peers = [deps.node, ...live.map((node) => ({ id: node.id, url: node.url }))];
+    enginePeers = new Set(live.filter((node) => node.engine === deps.engineIdentity).map((node) => node.id));
+  }
+  /**
+   * Whether another live node on this node's engine runs one of the deployment's routes: it
+   * uses the very same runtime (an engine has one per deployment), so that node retires it
+   * when it is done with it, not this one. Nodes with engines of their own skip the query.
+   */
+  async function neededByEnginePeer(deploymentId: string): Promise<boolean> {
+    if (enginePeers.size === 0) return false;
+    const aliased = (await listRoutes(db)).filter((route) => route.deploymentId === deploymentId);
+    return aliased.some((route) => placementOf(routeKey(route.slug, route.alias), route.alias === "production" ? "production" : "preview").some((node) => enginePeers.has(node.id)));
   }
   /** The nodes a route runs on: production's count of them, or a preview's (a /d/ URL counts as one). */
   function placementOf(key: string, kind: "production" | "preview"): GatewayPeer[] {
@@ -204,6 +219,12 @@ export function createRouteTable(deps: {
     const timer = setTimeout(async () => {
       timers.delete(timer);
       retireTimers.delete(deploymentId);
+      if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
+      if (await neededByEnginePeer(deploymentId).catch(() => true)) {
+        log.info({ deploymentId }, "left a deployment's runtime running: another gateway on this engine serves it");
+        forgetRuntime(deploymentId);
+        return;
+      }
       if (isRouted(deploymentId) || stopping.has(deploymentId)) return;
       forgetRuntime(deploymentId);
       const stop = engine.park(deploymentId, config.SLIPWAY_PARKED_RUNTIMES_PER_FUNCTION).finally(() => stopping.delete(deploymentId));

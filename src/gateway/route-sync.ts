@@ -47,7 +47,8 @@ export async function startRouteSync(options: {
   db: Database;
   publisher: Redis;
   subscriber: Redis;
-  node: { id: string; url: string };
+  /** engine: what RuntimeEngine.identity names, so nodes on one engine know each other. */
+  node: { id: string; url: string; engine?: string };
   heartbeatSeconds: number;
   liveSeconds: number;
   reconcileSeconds: number;

@@ -53,6 +53,8 @@ export type RuntimeEngine = {
   readLogFiles(runtimeId: string, logId: string): Promise<LogFiles>;
   /** Whether the runtime received the call (it makes the log file as a call arrives); true when that cannot be told, so nothing runs twice. */
   receivedCall(runtimeId: string, logId: string): Promise<boolean>;
+  /** Names this engine: gateway nodes that report the same name run their runtimes in one place, and leave each other's alone. */
+  identity(): Promise<string>;
   /** Rejects, saying what to fix, when the engine does not answer (readiness). */
   ping(): Promise<void>;
   /** Stops the engine's own work (a warm pool's members); runtimes keep running. */

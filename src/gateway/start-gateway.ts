@@ -92,6 +92,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
 
   // Late-bound: the executions module and the route table each need the other.
   let executions: Awaited<ReturnType<typeof createGatewayExecutions>>;
+  // Nodes on one engine (several gateways on one host) see each other by this name.
+  const engineIdentity = await engine.identity().catch(() => `unknown:${config.gatewayNodeId}`);
   const table = createRouteTable({
     config,
     db,
@@ -100,6 +102,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     runtimes: deps.runtimes,
     log,
     node: { id: config.gatewayNodeId, url: config.gatewayNodeUrl },
+    engineIdentity,
     executionKey: (functionId, deploymentId) => executions.guard.executionKey(functionId, deploymentId),
     runtimeEnvironment: (deploymentId, functionId) => executions.runtimeEnvironment(deploymentId, functionId),
   });
@@ -301,7 +304,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     db,
     publisher: deps.publisher,
     subscriber: deps.subscriber,
-    node: { id: config.gatewayNodeId, url: config.gatewayNodeUrl },
+    node: { id: config.gatewayNodeId, url: config.gatewayNodeUrl, engine: engineIdentity },
     heartbeatSeconds: config.SLIPWAY_GATEWAY_HEARTBEAT_SECONDS,
     liveSeconds: config.SLIPWAY_GATEWAY_NODE_TTL_SECONDS,
     reconcileSeconds: config.SLIPWAY_ROUTE_RECONCILE_SECONDS,

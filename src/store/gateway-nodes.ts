@@ -10,6 +10,8 @@ export type FailingRoute = { functionId: string; error: string };
 export type GatewayNode = {
   id: string;
   url: string;
+  /** The runtime engine it runs runtimes on (RuntimeEngine.identity), if it said. */
+  engine: string | null;
   bootedAt: Date;
   lastSeen: Date;
   servedRevision: number;
@@ -46,12 +48,12 @@ export async function readDesiredRoutes(db: Database): Promise<{ revision: numbe
  * Registers the node as just started (it serves nothing yet); returns when it booted, in the
  * database's clock, to the millisecond so that the Date this returns matches the row exactly.
  */
-export async function registerGatewayNode(db: Queryable, node: { id: string; url: string }): Promise<Date> {
+export async function registerGatewayNode(db: Queryable, node: { id: string; url: string; engine?: string | undefined }): Promise<Date> {
   const result = await db.query<{ booted_at: Date }>(
-    `insert into gateway_nodes (id, url, booted_at, last_seen) values ($1, $2, date_trunc('milliseconds', now()), now())
-       on conflict (id) do update set url = excluded.url, booted_at = excluded.booted_at, last_seen = now(), served_revision = 0, served_at = null, failing = '[]'
+    `insert into gateway_nodes (id, url, engine, booted_at, last_seen) values ($1, $2, $3, date_trunc('milliseconds', now()), now())
+       on conflict (id) do update set url = excluded.url, engine = excluded.engine, booted_at = excluded.booted_at, last_seen = now(), served_revision = 0, served_at = null, failing = '[]'
      returning booted_at`,
-    [node.id, node.url],
+    [node.id, node.url, node.engine ?? null],
   );
   return result.rows[0]!.booted_at;
 }
@@ -61,11 +63,11 @@ export async function registerGatewayNode(db: Queryable, node: { id: string; url
  * long-gone nodes. When another process has registered under the same id since this one did
  * (two gateways configured alike), the row stays that process's and this returns when it booted.
  */
-export async function heartbeatGatewayNode(db: Queryable, node: { id: string; url: string; bootedAt: Date }): Promise<{ takenBy: Date | null }> {
+export async function heartbeatGatewayNode(db: Queryable, node: { id: string; url: string; engine?: string | undefined; bootedAt: Date }): Promise<{ takenBy: Date | null }> {
   const renewed = await db.query(
-    `insert into gateway_nodes (id, url, booted_at, last_seen) values ($1, $2, $3, now())
+    `insert into gateway_nodes (id, url, engine, booted_at, last_seen) values ($1, $2, $3, $4, now())
        on conflict (id) do update set last_seen = now() where gateway_nodes.booted_at = excluded.booted_at`,
-    [node.id, node.url, node.bootedAt],
+    [node.id, node.url, node.engine ?? null, node.bootedAt],
   );
   await db.query("delete from gateway_nodes where last_seen < now() - make_interval(secs => $1)", [forgetAfterSeconds]);
   if (renewed.rowCount === 1) return { takenBy: null };
@@ -84,7 +86,7 @@ export async function reportServedRevision(db: Queryable, node: { id: string; bo
 /** Every known node; live: its heartbeat is younger than liveSeconds (by the database's clock). */
 export async function listGatewayNodes(db: Queryable, liveSeconds: number): Promise<GatewayNode[]> {
   const result = await db.query<GatewayNode & { servedRevision: string }>(
-    `select id, url, booted_at as "bootedAt", last_seen as "lastSeen", served_revision as "servedRevision", failing,
+    `select id, url, engine, booted_at as "bootedAt", last_seen as "lastSeen", served_revision as "servedRevision", failing,
             last_seen > now() - make_interval(secs => $1) as live
        from gateway_nodes order by id`,
     [liveSeconds],

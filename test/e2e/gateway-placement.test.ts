@@ -228,4 +228,25 @@ describe("production on one node of two (SLIPWAY_PRODUCTION_NODES=1)", { timeout
     assert.equal(body.status, "completed", JSON.stringify(body));
     assert.equal((JSON.parse(body.responseBody!) as { version: string }).version, "production");
   });
+
+  test("on one Docker engine, the node that ran an execution leaves production's runtime to the node that serves it after its grace period", async () => {
+    const [before] = await docker.listContainers({ filters: { label: ["slipway.role=runtime", `slipway.deployment=${deploymentId}`], status: ["running"] } });
+    assert.ok(before, "production's runtime runs");
+    const startedAt = (await docker.getContainer(before.Id).inspect()).State.StartedAt;
+    // The executing node's grace period (5 s in test stacks) ends with this decision.
+    // Either way it is logged: left running for the other node, or parked after the grace period.
+    await stack.emulator.waitFor(() => (/another gateway on this engine serves it|stopped a deployment after its grace period/.test(stack.logs()) ? true : undefined), {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      message: "the executing node decided about the runtime after its grace period",
+      describe: () => stack.logs().slice(-3000),
+    });
+    const after = await docker.getContainer(before.Id).inspect();
+    assert.equal(after.State.Running, true, "the serving node's runtime was not parked under it");
+    assert.equal(after.State.StartedAt, startedAt, "nor stopped and started again");
+    for (const url of stack.gatewayUrls) {
+      const response = await fetch(`${url}/fn/${slug}/`);
+      assert.equal(response.status, 200, url);
+    }
+  });
 });
