@@ -12,6 +12,12 @@ import type { GatewayPeer } from "./create-route-table.js";
 import { HttpError } from "./http-error.js";
 import { bodyTooLarge, limitBody } from "./limit-body.js";
 
+/** The node could not be reached and nothing of the call was sent to it: the call may be served elsewhere. */
+export class NodeUnreachable extends Error {}
+
+// Errors of connecting only: a call that reached the node (a reset mid-way, say) may have run there, and must not run twice.
+const unreachableCodes = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
+
 export async function forwardToNode(
   agent: Agent,
   req: IncomingMessage,
@@ -57,6 +63,10 @@ export async function forwardToNode(
       res.destroy();
       return;
     }
+    // Refused before the request body was touched (the node or its host is down): the caller
+    // may serve the call itself, as the node would have.
+    const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+    if (code && unreachableCodes.has(code) && !req.readableDidRead) throw new NodeUnreachable(`${options.node.id} at ${options.node.url}: ${code}`);
     throw new HttpError(
       502,
       `the gateway node that runs this function (${options.node.id} at ${options.node.url}) did not answer: ${(error as Error).message}; another node takes the function over once that node's heartbeat is older than SLIPWAY_GATEWAY_NODE_TTL_SECONDS`,

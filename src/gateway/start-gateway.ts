@@ -41,7 +41,7 @@ import { HttpError } from "./http-error.js";
 import { createRuntimeProxy } from "./create-runtime-proxy.js";
 import type { GatewayPeer } from "./create-route-table.js";
 import { verifyForwardedCall } from "./forwarded-call.js";
-import { forwardToNode } from "./forward-to-node.js";
+import { forwardToNode, NodeUnreachable } from "./forward-to-node.js";
 
 export type GatewayDependencies = {
   config: Config;
@@ -138,10 +138,25 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
   }
   // A forwarded call may wait for a cold start on the node that runs the function, then for the function.
   const forwardTimeoutMs = config.SLIPWAY_HEALTH_TIMEOUT_SECONDS * 1000 + backstopMs(syncTimeoutCeilingSeconds);
-  function forwardElsewhere(req: IncomingMessage, res: ServerResponse, nodes: GatewayPeer[], deploymentId: string): Promise<void> {
-    // Several nodes run it (a count above 1): any of them will do.
-    const node = nodes[Math.floor(Math.random() * nodes.length)]!;
-    return forwardToNode(agent, req, res, { node, deploymentId, secret: config.SLIPWAY_GATEWAY_SECRET, maxRequestBytes, timeoutMs: forwardTimeoutMs });
+  /**
+   * Forwards the call to a node that runs it: several run it (a count above 1), so any will do,
+   * in random order. When none can be reached before the call's body was read (a node died
+   * and its heartbeat is not yet old enough for placement to move the route), it is served
+   * here, as the next reconcile after the TTL would place it anyway.
+   */
+  async function forwardElsewhere(req: IncomingMessage, res: ServerResponse, nodes: GatewayPeer[], deploymentId: string, path: string): Promise<void> {
+    const order = [...nodes].sort(() => Math.random() - 0.5);
+    const unreachable: string[] = [];
+    for (const node of order) {
+      try {
+        return await forwardToNode(agent, req, res, { node, deploymentId, secret: config.SLIPWAY_GATEWAY_SECRET, maxRequestBytes, timeoutMs: forwardTimeoutMs });
+      } catch (error) {
+        if (!(error instanceof NodeUnreachable)) throw error;
+        unreachable.push(error.message);
+      }
+    }
+    log.warn({ deploymentId, unreachable }, "no gateway node placed on this function answered: serving the call here");
+    return serveDeployment(req, res, deploymentId, path);
   }
 
   async function proxy(req: IncomingMessage, res: ServerResponse, key: string, path: string): Promise<void> {
@@ -152,7 +167,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     const forwarded = forwardedFor(req);
     if (forwarded) return serveDeployment(req, res, forwarded, path);
     const elsewhere = table.remote.get(key);
-    if (elsewhere) return forwardElsewhere(req, res, elsewhere.nodes, elsewhere.deploymentId);
+    if (elsewhere) return forwardElsewhere(req, res, elsewhere.nodes, elsewhere.deploymentId, path);
     // A URL of the old form goes on to the one function it can mean (308 keeps the method
     // and body); one that several functions' old URLs share is not guessed at.
     const current = key.includes("~") ? null : table.currentKeyOf(key);
@@ -172,7 +187,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       // A deployment an alias runs elsewhere is called there, on its container.
       const aliased = [...table.remote.values()].find((route) => route.deploymentId === deploymentId);
       const nodes = aliased?.nodes ?? table.placementOf(deploymentKey(deploymentId), "preview");
-      if (!nodes.some((node) => node.id === table.node.id)) return forwardElsewhere(req, res, nodes, deploymentId);
+      if (!nodes.some((node) => node.id === table.node.id)) return forwardElsewhere(req, res, nodes, deploymentId, path);
     }
     return serveDeployment(req, res, deploymentId, path);
   }

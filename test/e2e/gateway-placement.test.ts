@@ -161,6 +161,13 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     const survivor = gateways.find((g) => g.nodeId !== assignedId)!;
     assert.equal((await health(survivor.url)).forwarded, 1, "before: the survivor forwards the preview");
     await stack.kill(assigned.name, "SIGKILL");
+    // Its nginx follows it (SIGTERM on its parent's death): the node is down once its port refuses.
+    await stack.emulator.waitFor(async () => ((await fetch(`${assigned.url}/healthz`).then(() => false, () => true)) ? true : undefined), { timeoutMs: 20_000, intervalMs: 100, message: `${assigned.url} refuses connections` });
+    // At once, before placement has moved it: the node it was placed on refuses connections,
+    // so the survivor serves the call itself rather than answer 502.
+    const meanwhile = await call(survivor.url, previewKey, "/while-the-node-is-dead");
+    assert.equal(meanwhile.version, "preview", JSON.stringify(meanwhile));
+    assert.equal(await ranOn(meanwhile.executionId!), survivor.nodeId);
     // TTL 5 s and reconcile 2 s, plus a cold start on a busy machine: bounded, not timed.
     await stack.emulator.waitFor(async () => ((await health(survivor.url)).routes === 2 ? true : undefined), {
       timeoutMs: 90_000,
