@@ -2,18 +2,23 @@
 // run. Two real stacks run side by side on the same S3-compatible artifact store (one
 // versitygw, a prefix each): one node (a gateway and a worker) and two nodes (two gateways
 // and two workers, each process with an artifact cache of its own, so the second node reads
-// from the bucket). Their measurements are interleaved, in alternating order, so both see
-// the same machine load. Measured:
+// from the bucket). The two-node stack's second node (its extra gateway and worker) runs on a
+// second Docker engine of its own (test/support/start-docker-engine.ts, as in
+// test/e2e/two-engines.test.ts: its own sandbox bridges, runtime ports and node id), so the
+// builds its worker takes run there, and its gateway starts and health-checks runtime
+// containers of its own there, as a node on a machine of its own would; the one-node stack
+// and the two-node stack's first node run on this machine's engine. Their measurements are
+// interleaved, in alternating order, so both see the same machine load. Measured:
 //   1. push → the first 200 from the new version on EVERY node;
 //   2. `/slipway rollback vN` comment → every node serves the old version (its container
-//      retired and parked first, as it is some seconds after a switch).
+//      retired and parked first on every engine, as it is some seconds after a switch).
 // Prints min/median/max of BENCH_ITERATIONS (default 5, at least 3) per case, the ratio two
 // nodes / one node, and a step table of where the time goes, from Postgres (when the switch
 // was written, when each node reported serving its revision) and from polling each node.
-// Both stacks share this machine's single Docker engine, and runtime containers are named
-// after their deployment, so the second node finds the container the first one started
-// for the switch: the second node's figures are its convergence (hint, reconcile, route),
-// not a container start of its own, which it would pay on a machine of its own.
+// Both engines share this machine (its cores, disk and loopback), so the two nodes' container
+// starts compete for the same CPUs, which two machines would not; the second engine runs
+// with --iptables=false, so its containers reach no network beyond their published ports,
+// which a function without dependencies (commands: "") does not need.
 // "switch → reported done" on two nodes includes the activating gateway's wait for the other
 // node's report, which it polls in gateway_nodes every 200 ms (src/gateway/route-sync.ts).
 //
@@ -24,6 +29,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Docker from "dockerode";
 import { deliverWebhook, issueCommentPayload, pushPayload } from "../../test/emulator/webhooks.js";
+import { startDockerEngine, type DockerEngine } from "../../test/support/start-docker-engine.js";
 import { startS3Server } from "../../test/support/start-s3-server.js";
 import { startSlipwayStack, type SlipwayStack } from "../../test/support/start-slipway-stack.js";
 
@@ -35,6 +41,9 @@ const slug = `hello~${repoName}~${owner}`;
 const yml = 'functions:\n  - id: hello\n    runtime: node-20\n    root: fn\n    commands: ""\n    execute: any\n';
 const handler = (v: string) => `module.exports = async (c) => c.res.text(${JSON.stringify(v)});\n`;
 const docker = new Docker();
+const runtimeImage = `slipway/runtime-node-20:${process.env.SLIPWAY_TEST_RUNTIME_TAG ?? "local"}`;
+// The second engine's names, per run: interface names are global to the host.
+const runId = randomBytes(2).toString("hex");
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 /** "median (min–max)" of a list of milliseconds. */
@@ -56,6 +65,8 @@ type Side = {
   label: string;
   stack: SlipwayStack;
   repo: Awaited<ReturnType<SlipwayStack["emulator"]["createRepo"]>>;
+  /** The Docker engines of its nodes (the one-node stack: this machine's). */
+  engines: Docker[];
   prNumber?: number;
 };
 
@@ -162,7 +173,8 @@ async function rollback(side: Side, version: number, expected: string) {
   const { stack, repo } = side;
   // Cold, as a rollback usually is: the old version's container retired (stopped, parked).
   const id = (await stack.db.query<{ id: string }>("select id from deployments where version = $1", [version])).rows[0]!.id;
-  await until(async () => !(await docker.getContainer(`slipway-runtime-${id}`).inspect().then((i) => i.State.Running, () => false)), 60_000, `v${version}'s container to be retired`, 200);
+  const running = (engine: Docker) => engine.getContainer(`slipway-runtime-${id}`).inspect().then((i) => i.State.Running, () => false);
+  await until(async () => !(await Promise.all(side.engines.map(running))).some(Boolean), 60_000, `v${version}'s container to be retired on every engine`, 200);
   const comments = () => stack.emulator.comments(owner, repoName, side.prNumber!);
   let count = 0;
   const followed = await follow(
@@ -203,6 +215,7 @@ async function main() {
   const s3 = await startS3Server();
   const caches = await mkdtemp(join(tmpdir(), "bench-multi-node-caches-"));
   const sides: Side[] = [];
+  let engine: DockerEngine | undefined;
   try {
     // Production's default for build containers made ahead; a short grace so old versions retire.
     const env = (prefix: string) => ({ ...s3.env(prefix), SLIPWAY_ACTIVATION_GRACE_SECONDS: String(graceSeconds), SLIPWAY_BUILD_AHEAD_SECONDS: "600" });
@@ -210,18 +223,34 @@ async function main() {
     const ownCache = (side: string, name: string) => ({ SLIPWAY_ARTIFACT_CACHE_DIR: join(caches, side, name) });
     const cachesOf = (side: string, names: string[]) => Object.fromEntries(names.map((name) => [name, ownCache(side, name)]));
     const one = await startSlipwayStack({ env: env("one/"), processEnv: cachesOf("one", ["app", "worker", "gateway"]) });
-    sides.push({ label: "one node", stack: one, repo: await one.emulator.createRepo({ owner, name: repoName, installationId: 4201 }) });
+    sides.push({ label: "one node", stack: one, repo: await one.emulator.createRepo({ owner, name: repoName, installationId: 4201 }), engines: [docker] });
+    // The second node's engine, with sandbox bridges of its own (firewalled by scripts/sandbox-firewall.sh).
+    const bridges = { SLIPWAY_BUILD_BRIDGE: `bw${runId}-build`, SLIPWAY_RUNTIME_BRIDGE: `bw${runId}-run` };
+    engine = await startDockerEngine({ name: `bench-${runId}`, images: [runtimeImage], sandboxBridges: { build: bridges.SLIPWAY_BUILD_BRIDGE, runtime: bridges.SLIPWAY_RUNTIME_BRIDGE } });
+    // Both engines publish on this host's loopback: the second node's runtimes on ports of
+    // their own, clear of the default 29000-29999 and of two-engines.test.ts's 20000-27999.
+    const portsFrom = 28_000 + (parseInt(runId, 16) % 10) * 100;
+    const secondNode = { ...bridges, DOCKER_HOST: engine.host, SLIPWAY_RUNTIME_PORTS: `${portsFrom}-${portsFrom + 99}` };
+    const caches2 = cachesOf("two", ["app", "worker", "worker-2", "gateway", "gateway-2"]);
     const two = await startSlipwayStack({
       env: env("two/"),
       extraGateways: 1,
       extraWorkers: 1,
-      processEnv: cachesOf("two", ["app", "worker", "worker-2", "gateway", "gateway-2"]),
+      processEnv: {
+        ...caches2,
+        gateway: { ...caches2.gateway, SLIPWAY_GATEWAY_NODE_ID: "bench-node-1" },
+        "gateway-2": { ...caches2["gateway-2"], ...secondNode, SLIPWAY_GATEWAY_NODE_ID: "bench-node-2" },
+        "worker-2": { ...caches2["worker-2"], ...secondNode },
+      },
     });
-    sides.push({ label: "two nodes", stack: two, repo: await two.emulator.createRepo({ owner, name: repoName, installationId: 4202 }) });
+    sides.push({ label: "two nodes", stack: two, repo: await two.emulator.createRepo({ owner, name: repoName, installationId: 4202 }), engines: [docker, engine.docker] });
     process.stderr.write(`stacks up: one node ${one.gatewayUrls.join(" ")}; two nodes ${two.gatewayUrls.join(" ")}\n`);
 
     // Warm-up, not counted: the first deployment (npm, caches, first container of the image).
     for (const side of sides) await push(side, "v0", { "slipway.yml": yml, "fn/index.js": handler("v0") });
+    // The second node serves from a container on its own engine, not by forwarding to the first.
+    const onSecond = await engine.docker.listContainers({ filters: { label: ["slipway.role=runtime"] } });
+    if (onSecond.length === 0) throw new Error(`the second node runs no runtime container on its own engine after the warm-up\n${two.logs().slice(-3000)}`);
 
     const pushes: Record<string, Record<string, number>[]> = { "one node": [], "two nodes": [] };
     for (let i = 1; i <= iterations; i++) {
@@ -244,12 +273,13 @@ async function main() {
       process.stderr.write(`rollback ${i} (to v${to}): one node ${rollbacks["one node"]!.at(-1)![totalStep]!.toFixed(0)} ms, two nodes ${rollbacks["two nodes"]!.at(-1)![totalStep]!.toFixed(0)} ms\n`);
     }
 
-    console.log(`\nbench/multi-node: two gateway nodes (and two workers) against one, on one S3 artifact store and one Docker engine`);
+    console.log(`\nbench/multi-node: two gateway nodes (and two workers) against one, on one S3 artifact store; the second node on a Docker engine of its own (one machine)`);
     table("push → first 200 from the new version on every node", pushes["one node"]!, pushes["two nodes"]!);
     table("`/slipway rollback` comment → every node serves the old version (retired, parked)", rollbacks["one node"]!, rollbacks["two nodes"]!);
-    console.log(`\nboth stacks share one Docker engine: the second node adopts the container the first started, so no second container start is in its figures`);
+    console.log(`\nthe second node starts its own containers on its own engine, but both engines share this machine's cores`);
   } finally {
     for (const side of sides) await side.stack.stop().catch((error: Error) => console.error(`stopping ${side.label}: ${error.message}`));
+    if (engine) await engine.stop().catch((error: Error) => console.error(`stopping the second engine: ${error.message}`));
     await s3.stop();
     await rm(caches, { recursive: true, force: true });
   }
