@@ -71,6 +71,17 @@ export function createActivation(deps: {
     );
   }
 
+  /**
+   * Another node's activation (or prewarm) is starting the deployment for `alias`: this node
+   * starts it too if placement puts the route here, so it serves the switch at once.
+   */
+  async function prewarmIfPlaced(deploymentId: string, alias: string): Promise<void> {
+    const deployment = await getBuildContext(db, deploymentId);
+    if (!deployment || deployment.status !== "ready") return;
+    const nodes = table.placementOf(routeKey(deployment.slug, alias), alias === "production" ? "production" : "preview");
+    if (nodes.some((node) => node.id === table.node.id)) prewarm(deploymentId);
+  }
+
   /** Asks the node that runs the route to activate; null when it did not answer (then this node does). */
   async function activateOn(node: GatewayPeer, input: ActivationInput): Promise<Record<string, unknown> | null> {
     try {
@@ -126,6 +137,8 @@ export function createActivation(deps: {
         if (early) return { activated: false, reason: early, previousDeploymentId: null, durationMs: performance.now() - started };
       }
       // Start and health-check first; the route switches only once the new version is healthy.
+      // The other nodes placed on the route start theirs meanwhile.
+      deps.routeSync().warm(deployment.deploymentId, input.alias);
       const runtime = await table.ensureRuntime(deployment.deploymentId, deployment).catch((error: unknown) => {
         throw error instanceof HttpError ? error : new HttpError(422, `v${deployment.version} did not start: ${(error as Error).message}`);
       });
@@ -190,5 +203,5 @@ export function createActivation(deps: {
     return { removed: result.removed, stopped: result.stopped };
   }
 
-  return { activate, removePreviewAlias, prewarm };
+  return { activate, removePreviewAlias, prewarm, prewarmIfPlaced };
 }

@@ -53,7 +53,12 @@ export function createDockerRuntimeEngine(options: {
     takeLogFiles: (runtimeId, ids, limits) => takeLogFiles(docker, runtimeId, ids, limits),
     readLogFiles: (runtimeId, logId) => readExecutionLogs(docker, runtimeId, logId),
     receivedCall: (runtimeId, logId) => logFileExists(docker, runtimeId, logId),
-    identity: async () => `docker:${(await docker.info()).ID}`,
+    // The daemon's ID comes from its key in /etc/docker, which two daemons of one host (and
+    // hosts cloned from one image) share; its host name and data root tell those apart.
+    identity: async () => {
+      const info = await docker.info();
+      return `docker:${info.ID}:${info.Name}:${info.DockerRootDir}`;
+    },
     ping: () =>
       docker.ping().then(
         () => undefined,

@@ -27,6 +27,12 @@ export type RouteSync = {
   readonly conflict: string | null;
   /** Reconciles this node now (or right after the pass under way) and reports what it serves. */
   reconcile(): Promise<void>;
+  /**
+   * Hints every node on another engine that a deployment is about to serve `alias` (an
+   * activation is starting it), so the nodes placed on it start theirs meanwhile rather than
+   * after the switch. Best effort; nodes on this node's engine share its runtime already.
+   */
+  warm(deploymentId: string, alias: string): void;
   /** Hints every node that the routes changed, then waits until every live node serves `revision` (see the header). */
   announce(functionId: string, revision: number): Promise<{ unconfirmed: string[]; lagging: LaggingGateway[] }>;
   close(): Promise<void>;
@@ -39,6 +45,7 @@ export function unconfirmedNote(gateways: string[] | undefined): string {
 }
 
 type Hint = { functionId: string; revision: number; from: string };
+type WarmHint = { deploymentId: string; alias: string; from: string; engine: string | null };
 
 const pollMs = 200;
 
@@ -59,9 +66,12 @@ export async function startRouteSync(options: {
    * functions whose routes it could not serve (it serves none of their stale routes instead).
    */
   converge(): Promise<{ revision: number; failing: FailingRoute[] }>;
+  /** Another node's warm hint (RouteSync.warm), for a node on another engine. */
+  onWarm?(deploymentId: string, alias: string): void;
 }): Promise<RouteSync> {
   const { db, publisher, subscriber, log, node } = options;
   const channel = `${options.prefix}:routes`;
+  const warmChannel = `${options.prefix}:warm`;
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
   let servedRevision = 0;
@@ -112,8 +122,15 @@ export async function startRouteSync(options: {
     return queued;
   }
 
-  await subscriber.subscribe(channel);
+  await subscriber.subscribe(channel, warmChannel);
   subscriber.on("message", (from: string, message: string) => {
+    if (from === warmChannel) {
+      try {
+        const warm = JSON.parse(message) as WarmHint;
+        if (warm.from !== node.id && warm.engine !== (node.engine ?? null)) options.onWarm?.(warm.deploymentId, warm.alias);
+      } catch {}
+      return;
+    }
     if (from !== channel) return;
     let hint: Hint;
     try {
@@ -167,6 +184,11 @@ export async function startRouteSync(options: {
       return conflict;
     },
     reconcile,
+    warm(deploymentId, alias) {
+      void publisher
+        .publish(warmChannel, JSON.stringify({ deploymentId, alias, from: node.id, engine: node.engine ?? null } satisfies WarmHint))
+        .catch((error: Error) => log.warn({ err: { message: error.message } }, "could not hint the other gateways to warm a deployment"));
+    },
     async announce(functionId, revision) {
       // Without Redis the hint is lost; the others still catch up on their timer.
       await publisher.publish(channel, JSON.stringify({ functionId, revision, from: node.id } satisfies Hint)).catch((error: Error) => log.warn({ err: { message: error.message } }, "could not hint the other gateways of a route change"));

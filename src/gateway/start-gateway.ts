@@ -246,6 +246,8 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       const parsed = prewarmBody.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
       activation.prewarm(parsed.data.deploymentId);
+      // A prewarm is for a rollback or promote of production: the nodes placed on it warm it too.
+      routeSync.warm(parsed.data.deploymentId, "production");
       res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify({ warming: true }));
       return;
     }
@@ -326,6 +328,7 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
     confirmTimeoutMs: config.SLIPWAY_ROUTE_CONFIRM_SECONDS * 1000,
     log,
     converge: table.convergeRoutes,
+    onWarm: (deploymentId, alias) => void activation.prewarmIfPlaced(deploymentId, alias).catch((error: Error) => log.warn({ deploymentId, err: { message: error.message } }, "could not prewarm a deployment for another node's activation")),
   });
   // Containers no route needs any more (say, the gateway died during a grace period).
   await table.retireUnrouted();

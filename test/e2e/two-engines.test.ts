@@ -242,6 +242,21 @@ describe("two nodes, each with its own Docker engine", { timeout: 10 * 60_000 },
     assert.equal(await versionAt(nodeA()), "v2");
   });
 
+  test("a prewarm asked of one node starts the deployment on the other node's engine too, as an activation does", async () => {
+    const v1 = versions.v1!;
+    // Promoted away from in (b), v1 retires on both engines after the grace period.
+    await waitFor(async () => ((await runtimesOn(engine.docker, v1)).length === 0 && (await runtimesOn(main, v1)).length === 0) || undefined, "v1 has retired on both engines", 60_000);
+    const response = await fetch(`${nodeB()}/v1/prewarm`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.gatewaySecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ deploymentId: v1 }),
+    });
+    assert.equal(response.status, 202, await response.text());
+    await waitFor(async () => (await runtimesOn(main, v1)).length === 1 || undefined, "node B warms v1 on its engine");
+    await waitFor(async () => (await runtimesOn(engine.docker, v1)).length === 1 || undefined, "node A, told by node B, warms v1 on its own engine");
+    assert.equal(await versionAt(nodeA()), "v2", "warming switches nothing");
+  });
+
   test("(e) a node stopped during two deploys serves the newest within seconds of coming back", async () => {
     await stack.kill("gateway-2");
     await push("v3");
