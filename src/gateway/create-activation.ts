@@ -82,6 +82,9 @@ export function createActivation(deps: {
     if (nodes.some((node) => node.id === table.node.id)) prewarm(deploymentId);
   }
 
+  // Answers and errors of activations another node carried out (and counted in its metrics).
+  const handedOver = new WeakSet<object>();
+
   /** Asks the node that runs the route to activate; null when it did not answer (then this node does). */
   async function activateOn(node: GatewayPeer, input: ActivationInput): Promise<Record<string, unknown> | null> {
     try {
@@ -93,7 +96,12 @@ export function createActivation(deps: {
         headersTimeout: (deps.config.SLIPWAY_HEALTH_TIMEOUT_SECONDS + deps.config.SLIPWAY_ROUTE_CONFIRM_SECONDS + 30) * 1000,
       });
       const answer = (await response.body.json().catch(() => ({}))) as Record<string, unknown>;
-      if (response.statusCode !== 200) throw new HttpError(response.statusCode, typeof answer.error === "string" ? answer.error : `gateway node ${node.id} answered ${response.statusCode}`);
+      if (response.statusCode !== 200) {
+        const refused = new HttpError(response.statusCode, typeof answer.error === "string" ? answer.error : `gateway node ${node.id} answered ${response.statusCode}`);
+        handedOver.add(refused);
+        throw refused;
+      }
+      handedOver.add(answer);
       return answer;
     } catch (error) {
       if (error instanceof HttpError) throw error;
@@ -203,5 +211,12 @@ export function createActivation(deps: {
     return { removed: result.removed, stopped: result.stopped };
   }
 
-  return { activate, removePreviewAlias, prewarm, prewarmIfPlaced };
+  return {
+    activate,
+    removePreviewAlias,
+    prewarm,
+    prewarmIfPlaced,
+    /** Whether an activation's answer (or error) came from the node it was handed to, which counted it. */
+    carriedOutElsewhere: (outcome: unknown) => typeof outcome === "object" && outcome !== null && handedOver.has(outcome),
+  };
 }

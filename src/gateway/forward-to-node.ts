@@ -15,8 +15,13 @@ import { bodyTooLarge, limitBody } from "./limit-body.js";
 /** The node could not be reached and nothing of the call was sent to it: the call may be served elsewhere. */
 export class NodeUnreachable extends Error {}
 
-// Errors of connecting only: a call that reached the node (a reset mid-way, say) may have run there, and must not run twice.
+// Errors of connecting: the call never reached the node.
 const unreachableCodes = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT"]);
+// A connection closed under the call (a kept-alive one to a node that has died, say): it may
+// have reached the node, so, as nginx's proxy_next_upstream does, only an idempotent call
+// goes elsewhere; any other would risk running twice.
+const closedCodes = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+const idempotentMethods = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export async function forwardToNode(
   agent: Agent,
@@ -66,7 +71,8 @@ export async function forwardToNode(
     // Refused before the request body was touched (the node or its host is down): the caller
     // may serve the call itself, as the node would have.
     const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-    if (code && unreachableCodes.has(code) && !req.readableDidRead) throw new NodeUnreachable(`${options.node.id} at ${options.node.url}: ${code}`);
+    const retryable = code !== undefined && (unreachableCodes.has(code) || (closedCodes.has(code) && idempotentMethods.has(method)));
+    if (retryable && !req.readableDidRead) throw new NodeUnreachable(`${options.node.id} at ${options.node.url}: ${code}`);
     throw new HttpError(
       502,
       `the gateway node that runs this function (${options.node.id} at ${options.node.url}) did not answer: ${(error as Error).message}; another node takes the function over once that node's heartbeat is older than SLIPWAY_GATEWAY_NODE_TTL_SECONDS`,

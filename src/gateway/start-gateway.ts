@@ -255,11 +255,12 @@ export async function startGateway(deps: GatewayDependencies): Promise<Gateway> 
       if (!authorized(req)) throw new HttpError(401, "activation requires the gateway secret as a Bearer token");
       const parsed = activationBody.safeParse(await readJson(req));
       if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+      // Counted once, by the node that carried it out.
       const result = await activation.activate(parsed.data, { placed: req.headers[placedActivationHeader] !== undefined }).catch((error: unknown) => {
-        activations.inc({ outcome: "failed" });
+        if (!activation.carriedOutElsewhere(error)) activations.inc({ outcome: "failed" });
         throw error;
       });
-      activations.inc({ outcome: result.activated ? "activated" : "refused" });
+      if (!activation.carriedOutElsewhere(result)) activations.inc({ outcome: result.activated ? "activated" : "refused" });
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(result));
       return;
     }

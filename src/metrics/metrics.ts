@@ -70,7 +70,7 @@ export const runtimesCrashLooping = new Gauge({
 
 export const activations = new Counter({
   name: "slipway_activations_total",
-  help: "Alias switches asked of this gateway, by outcome (activated, refused, failed)",
+  help: "Alias switches this gateway carried out (not those it handed to the node placed on the route), by outcome (activated, refused, failed)",
   labelNames: ["outcome"] as const,
   registers: [registry],
 });

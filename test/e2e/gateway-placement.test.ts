@@ -30,6 +30,8 @@ const handler = (version: string) => `module.exports = async (context) => contex
 
 type Answer = { status: number; version?: string; forwarded?: string | null; executionId: string | null };
 
+const metricsToken = "placement-metrics-token-0123456789";
+
 describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
   let stack: SlipwayStack;
   let previewKey: string;
@@ -65,7 +67,7 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
   before(async () => {
     stack = await startSlipwayStack({
       extraGateways: 1,
-      env: { SLIPWAY_ROUTE_RECONCILE_SECONDS: "2", SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: "1", SLIPWAY_GATEWAY_NODE_TTL_SECONDS: "5", SLIPWAY_ROUTE_CONFIRM_SECONDS: "10" },
+      env: { SLIPWAY_ROUTE_RECONCILE_SECONDS: "2", SLIPWAY_GATEWAY_HEARTBEAT_SECONDS: "1", SLIPWAY_GATEWAY_NODE_TTL_SECONDS: "5", SLIPWAY_ROUTE_CONFIRM_SECONDS: "10", SLIPWAY_METRICS_TOKEN: metricsToken },
       // Named so that the preview (pr-1) hashes to the second gateway, while activations are
       // asked of the first (SLIPWAY_GATEWAY_URL): the first must hand the activation over.
       processEnv: { gateway: { SLIPWAY_GATEWAY_NODE_ID: "gateway-a" }, "gateway-2": { SLIPWAY_GATEWAY_NODE_ID: "gateway-b" } },
@@ -113,6 +115,12 @@ describe("routes are placed on gateway nodes", { timeout: 20 * 60_000 }, () => {
     // Asked of the first gateway, the activation was carried out by the second, which runs it.
     assert.equal(assigned.name, "gateway-2");
     assert.doesNotMatch(stack.logs(), /did not take the activation/);
+    // Two activations (production, carried out by the first; the preview, by the second), each counted once.
+    const activated = async (url: string) => {
+      const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } })).text();
+      return Number(/^slipway_activations_total\{outcome="activated"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    assert.deepEqual([await activated(gateways[0]!.url), await activated(assigned.url)], [1, 1], "a handed-over activation counts on the node that carried it out only");
     for (const gateway of gateways) {
       const answer = await call(gateway.url, previewKey, `/from-${gateway.name}`);
       assert.equal(answer.version, "preview");
