@@ -112,7 +112,7 @@ describe("start-up and logs", { timeout: 15 * 60_000 }, () => {
     const gateway = await fetch(`${stack.gatewayUrl}/readyz`);
     const gatewayBody = (await gateway.json()) as { checks: Record<string, string> };
     assert.equal(gateway.status, 200, JSON.stringify(gatewayBody));
-    assert.deepEqual(gatewayBody.checks, { postgres: "ok", redis: "ok", docker: "ok", "data plane": "ok" });
+    assert.deepEqual(gatewayBody.checks, { postgres: "ok", redis: "ok", docker: "ok", "data plane": "ok", "node id": "ok" });
 
     // A second app whose gateway is not there: alive, not ready, and it says why.
     const port = await freePort();
